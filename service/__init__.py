@@ -1,0 +1,1 @@
+"""fashion-serve: serve Fashion-MNIST classifiers from a versioned ONNX model registry."""

@@ -1,0 +1,66 @@
+"""Domain exceptions of the core; the HTTP layer alone decides which status each one becomes."""
+
+
+class FashionServeError(Exception):
+    """Base class: every error the core raises on purpose."""
+
+
+class InvalidName(FashionServeError, ValueError):
+    """A model or alias name that does not match the registry's naming rule."""
+
+
+class RegistryError(FashionServeError):
+    """The registry folder is missing, unreadable or inconsistent."""
+
+
+class ModelNotFound(FashionServeError, LookupError):
+    """No model with this name in the registry."""
+
+
+class VersionNotFound(FashionServeError, LookupError):
+    """The model exists but not this version."""
+
+
+class AliasNotFound(FashionServeError, LookupError):
+    """The model exists but has no such alias."""
+
+
+class NoAliasHistory(FashionServeError):
+    """A rollback was asked for an alias that never pointed anywhere else."""
+
+
+class IntegrityError(FashionServeError):
+    """A version's model.onnx no longer matches the sha256 recorded in its card."""
+
+
+class ModelLoadError(FashionServeError):
+    """onnxruntime could not load a version, or it does not honour the ONNX contract."""
+
+
+class DeviceUnavailable(FashionServeError):
+    """The requested execution device (e.g. CUDA) is not offered by onnxruntime."""
+
+
+class NotReady(FashionServeError):
+    """The requested model is not loaded (yet, or it was refused)."""
+
+
+class InvalidImage(FashionServeError, ValueError):
+    """Bytes that cannot be decoded as a supported image."""
+
+
+class UnsupportedImageType(InvalidImage):
+    """A well-formed file of a type the service does not accept (SVG, PDF, HTML, ...)."""
+
+
+class ImageTooLarge(InvalidImage):
+    """An image whose declared pixel count exceeds the decoding limit (decompression bomb)."""
+
+
+class BadRequest(FashionServeError, ValueError):
+    """A request malformed apart from its images (bad parameter, batch too large, ...)."""
+
+
+class BatchTooLarge(BadRequest):
+    """More images in one request than the configured batch limit."""
+

@@ -1,0 +1,182 @@
+"""`python -m service.registry` run as a real subprocess against real registry folders."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from service.registry import Registry
+from tests.test_registry import snapshot
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def build_registry(root: Path) -> Registry:
+    """Model "m": versions 1 and 2 (tiny stand-in model files, never parsed), production -> 1."""
+    root.mkdir()
+    registry = Registry(root)
+    for content in (b"one", b"two"):
+        fake_model = root.parent / "fake.onnx"
+        fake_model.write_bytes(content)
+        registry.register("m", fake_model, {"note": content.decode()})
+    registry.set_alias("m", "production", 1)
+    return registry
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "service.registry", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, status: int, *fragments: str):
+    assert result.returncode == status, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: ")
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory) -> Registry:
+    """A registry the read-only tests share: they must leave it exactly as it is."""
+    return build_registry(tmp_path_factory.mktemp("shared") / "models")
+
+
+@pytest.fixture
+def own(tmp_path) -> Registry:
+    """A registry for one test that changes it."""
+    return build_registry(tmp_path / "models")
+
+
+def test_list(shared):
+    result = run_cli("--root", str(shared.root), "list")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "m  versions: 1, 2  aliases: production -> 1\n"
+
+
+def test_list_an_empty_registry(tmp_path):
+    result = run_cli("--root", str(tmp_path), "list")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"no models in {tmp_path}\n"
+
+
+def test_root_defaults_to_the_environment(shared):
+    result = run_cli("list", env={**os.environ, "FASHION_MODEL_DIR": str(shared.root)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("m  versions: 1, 2")
+
+
+def test_show_a_model(shared):
+    result = run_cli("--root", str(shared.root), "show", "m")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["model: m", "versions: 1, 2", "aliases: production -> 1"]
+
+
+def test_show_a_version_card(shared):
+    result = run_cli("--root", str(shared.root), "show", "m:2")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == shared.card("m", 2)
+    assert json.loads(result.stdout)["note"] == "two"
+
+
+def test_verify_a_sound_registry(shared):
+    result = run_cli("--root", str(shared.root), "verify")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "OK m: 2 version(s) match their cards\n"
+
+
+def test_promote_and_roll_back(own):
+    root = str(own.root)
+    promoted = run_cli("--root", root, "promote", "m", "2", "--alias", "production")
+    assert promoted.returncode == 0, promoted.stderr
+    assert promoted.stdout == "m: production -> 2 (was 1)\n"
+    assert own.aliases("m") == {"production": 2}
+    staged = run_cli("--root", root, "promote", "m", "2", "--alias", "staging")
+    assert staged.stdout == "m: staging -> 2 (new alias)\n"
+    shown = run_cli("--root", root, "show", "m")
+    assert "aliases: production -> 2, staging -> 2" in shown.stdout
+    assert "earlier targets of production: 1" in shown.stdout
+
+    rolled = run_cli("--root", root, "rollback", "m", "--alias", "production")
+    assert rolled.returncode == 0, rolled.stderr
+    assert rolled.stdout == "m: production -> 1 (rolled back)\n"
+    assert own.aliases("m") == {"production": 1, "staging": 2}
+
+    before = snapshot(own.root)
+    again = run_cli("--root", root, "rollback", "m", "--alias", "production")
+    assert_one_line_error(again, 1, "nothing to roll back to")
+    assert snapshot(own.root) == before
+
+
+def test_verify_names_a_tampered_model(own):
+    own.model_path("m", 2).write_bytes(b"tampered")
+    for args in (["verify"], ["verify", "m"]):
+        result = run_cli("--root", str(own.root), *args)
+        assert result.returncode == 1
+        assert result.stdout.startswith("FAILED m version 2: model.onnx has sha256")
+        assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["list"], ["show", "m"], ["show", "m:1"], ["verify"],
+                                     ["promote", "m", "1", "--alias", "production"]])  # fmt: skip
+def test_missing_registry_folder(tmp_path, command):
+    missing = tmp_path / "no-such-registry"
+    result = run_cli("--root", str(missing), *command)
+    assert_one_line_error(result, 1, f"model registry folder {missing} does not exist")
+    assert not missing.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["show", "../m"], "invalid model name '../m'"),
+        (["show", "M"], "invalid model name 'M'"),
+        (["show", "a/b:1"], "invalid model name 'a/b'"),
+        (["show", ":1"], "invalid model name ''"),
+        (["show", "m:01"], "invalid version '01'"),
+        (["show", "m:-1"], "invalid version '-1'"),
+        (["show", "m:x"], "invalid version 'x'"),
+        (["show", "m:"], "invalid version ''"),
+        (["promote", "m", "0", "--alias", "production"], "invalid version '0'"),
+        (["promote", "m", "1", "--alias", "Prod"], "invalid alias name 'Prod'"),
+        (["rollback", "m", "--alias", ".."], "invalid alias name '..'"),
+        (["verify", "x" * 65], "invalid model name"),
+    ],
+)
+def test_invalid_names_and_versions(shared, args, message):
+    before = snapshot(shared.root)
+    assert_one_line_error(run_cli("--root", str(shared.root), *args), 2, message)
+    assert snapshot(shared.root) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["show", "other"], "no model named 'other'"),
+        (["show", "m:9"], "no version 9"),
+        (["verify", "other"], "no model named 'other'"),
+        (["promote", "m", "9", "--alias", "production"], "no version 9"),
+        (["rollback", "m", "--alias", "staging"], "no alias 'staging'"),
+    ],
+)
+def test_unknown_models_versions_and_aliases(shared, args, message):
+    before = snapshot(shared.root)
+    assert_one_line_error(run_cli("--root", str(shared.root), *args), 1, message)
+    assert snapshot(shared.root) == before
+
+
+def test_usage_errors_exit_2(shared):
+    result = run_cli("--root", str(shared.root))
+    assert result.returncode == 2
+    assert "usage:" in result.stderr
+    assert "Traceback" not in result.stderr
