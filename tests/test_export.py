@@ -1,0 +1,95 @@
+"""training.export: the ONNX file honours the contract; the parity check catches a wrong model."""
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+from training.export import ParityError, check_parity, to_onnx
+from training.model import build_reference, seed_everything
+from training.train import evaluate
+
+IMAGES = 500
+
+
+@pytest.fixture(scope="module")
+def images():
+    """Random float32 images in 0..1 and random labels: enough to exercise the whole graph."""
+    rng = np.random.default_rng(0)
+    return rng.random((IMAGES, 28, 28), dtype=np.float32), rng.integers(0, 10, IMAGES)
+
+
+def exported(folder, seed, images):
+    """Build the reference network with seed, export it; return (onnx path, Keras probabilities)."""
+    seed_everything(seed)
+    model = build_reference(learning_rate=1e-3)
+    path = to_onnx(model, folder / f"model-{seed}.onnx")
+    return path, evaluate(model, *images).probabilities
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, images):
+    return exported(tmp_path_factory.mktemp("export"), 1, images)
+
+
+def test_onnx_has_the_contract_names_shapes_and_dtypes(reference):
+    model = onnx.load(str(reference[0]))
+
+    def signature(values):
+        return [
+            (
+                v.name,
+                v.type.tensor_type.elem_type,
+                [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim],
+            )
+            for v in values
+        ]
+
+    assert signature(model.graph.input) == [("image", TensorProto.FLOAT, ["N", 28, 28])]
+    assert signature(model.graph.output) == [("probabilities", TensorProto.FLOAT, ["N", 10])]
+
+
+def test_onnx_gives_probability_rows_for_any_batch_size(reference, images):
+    session = ort.InferenceSession(str(reference[0]), providers=["CPUExecutionProvider"])
+
+    for batch in (1, 7, IMAGES):
+        (probabilities,) = session.run(["probabilities"], {"image": images[0][:batch]})
+        assert probabilities.shape == (batch, 10)
+        assert probabilities.dtype == np.float32
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_parity_of_a_faithful_export_passes(reference, images):
+    path, keras_probabilities = reference
+
+    parity = check_parity(path, images[0], keras_probabilities)
+
+    assert parity["images"] == IMAGES
+    assert parity["max_abs_diff"] <= 1e-4
+    assert parity["top1_agreement"] == 1.0
+
+
+def test_parity_of_a_different_model_fails(tmp_path, reference, images):
+    other_path, _ = exported(tmp_path, 2, images)  # same architecture, other weights
+
+    with pytest.raises(ParityError, match="Keras and ONNX disagree on 500 images"):
+        check_parity(other_path, images[0], reference[1])
+
+
+def test_parity_refuses_a_model_that_breaks_the_contract(tmp_path, images):
+    # A valid ONNX model whose input is not called "image": a registry would hold it, the
+    # service could not call it.
+    node = helper.make_node("Identity", ["x"], ["probabilities"])
+    graph = helper.make_graph(
+        [node],
+        "wrong",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 28, 28])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 28, 28])],
+    )
+    path = tmp_path / "wrong.onnx"
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    onnx.save(model, str(path))
+
+    with pytest.raises(ParityError, match="breaks the contract"):
+        check_parity(path, images[0], np.full((IMAGES, 10), 0.1, np.float32))

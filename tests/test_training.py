@@ -1,0 +1,208 @@
+"""python -m training end to end: real data, real training, real ONNX, a real temporary registry."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from service.labels import CLASS_NAMES
+from service.preprocess import normalize
+from service.registry import Registry
+from training import data
+from training.train import metrics_from_logits
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL_DATA = data.DEFAULT_DIR
+NAME = "fashion-mnist"
+
+
+def run_training(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the job as a user would, from the project root, with a clean environment."""
+    env = {k: v for k, v in os.environ.items() if k not in (data.ENV_VAR, "FASHION_MODEL_DIR")}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"  # keep TensorFlow's start-up chatter out of failure output
+    return subprocess.run(
+        [sys.executable, "-m", "training", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under root with its contents: to prove a failed run changed nothing."""
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture
+def populated_registry(tmp_path):
+    """A registry that already holds one version aliased production."""
+    root = tmp_path / "registry"
+    root.mkdir()
+    onnx_file = tmp_path / "model.onnx"
+    onnx_file.write_bytes(b"an earlier model")
+    registry = Registry(root)
+    registry.set_alias(NAME, "production", registry.register(NAME, onnx_file, {"note": "v1"}))
+    return root
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_wrong_data_dir_fails_clearly_and_leaves_the_registry_untouched(
+    tmp_path, populated_registry
+):
+    before = snapshot(populated_registry)
+    wrong = tmp_path / "not-the-data"
+    wrong.mkdir()
+
+    result = run_training("--data-dir", str(wrong), "--registry", str(populated_registry))
+
+    assert_one_line_error(result, str(wrong), "train-images-idx3-ubyte[.gz]", "t10k-labels")
+    assert snapshot(populated_registry) == before
+
+
+def test_missing_registry_root_fails_before_training(tmp_path):
+    result = run_training("--registry", str(tmp_path / "absent"), "--data-dir", str(tmp_path))
+
+    assert_one_line_error(result, str(tmp_path / "absent"))
+    assert not (tmp_path / "absent").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--name", "../escape"), ("--promote", "Production!")]
+)
+def test_invalid_model_or_alias_name_fails_before_training(populated_registry, option, value):
+    before = snapshot(populated_registry)
+
+    result = run_training(option, value, "--registry", str(populated_registry))
+
+    assert_one_line_error(result, "invalid", repr(value))
+    assert snapshot(populated_registry) == before
+
+
+def test_nonsensical_settings_are_usage_errors(tmp_path):
+    result = run_training("--epochs", "0", "--registry", str(tmp_path))
+
+    assert result.returncode == 2
+    assert "--epochs must be at least 1" in result.stderr
+
+
+def real_test_set() -> tuple[np.ndarray, np.ndarray]:
+    dataset = data.load(REAL_DATA)
+    return normalize(dataset.test_images), dataset.test_labels
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not REAL_DATA.is_dir(), reason=f"needs Debian's dataset-fashion-mnist in {REAL_DATA}"
+)
+def test_short_training_run_registers_a_verified_promoted_version(tmp_path):
+    root = tmp_path / "registry"
+    root.mkdir()
+
+    result = run_training(
+        "--data-dir", str(REAL_DATA), "--registry", str(root), "--epochs", "2",
+        "--train-limit", "20000", "--promote", "production",
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert "epoch 1/2" in result.stdout
+    assert "epoch 2/2" in result.stdout
+    assert f"registered {NAME} version 1" in result.stdout
+    registry = Registry(root)
+    assert registry.versions(NAME) == [1]
+    assert registry.aliases(NAME) == {"production": 1}
+    registry.verify_version(NAME, 1)
+
+    card = registry.card(NAME, 1)
+    for field in (
+        "name", "version", "created_at", "sha256", "frameworks", "architecture", "training",
+        "data", "metrics", "parity", "inputs", "outputs", "class_names",
+    ):  # fmt: skip
+        assert field in card, field
+    assert card["name"] == NAME
+    assert card["version"] == 1
+    assert card["class_names"] == list(CLASS_NAMES)
+    assert set(card["frameworks"]) == {
+        "python", "tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "numpy",
+    }  # fmt: skip
+    assert card["architecture"]["name"] == "mlp-128"
+    assert card["architecture"]["parameters"] == 28 * 28 * 128 + 128 + 128 * 10 + 10
+    training = card["training"]
+    assert training["epochs"] == 2
+    assert training["batch_size"] == 32
+    assert training["seed"] == 42
+    assert len(training["history"]["loss"]) == len(training["history"]["accuracy"]) == 2
+    assert training["wall_seconds"] > 0
+    assert card["data"]["train_count"] == 20000
+    assert card["data"]["test_count"] == 10000
+    assert card["data"]["files"] == {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in REAL_DATA.glob("*-ubyte.gz")
+    }
+    assert card["inputs"][0]["name"] == "image"
+    assert card["outputs"][0]["name"] == "probabilities"
+
+    parity = card["parity"]
+    assert parity["images"] == 10000
+    assert parity["max_abs_diff"] <= 1e-4
+    assert parity["top1_agreement"] >= 0.999
+
+    metrics = card["metrics"]
+    assert metrics["test_accuracy"] >= 0.80
+    assert set(metrics["per_class_accuracy"]) == set(CLASS_NAMES)
+    matrix = np.array(metrics["confusion_matrix"])
+    assert matrix.shape == (10, 10)
+    assert matrix.sum() == 10000
+    assert np.trace(matrix) / 10000 == pytest.approx(metrics["test_accuracy"])
+
+    version_dir = registry.version_dir(NAME, 1)
+    for picture in ("training.png", "confusion.png"):
+        assert (version_dir / picture).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    on_disk = json.loads((version_dir / "model.json").read_text())
+    model_bytes = registry.model_path(NAME, 1).read_bytes()
+    assert on_disk["sha256"] == hashlib.sha256(model_bytes).hexdigest()
+
+    # The registered file, run by onnxruntime as the service will, reproduces the card's accuracy.
+    images, labels = real_test_set()
+    session = ort.InferenceSession(
+        str(registry.model_path(NAME, 1)), providers=["CPUExecutionProvider"]
+    )
+    (probabilities,) = session.run(["probabilities"], {"image": images})
+    onnx_accuracy = float((probabilities.argmax(axis=1) == labels).mean())
+    assert onnx_accuracy == pytest.approx(
+        metrics["test_accuracy"], abs=1 - parity["top1_agreement"]
+    )
+
+
+def test_metrics_count_rows_as_the_true_class():
+    labels = np.array([0, 0, 1, 9])
+    logits = np.eye(10)[[0, 1, 1, 9]] * 5  # predicts 0, 1, 1, 9
+
+    metrics = metrics_from_logits(logits, labels)
+
+    assert metrics["test_accuracy"] == 0.75
+    assert metrics["confusion_matrix"][0][:2] == [1, 1]  # one T-shirt taken for a trouser
+    assert metrics["confusion_matrix"][1][1] == 1
+    assert metrics["per_class_accuracy"]["T-shirt/top"] == 0.5
+    assert metrics["per_class_accuracy"]["Ankle boot"] == 1.0
+    assert metrics["per_class_accuracy"]["Bag"] == 0.0  # no examples: 0, not a division error
+    expected_loss = np.mean([-np.log(np.exp(5) / (np.exp(5) + 9))] * 3 + [np.log(np.exp(5) + 9)])
+    assert metrics["test_loss"] == pytest.approx(expected_loss, abs=1e-6)

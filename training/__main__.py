@@ -1,0 +1,196 @@
+"""Command line: read data → train → evaluate → export to ONNX → parity → register (→ promote)."""
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+from service.errors import FashionServeError
+from service.labels import CLASS_NAMES, NUM_CLASSES
+from service.preprocess import IMAGE_SIDE, normalize
+from service.registry import Registry, validate_name
+from training import TrainingError, data
+
+MODEL_DIR_ENV = "FASHION_MODEL_DIR"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The job's options; every default is the classic tutorial's setting."""
+    parser = argparse.ArgumentParser(
+        prog="python -m training",
+        description="Train the reference Fashion-MNIST network, export it to ONNX, check "
+        "Keras-vs-ONNX parity on the test set and register it as the next version.",
+    )
+    parser.add_argument(
+        "--data-dir",
+        help=f"folder with the four IDX files (.gz or not); default ${data.ENV_VAR}, else "
+        f"{data.DEFAULT_DIR}, else download them with Keras",
+    )
+    parser.add_argument(
+        "--registry",
+        default=os.environ.get(MODEL_DIR_ENV, "models"),
+        help=f"registry root (must exist); default ${MODEL_DIR_ENV}, else ./models",
+    )
+    parser.add_argument("--name", default="fashion-mnist", help="model name (default %(default)s)")
+    parser.add_argument("--epochs", type=int, default=10, help="default %(default)s")
+    parser.add_argument("--batch-size", type=int, default=32, help="default %(default)s")
+    parser.add_argument("--seed", type=int, default=42, help="default %(default)s")
+    parser.add_argument(
+        "--learning-rate", type=float, default=1e-3, help="Adam, default %(default)s"
+    )
+    parser.add_argument("--promote", metavar="ALIAS", help="point ALIAS (e.g. production) at it")
+    parser.add_argument(
+        "--train-limit",
+        type=int,
+        metavar="N",
+        help="train on the first N training images only, for quick runs (the test set is "
+        "always all of it)",
+    )
+    args = parser.parse_args(argv)
+    for option in ("epochs", "batch_size", "train_limit"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            parser.error(f"--{option.replace('_', '-')} must be at least 1")
+    if not args.learning_rate > 0:
+        parser.error("--learning-rate must be positive")
+    return args
+
+
+def framework_versions() -> dict[str, str]:
+    """The versions of everything that shaped the model file (imported by then anyway)."""
+    import keras
+    import numpy
+    import onnx
+    import onnxruntime
+    import tensorflow
+    import tf2onnx
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tensorflow.__version__,
+        "keras": keras.__version__,
+        "tf2onnx": tf2onnx.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """The whole job; raises TrainingError or FashionServeError on the failures it expects."""
+    name = validate_name(args.name)
+    if args.promote:
+        validate_name(args.promote, "alias")
+    registry = Registry(args.registry)
+    registry.models()  # fails now, not after training, if the registry root is missing
+
+    data_dir = data.find_data_dir(args.data_dir)
+    if data_dir is None:
+        print("no local Fashion-MNIST files: downloading them with Keras", flush=True)
+        data_dir = data.download()
+    dataset = data.load(data_dir)
+    train_images = dataset.train_images[: args.train_limit]
+    train_labels = dataset.train_labels[: args.train_limit]
+    print(
+        f"data: {len(train_images)} training and {len(dataset.test_images)} test images "
+        f"from {dataset.source}",
+        flush=True,
+    )
+
+    # Imported only now: TensorFlow takes tens of seconds to load, and bad input above must
+    # fail fast without it. Its C++ INFO/WARNING chatter would bury the job's own lines.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from training import export, plots, train
+    from training.model import build_reference, describe, seed_everything
+
+    seed_everything(args.seed)
+    model = build_reference(args.learning_rate)
+    test_images = normalize(dataset.test_images)
+    fitted = train.fit(model, normalize(train_images), train_labels, args.epochs, args.batch_size)
+    evaluation = train.evaluate(model, test_images, dataset.test_labels)
+    metrics = evaluation.metrics
+    print(f"test: loss {metrics['test_loss']:.4f}  accuracy {metrics['test_accuracy']:.4f}")
+
+    with tempfile.TemporaryDirectory(prefix="fashion-train-") as tmp:
+        work = Path(tmp)
+        onnx_file = export.to_onnx(model, work / "model.onnx")
+        parity = export.check_parity(onnx_file, test_images, evaluation.probabilities)
+        print(
+            f"parity: max |Keras - ONNX| {parity['max_abs_diff']:.3g}, top-1 agreement "
+            f"{parity['top1_agreement']:.4%} on {parity['images']} images",
+            flush=True,
+        )
+        extra = {
+            "training.png": plots.training_plot(fitted.history, work / "training.png"),
+            "confusion.png": plots.confusion_plot(
+                metrics["confusion_matrix"], CLASS_NAMES, work / "confusion.png"
+            ),
+        }
+        card = {
+            "frameworks": framework_versions(),
+            "architecture": describe(model),
+            "training": {
+                "epochs": args.epochs,
+                "batch_size": args.batch_size,
+                "optimizer": "adam",
+                "learning_rate": args.learning_rate,
+                "seed": args.seed,
+                "loss": "sparse_categorical_crossentropy(from_logits=True)",
+                "history": fitted.history,
+                "wall_seconds": fitted.wall_seconds,
+            },
+            "data": {
+                "source": str(dataset.source),
+                "files": dataset.files,
+                # Of the decoded arrays actually used, so a --train-limit run is told apart.
+                "train_images_sha256": data.sha256_of(train_images),
+                "test_images_sha256": data.sha256_of(dataset.test_images),
+                "train_count": len(train_images),
+                "test_count": len(dataset.test_images),
+            },
+            "metrics": metrics,
+            "parity": parity,
+            "inputs": [
+                {
+                    "name": export.INPUT,
+                    "dtype": "float32",
+                    "shape": [None, IMAGE_SIDE, IMAGE_SIDE],
+                    "description": "grayscale images, pixel / 255 (0 = black background, "
+                    "1 = white), light object on dark ground as in Fashion-MNIST",
+                }
+            ],
+            "outputs": [
+                {
+                    "name": export.OUTPUT,
+                    "dtype": "float32",
+                    "shape": [None, NUM_CLASSES],
+                    "description": "softmax probabilities of the ten classes in class_names "
+                    "order; each row sums to 1",
+                }
+            ],
+            "class_names": list(CLASS_NAMES),
+        }
+        version = registry.register(name, onnx_file, card, extra_files=extra)
+    print(f"registered {name} version {version} in {registry.root}")
+    if args.promote:
+        previous = registry.set_alias(name, args.promote, version)
+        moved = f" (was {previous})" if previous is not None else ""
+        print(f"alias {args.promote} -> {version}{moved}")
+    return version
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the job; expected failures become one `error: ...` line and exit status 1."""
+    args = parse_args(argv)
+    try:
+        run(args)
+    except (TrainingError, FashionServeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Keras → ONNX with the contract's names and shapes, and the Keras-vs-ONNX parity check."""
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import onnx
+import onnxruntime as ort
+import tensorflow as tf
+import tf2onnx
+
+from service.labels import NUM_CLASSES
+from service.preprocess import IMAGE_SIDE
+from training import TrainingError
+
+OPSET = 17
+INPUT, OUTPUT, BATCH = "image", "probabilities", "N"
+MAX_ABS_DIFF = 1e-4
+MIN_TOP1_AGREEMENT = 0.999
+
+
+class ParityError(TrainingError):
+    """The ONNX model breaks the contract or disagrees with Keras: it must not be registered."""
+
+
+def serving_function(model: keras.Model) -> tf.types.experimental.GenericFunction:
+    """The graph that ships: images float32 [N,28,28] in 0..1 → softmax probabilities [N,10]."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None, IMAGE_SIDE, IMAGE_SIDE], tf.float32, INPUT)])
+    def serve(image):
+        return {OUTPUT: tf.nn.softmax(model(image, training=False))}
+
+    return serve
+
+
+def to_onnx(model: keras.Model, path: Path) -> Path:
+    """Write model as ONNX to path; from_keras fails on Keras 3, so convert a tf.function."""
+    serve = serving_function(model)
+    proto, _ = tf2onnx.convert.from_function(
+        serve, input_signature=serve.input_signature, opset=OPSET
+    )
+    # tf2onnx names the unknown batch dimension "unk__N"; one shared, readable name instead.
+    for value in (*proto.graph.input, *proto.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_param = BATCH
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.save(proto, str(path))
+    return path
+
+
+def _check_contract(session: ort.InferenceSession) -> None:
+    """ParityError unless the model takes `image` [N,28,28] and gives `probabilities` [N,10]."""
+    expected = {
+        "inputs": [(INPUT, "tensor(float)", [BATCH, IMAGE_SIDE, IMAGE_SIDE])],
+        "outputs": [(OUTPUT, "tensor(float)", [BATCH, NUM_CLASSES])],
+    }
+    found = {
+        "inputs": [(i.name, i.type, list(i.shape)) for i in session.get_inputs()],
+        "outputs": [(o.name, o.type, list(o.shape)) for o in session.get_outputs()],
+    }
+    if found != expected:
+        raise ParityError(f"ONNX model breaks the contract: expected {expected}, found {found}")
+
+
+def check_parity(onnx_path: Path, images: np.ndarray, keras_probabilities: np.ndarray) -> dict:
+    """Run the ONNX model on onnxruntime (CPU) over images and compare with Keras' probabilities.
+
+    Returns the card's parity entry; raises ParityError when the largest absolute difference
+    exceeds MAX_ABS_DIFF or the top class differs on more than 0.1% of the images.
+    """
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    _check_contract(session)
+    (onnx_probabilities,) = session.run([OUTPUT], {INPUT: images.astype(np.float32)})
+    max_abs_diff = float(np.abs(onnx_probabilities - keras_probabilities).max())
+    agreement = float(
+        (onnx_probabilities.argmax(axis=1) == keras_probabilities.argmax(axis=1)).mean()
+    )
+    parity = {"max_abs_diff": max_abs_diff, "top1_agreement": agreement, "images": len(images)}
+    if not max_abs_diff <= MAX_ABS_DIFF or agreement < MIN_TOP1_AGREEMENT:
+        raise ParityError(
+            f"Keras and ONNX disagree on {len(images)} images: max |diff| {max_abs_diff:.3g} "
+            f"(limit {MAX_ABS_DIFF:g}), top-1 agreement {agreement:.4%} "
+            f"(floor {MIN_TOP1_AGREEMENT:.1%}); not registering"
+        )
+    return parity

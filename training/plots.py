@@ -1,0 +1,43 @@
+"""The two pictures stored beside each version: the learning curves and the confusion matrix."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+# Figure without pyplot: no global figure registry and no GUI backend; savefig renders PNGs with
+# Agg whatever backend the environment would pick.
+from matplotlib.figure import Figure
+
+
+def training_plot(history: dict[str, list[float]], path: Path) -> Path:
+    """Loss and accuracy per epoch, side by side, as a PNG."""
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    for ax, key, colour in ((loss_ax, "loss", "tab:red"), (acc_ax, "accuracy", "tab:blue")):
+        ax.plot(epochs, history[key], marker="o", color=colour)
+        ax.set(title=f"training {key}", xlabel="epoch", ylabel=key)
+        ax.set_xticks(epochs)
+        ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def confusion_plot(matrix: Sequence[Sequence[int]], class_names: Sequence[str], path: Path) -> Path:
+    """The test-set confusion matrix (rows true, columns predicted) with counts, as a PNG."""
+    matrix = np.asarray(matrix)
+    fig = Figure(figsize=(9, 8), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    ticks = np.arange(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
+    ax.set_yticks(ticks, class_names)
+    ax.set(xlabel="predicted class", ylabel="true class", title="test-set confusion matrix")
+    threshold = matrix.max() / 2
+    for (row, col), count in np.ndenumerate(matrix):
+        colour = "white" if count > threshold else "black"
+        ax.text(col, row, str(count), ha="center", va="center", color=colour, fontsize=8)
+    fig.savefig(path, dpi=100)
+    return path

@@ -1,0 +1,89 @@
+"""Fit and evaluate a network: per-epoch progress, test metrics, per-class accuracy, confusion."""
+
+import time
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from service.labels import CLASS_NAMES, NUM_CLASSES
+
+
+class EpochLine(keras.callbacks.Callback):
+    """Print one line per epoch (Keras' own progress bar floods logs and non-terminals)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        print(
+            f"epoch {epoch + 1}/{self.params['epochs']}  loss {logs['loss']:.4f}  "
+            f"accuracy {logs['accuracy']:.4f}  ({time.perf_counter() - self._start:.1f} s)",
+            flush=True,
+        )
+
+
+@dataclass(frozen=True)
+class Fit:
+    """What fitting produced: the per-epoch history and how long it took."""
+
+    history: dict[str, list[float]]  # "loss" and "accuracy", one value per epoch
+    wall_seconds: float
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Test-set results: the card's metrics plus the probabilities the parity check compares."""
+
+    metrics: dict
+    probabilities: np.ndarray  # float32 [N, 10], softmax of the network's logits
+
+
+def fit(
+    model: keras.Model, images: np.ndarray, labels: np.ndarray, epochs: int, batch_size: int
+) -> Fit:
+    """Train on float32 images in 0..1; shuffling follows the seed set by seed_everything."""
+    start = time.perf_counter()
+    result = model.fit(
+        images, labels, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[EpochLine()]
+    )
+    wall = time.perf_counter() - start
+    history = {
+        key: [round(float(v), 6) for v in result.history[key]] for key in ("loss", "accuracy")
+    }
+    return Fit(history=history, wall_seconds=round(wall, 2))
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """10x10 int counts; rows are the true class, columns the predicted one."""
+    matrix = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+    np.add.at(matrix, (labels.astype(np.intp), predicted.astype(np.intp)), 1)
+    return matrix
+
+
+def metrics_from_logits(logits: np.ndarray, labels: np.ndarray) -> dict:
+    """Test loss (mean cross-entropy), accuracy, per-class accuracy and the confusion matrix."""
+    logits = logits.astype(np.float64)
+    # log-sum-exp shifted by the row maximum: the same loss Keras computes, without overflow.
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    loss = -log_probs[np.arange(len(labels)), labels].mean()
+    predicted = logits.argmax(axis=1)
+    matrix = confusion_matrix(labels, predicted)
+    per_class = np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1)
+    return {
+        "test_loss": round(float(loss), 6),
+        "test_accuracy": round(float((predicted == labels).mean()), 6),
+        "per_class_accuracy": {
+            name: round(float(acc), 6) for name, acc in zip(CLASS_NAMES, per_class, strict=True)
+        },
+        "confusion_matrix": matrix.tolist(),
+    }
+
+
+def evaluate(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> Evaluation:
+    """Run the network once over the test images and derive metrics and probabilities from it."""
+    logits = model.predict(images, batch_size=1000, verbose=0)
+    probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
+    return Evaluation(metrics_from_logits(logits, labels), probabilities.astype(np.float32))
