@@ -1,1 +1,3 @@
 """fashion-serve: serve Fashion-MNIST classifiers from a versioned ONNX model registry."""
+
+__version__ = "0.1.0"  # keep in step with pyproject.toml

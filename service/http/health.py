@@ -1,0 +1,20 @@
+"""Liveness and readiness probes."""
+
+from flask import Blueprint, jsonify
+
+from .parsing import core
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    """The process answers: nothing more is promised."""
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz():
+    """200 once the default model is loaded; 503 with the reasons otherwise."""
+    status = core().status()
+    return jsonify(status), 200 if status["ready"] else 503

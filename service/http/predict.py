@@ -1,0 +1,41 @@
+"""POST /predict and /models/<name>/predict: images in, ten labelled probabilities out."""
+
+from flask import Blueprint, jsonify
+
+from service.inference import Result
+
+from .parsing import core, model_query, uploaded_images
+
+bp = Blueprint("predict", __name__)
+
+
+def result_body(result: Result) -> dict:
+    """The response shape shared by every image endpoint."""
+    return {
+        "model": {
+            "name": result.model.name,
+            "version": result.model.version,
+            "alias": result.alias,
+        },
+        "predictions": result.predictions(),
+    }
+
+
+def _predict(name: str | None):
+    query = model_query()
+    result = core().predict_images(uploaded_images(), name=name, **query)
+    response = jsonify(result_body(result))
+    response.headers["X-Model-Version"] = f"{result.model.name}:{result.model.version}"
+    return response
+
+
+@bp.post("/predict")
+def predict_default():
+    """Classify with the default model (its default alias unless ?version= or ?alias=)."""
+    return _predict(None)
+
+
+@bp.post("/models/<name>/predict")
+def predict_model(name: str):
+    """Classify with a named model."""
+    return _predict(name)

@@ -1,0 +1,90 @@
+"""One onnxruntime session per model version: provider choice, contract check, warm-up, run."""
+
+import numpy as np
+import onnxruntime as ort
+
+from service.errors import DeviceUnavailable, ModelLoadError
+from service.labels import NUM_CLASSES
+from service.preprocess import IMAGE_SIDE
+
+INPUT_NAME = "image"
+OUTPUT_NAME = "probabilities"
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+
+
+def available_providers() -> list[str]:
+    """The execution providers this onnxruntime build offers on this machine."""
+    return list(ort.get_available_providers())
+
+
+def choose_providers(device: str) -> list[str]:
+    """Map FASHION_DEVICE to providers; 'cuda' without CUDA is an error, never a silent fallback."""
+    offered = available_providers()
+    if device == "cpu":
+        return [CPU]
+    if device == "cuda":
+        if CUDA not in offered:
+            raise DeviceUnavailable(
+                "FASHION_DEVICE=cuda but onnxruntime offers no CUDAExecutionProvider "
+                f"(offered: {', '.join(offered)}); install onnxruntime-gpu with its CUDA "
+                "libraries or use FASHION_DEVICE=cpu"
+            )
+        return [CUDA, CPU]
+    return [CUDA, CPU] if CUDA in offered else [CPU]
+
+
+def _session_options(threads: int) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    # Each gunicorn worker is its own process: parallelism comes from workers, so a session
+    # spinning extra threads would only fight its neighbours for the same cores.
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Spinning threads burn a core between requests; with one thread there is nothing to wake.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return options
+
+
+class OnnxModel:
+    """A loaded ONNX model honouring the contract image float32 [N,28,28] → probabilities [N,10]."""
+
+    def __init__(self, model: bytes, providers: list[str], threads: int = 1) -> None:
+        try:
+            self._session = ort.InferenceSession(
+                model, sess_options=_session_options(threads), providers=providers
+            )
+        except Exception as error:  # onnxruntime raises its own untyped errors on bad models
+            raise ModelLoadError(f"onnxruntime cannot load the model: {error}") from None
+        self._check_contract()
+        self.providers: list[str] = self._session.get_providers()
+
+    def _check_contract(self) -> None:
+        inputs = {i.name: i for i in self._session.get_inputs()}
+        outputs = {o.name: o for o in self._session.get_outputs()}
+        image, probabilities = inputs.get(INPUT_NAME), outputs.get(OUTPUT_NAME)
+        if (
+            len(inputs) != 1
+            or image is None
+            or image.type != "tensor(float)"
+            or list(image.shape[1:]) != [IMAGE_SIDE, IMAGE_SIDE]
+        ):
+            raise ModelLoadError(
+                f"the model must take one input {INPUT_NAME!r} float32 [N,28,28], "
+                f"it takes {[(i.name, i.type, i.shape) for i in inputs.values()]}"
+            )
+        if probabilities is None or list(probabilities.shape[1:]) != [NUM_CLASSES]:
+            raise ModelLoadError(
+                f"the model must give an output {OUTPUT_NAME!r} float32 [N,{NUM_CLASSES}], "
+                f"it gives {[(o.name, o.type, o.shape) for o in outputs.values()]}"
+            )
+
+    def run(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities float32 [N,10] for images float32 [N,28,28] in 0..1."""
+        return self._session.run([OUTPUT_NAME], {INPUT_NAME: images})[0]
+
+    def warm_up(self) -> None:
+        """Run once on a blank batch so the first real request pays no allocation cost."""
+        self.run(np.zeros((1, IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32))

@@ -1,0 +1,81 @@
+"""Configuration from FASHION_* environment variables, validated once at start."""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from service.errors import BadRequest
+from service.preprocess import DEFAULT_MAX_PIXELS
+from service.registry import validate_name
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class SettingsError(BadRequest):
+    """An environment variable holds a value the service cannot start with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its environment; see the README's table."""
+
+    model_dir: Path = Path("models")
+    default_model: str = "fashion-mnist"
+    default_alias: str = "production"
+    device: str = "auto"
+    threads: int = 1
+    max_batch: int = 256
+    max_upload_bytes: int = 16 * 1024 * 1024
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    admin_token: str | None = None
+    reload_interval: float = 1.0
+    max_loaded: int = 4
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Read and validate FASHION_* variables; raise SettingsError naming the bad one."""
+        env = os.environ if environ is None else environ
+        device = env.get("FASHION_DEVICE", cls.device).strip().lower()
+        if device not in DEVICES:
+            raise SettingsError(
+                f"FASHION_DEVICE must be one of {', '.join(DEVICES)}, not {device!r}"
+            )
+        return cls(
+            model_dir=Path(env.get("FASHION_MODEL_DIR", str(cls.model_dir))),
+            default_model=_name(env, "FASHION_DEFAULT_MODEL", cls.default_model),
+            default_alias=_name(env, "FASHION_DEFAULT_ALIAS", cls.default_alias),
+            device=device,
+            threads=_number(env, "FASHION_THREADS", cls.threads, int, minimum=1),
+            max_batch=_number(env, "FASHION_MAX_BATCH", cls.max_batch, int, minimum=1),
+            max_upload_bytes=_number(
+                env, "FASHION_MAX_UPLOAD_BYTES", cls.max_upload_bytes, int, minimum=1
+            ),
+            max_pixels=_number(env, "FASHION_MAX_PIXELS", cls.max_pixels, int, minimum=784),
+            # An empty token means "no token": management stays disabled rather than open.
+            admin_token=env.get("FASHION_ADMIN_TOKEN") or None,
+            reload_interval=_number(
+                env, "FASHION_RELOAD_INTERVAL", cls.reload_interval, float, minimum=0.05
+            ),
+            max_loaded=_number(env, "FASHION_MAX_LOADED", cls.max_loaded, int, minimum=1),
+        )
+
+
+def _name(env: Mapping[str, str], key: str, default: str) -> str:
+    try:
+        return validate_name(env.get(key, default))
+    except ValueError as error:
+        raise SettingsError(f"{key}: {error}") from None
+
+
+def _number(env: Mapping[str, str], key: str, default, kind, minimum):
+    raw = env.get(key)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(f"{key} must be a {kind.__name__}, not {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{key} must be at least {minimum}, not {raw!r}")
+    return value

@@ -1,0 +1,35 @@
+"""Shared fixtures: temporary registries holding tiny real ONNX models, and isolated apps."""
+
+from pathlib import Path
+
+import pytest
+
+from service.registry import Registry
+from service.settings import Settings
+from tests.tiny_models import register_tiny
+
+MODEL = "fashion-mnist"
+
+
+def tiny_registry(tmp_path: Path) -> Registry:
+    """A registry in tmp_path/models with two tiny versions; production → 1, staging → 2."""
+    root = tmp_path / "models"
+    root.mkdir()
+    reg = Registry(root)
+    for seed in (1, 2):
+        register_tiny(reg, MODEL, seed, tmp_path)
+    reg.set_alias(MODEL, "production", 1)
+    reg.set_alias(MODEL, "staging", 2)
+    return reg
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Registry:
+    """A registry with two tiny versions of fashion-mnist; production → 1, staging → 2."""
+    return tiny_registry(tmp_path)
+
+
+@pytest.fixture
+def settings(registry: Registry) -> Settings:
+    """Settings pointing at the temporary registry, with a fast alias poller."""
+    return Settings(model_dir=registry.root, reload_interval=0.1, admin_token="s3cret-token")

@@ -1,0 +1,176 @@
+"""The real service under gunicorn over real HTTP: accuracy, hot reload under load, refusals."""
+
+import io
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from service.registry import Registry
+from service.runtime import CPU, OnnxModel
+from tests.conftest import MODEL
+from tests.e2e.server import REPO, GunicornServer
+from tests.test_inference import dark_images, png
+from tests.tiny_models import register_tiny
+from training.data import DEFAULT_DIR, load
+
+pytestmark = pytest.mark.slow
+SHIPPED = REPO / "models"
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def test_set():
+    data = load(DEFAULT_DIR)
+    return data.test_images[:1000], data.test_labels[:1000]
+
+
+def test_real_images_as_png_score_exactly_like_the_onnx_model(tmp_path, test_set):
+    images, labels = test_set
+    shutil.copytree(SHIPPED, tmp_path / "models")
+    registry = Registry(tmp_path / "models")
+    version = registry.resolve(MODEL)
+    reference = OnnxModel(registry.model_path(MODEL, version).read_bytes(), [CPU])
+    expected = reference.run(images.astype(np.float32) / 255)
+    with (
+        GunicornServer(tmp_path / "models", tmp_path / "log") as server,
+        requests.Session() as http,
+    ):
+        got = []
+        for pixels in images:
+            response = http.post(f"{server.url}/predict", files={"image": encode_png(pixels)})
+            assert response.status_code == 200, response.text
+            got.append(list(response.json()["predictions"][0]["probabilities"].values()))
+    got = np.array(got, dtype=np.float32)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    served_accuracy = float((got.argmax(1) == labels).mean())
+    assert served_accuracy == float((expected.argmax(1) == labels).mean())
+    assert served_accuracy > 0.8
+
+
+def test_alias_moved_under_load_fails_no_request_and_switches_quickly(registry, tmp_path):
+    image = png(dark_images(1)[0])
+    versions, failures, stop = [], [], threading.Event()
+
+    def client(url: str) -> None:
+        with requests.Session() as http:
+            while not stop.is_set():
+                try:
+                    response = http.post(f"{url}/predict", files={"image": image}, timeout=60)
+                except requests.RequestException as error:
+                    failures.append(repr(error))
+                    continue
+                if response.status_code != 200:
+                    failures.append(response.status_code)
+                else:
+                    versions.append((time.monotonic(), response.json()["model"]["version"]))
+
+    with GunicornServer(registry.root, tmp_path / "log") as server:
+        worker = threading.Thread(target=client, args=(server.url,))
+        worker.start()
+        time.sleep(1)
+        moved_at = time.monotonic()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "service.registry",
+                "--root",
+                str(registry.root),
+                "promote",
+                MODEL,
+                "2",
+                "--alias",
+                "production",
+            ],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
+        time.sleep(4)
+        stop.set()
+        worker.join()
+    assert failures == []
+    assert versions[0][1] == 1
+    after = [v for t, v in versions if t > moved_at + 2]  # every worker has switched by then
+    assert after
+    assert set(after) == {2}
+
+
+def test_corrupted_version_is_refused_while_the_old_one_keeps_serving(registry, tmp_path):
+    version = register_tiny(registry, MODEL, 9, tmp_path)
+    model_file = registry.model_path(MODEL, version)
+    model_file.write_bytes(b"\0" + model_file.read_bytes()[1:])
+    image = png(dark_images(1)[0])
+    with GunicornServer(registry.root, tmp_path / "log", workers=1) as server:
+        registry.set_alias(MODEL, "production", version)
+        deadline = time.monotonic() + 10
+        while not (ready := requests.get(f"{server.url}/readyz", timeout=10).json())["refused"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert ready["ready"] is True
+        assert ready["refused"][0]["version"] == version
+        response = requests.post(f"{server.url}/predict", files={"image": image}, timeout=10)
+        assert response.status_code == 200
+        assert response.json()["model"]["version"] == 1
+    assert "sha256" in server.log()
+
+
+def test_bad_requests_over_real_http_never_500_and_the_service_keeps_serving(registry, tmp_path):
+    good = png(dark_images(1)[0])
+    bomb = _png_declaring(50000, 50000)
+    with GunicornServer(
+        registry.root, tmp_path / "log", workers=1, FASHION_MAX_UPLOAD_BYTES="65536"
+    ) as server:
+        url = f"{server.url}/predict"
+
+        def post(**kwargs):
+            return requests.post(url, timeout=30, **kwargs)
+
+        cases = [
+            (post(files={"image": b"%PDF-1.4 not an image"}), 415),
+            (post(files={"image": good[:40]}), 422),
+            (post(data=bomb, headers={"Content-Type": "image/png"}), 413),
+            (post(data=b"x" * 200_000, headers={"Content-Type": "image/png"}), 413),
+            (post(files={"file": good}), 400),
+            (post(data=b"<html></html>", headers={"Content-Type": "text/html"}), 415),
+        ]
+        for response, status in cases:
+            assert response.status_code == status, response.text
+            assert response.json()["error"]["message"]
+        assert post(files={"image": good}).status_code == 200
+    assert "Traceback" not in server.log()
+
+
+def test_cuda_requested_without_cuda_stops_the_start_with_a_clear_message(registry, tmp_path):
+    server = GunicornServer(registry.root, tmp_path / "log", FASHION_DEVICE="cuda")
+    with pytest.raises(RuntimeError, match="CUDAExecutionProvider"):
+        server.start()
+    assert server.process.returncode != 0
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A few hundred bytes of valid PNG that claims width × height pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    data = zlib.compress(b"\0" * 1024)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )

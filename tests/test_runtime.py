@@ -1,0 +1,60 @@
+"""onnxruntime sessions: provider choice, contract enforcement, and numerically right answers."""
+
+import numpy as np
+import pytest
+
+from service.errors import DeviceUnavailable, ModelLoadError
+from service.runtime import CPU, CUDA, OnnxModel, available_providers, choose_providers
+from tests.tiny_models import tiny_model_bytes
+
+
+def test_cpu_is_always_offered():
+    assert CPU in available_providers()
+    assert choose_providers("cpu") == [CPU]
+
+
+def test_auto_uses_cuda_only_when_offered():
+    expected = [CUDA, CPU] if CUDA in available_providers() else [CPU]
+    assert choose_providers("auto") == expected
+
+
+@pytest.mark.skipif(CUDA in available_providers(), reason="this machine has CUDA")
+def test_cuda_without_cuda_fails_loudly_instead_of_falling_back():
+    with pytest.raises(DeviceUnavailable, match="CUDAExecutionProvider"):
+        choose_providers("cuda")
+
+
+def test_run_matches_numpy_reference_and_reports_providers():
+    model = OnnxModel(tiny_model_bytes(3), [CPU])
+    images = np.random.default_rng(0).random((5, 28, 28), dtype=np.float32)
+    probabilities = model.run(images)
+    assert probabilities.shape == (5, 10)
+    assert probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    # The same linear model in numpy: the session must compute exactly this.
+    rng = np.random.default_rng(3)
+    weights = rng.normal(0, 0.5, (784, 10)).astype(np.float32)
+    bias = rng.normal(0, 0.1, 10).astype(np.float32)
+    logits = images.reshape(5, -1) @ weights + bias
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    assert model.providers == [CPU]
+
+
+def test_warm_up_runs():
+    OnnxModel(tiny_model_bytes(0), [CPU]).warm_up()
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (b"not an onnx model", "cannot load"),
+        (b"", "cannot load"),
+        (tiny_model_bytes(0, input_name="pixels"), "input 'image'"),
+        (tiny_model_bytes(0, side=14), "input 'image'"),
+    ],
+)
+def test_models_breaking_the_contract_are_refused(model, message):
+    with pytest.raises(ModelLoadError, match=message):
+        OnnxModel(model, [CPU])
