@@ -63,4 +63,3 @@ class BadRequest(FashionServeError, ValueError):
 
 class BatchTooLarge(BadRequest):
     """More images in one request than the configured batch limit."""
-

@@ -15,6 +15,7 @@ from service.labels import CLASS_NAMES
 from service.preprocess import normalize
 from service.registry import Registry
 from training import data
+from training.__main__ import main
 from training.train import metrics_from_logits
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +23,7 @@ REAL_DATA = data.DEFAULT_DIR
 NAME = "fashion-mnist"
 
 
-def run_training(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_training(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run the job as a user would, from the project root, with a clean environment."""
     env = {k: v for k, v in os.environ.items() if k not in (data.ENV_VAR, "FASHION_MODEL_DIR")}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"  # keep TensorFlow's start-up chatter out of failure output
@@ -114,19 +115,23 @@ def real_test_set() -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.skipif(
     not REAL_DATA.is_dir(), reason=f"needs Debian's dataset-fashion-mnist in {REAL_DATA}"
 )
-def test_short_training_run_registers_a_verified_promoted_version(tmp_path):
+def test_short_training_run_registers_a_verified_promoted_version(tmp_path, capsys):
     root = tmp_path / "registry"
     root.mkdir()
 
-    result = run_training(
+    # In this process, through the same main() as `python -m training`: TensorFlow is already
+    # imported here (test_export), and a second import costs minutes on a busy two-core machine.
+    # The subprocess tests above cover the command line itself.
+    status = main([
         "--data-dir", str(REAL_DATA), "--registry", str(root), "--epochs", "2",
-        "--train-limit", "20000", "--promote", "production",
-    )  # fmt: skip
+        "--train-limit", "6000", "--promote", "production",
+    ])  # fmt: skip
+    out, err = capsys.readouterr()
 
-    assert result.returncode == 0, result.stderr
-    assert "epoch 1/2" in result.stdout
-    assert "epoch 2/2" in result.stdout
-    assert f"registered {NAME} version 1" in result.stdout
+    assert status == 0, err
+    assert "epoch 1/2" in out
+    assert "epoch 2/2" in out
+    assert f"registered {NAME} version 1" in out
     registry = Registry(root)
     assert registry.versions(NAME) == [1]
     assert registry.aliases(NAME) == {"production": 1}
@@ -152,7 +157,7 @@ def test_short_training_run_registers_a_verified_promoted_version(tmp_path):
     assert training["seed"] == 42
     assert len(training["history"]["loss"]) == len(training["history"]["accuracy"]) == 2
     assert training["wall_seconds"] > 0
-    assert card["data"]["train_count"] == 20000
+    assert card["data"]["train_count"] == 6000
     assert card["data"]["test_count"] == 10000
     assert card["data"]["files"] == {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in REAL_DATA.glob("*-ubyte.gz")
@@ -166,7 +171,7 @@ def test_short_training_run_registers_a_verified_promoted_version(tmp_path):
     assert parity["top1_agreement"] >= 0.999
 
     metrics = card["metrics"]
-    assert metrics["test_accuracy"] >= 0.80
+    assert metrics["test_accuracy"] >= 0.75  # two epochs on 6000 images: ~0.80
     assert set(metrics["per_class_accuracy"]) == set(CLASS_NAMES)
     matrix = np.array(metrics["confusion_matrix"])
     assert matrix.shape == (10, 10)

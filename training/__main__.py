@@ -6,12 +6,18 @@ import platform
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from service.errors import FashionServeError
-from service.labels import CLASS_NAMES, NUM_CLASSES
-from service.preprocess import IMAGE_SIDE, normalize
+from service.labels import CLASS_NAMES
+from service.preprocess import normalize
 from service.registry import Registry, validate_name
 from training import TrainingError, data
+
+if TYPE_CHECKING:  # training.train imports TensorFlow, which run() loads only when needed
+    from training.train import Fit
 
 MODEL_DIR_ENV = "FASHION_MODEL_DIR"
 
@@ -61,7 +67,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def framework_versions() -> dict[str, str]:
     """The versions of everything that shaped the model file (imported by then anyway)."""
     import keras
-    import numpy
     import onnx
     import onnxruntime
     import tensorflow
@@ -74,12 +79,42 @@ def framework_versions() -> dict[str, str]:
         "tf2onnx": tf2onnx.__version__,
         "onnx": onnx.__version__,
         "onnxruntime": onnxruntime.__version__,
-        "numpy": numpy.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def training_entry(args: argparse.Namespace, fitted: "Fit") -> dict:
+    """The card's training settings and history."""
+    return {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "optimizer": "adam",
+        "learning_rate": args.learning_rate,
+        "seed": args.seed,
+        "loss": "sparse_categorical_crossentropy(from_logits=True)",
+        "history": fitted.history,
+        "wall_seconds": fitted.wall_seconds,
+    }
+
+
+def data_entry(dataset: data.Dataset, train_images: np.ndarray) -> dict:
+    """The card's data provenance: where from, file hashes, hashes of the arrays used, counts."""
+    return {
+        "source": str(dataset.source),
+        "files": dataset.files,
+        # Of the decoded arrays actually used, so a --train-limit run is told apart.
+        "train_images_sha256": data.sha256_of(train_images),
+        "test_images_sha256": data.sha256_of(dataset.test_images),
+        "train_count": len(train_images),
+        "test_count": len(dataset.test_images),
     }
 
 
 def run(args: argparse.Namespace) -> int:
-    """The whole job; raises TrainingError or FashionServeError on the failures it expects."""
+    """Run the whole job and return the registered version.
+
+    The failures it expects raise TrainingError or FashionServeError; main reports them.
+    """
     name = validate_name(args.name)
     if args.promote:
         validate_name(args.promote, "alias")
@@ -131,45 +166,12 @@ def run(args: argparse.Namespace) -> int:
         card = {
             "frameworks": framework_versions(),
             "architecture": describe(model),
-            "training": {
-                "epochs": args.epochs,
-                "batch_size": args.batch_size,
-                "optimizer": "adam",
-                "learning_rate": args.learning_rate,
-                "seed": args.seed,
-                "loss": "sparse_categorical_crossentropy(from_logits=True)",
-                "history": fitted.history,
-                "wall_seconds": fitted.wall_seconds,
-            },
-            "data": {
-                "source": str(dataset.source),
-                "files": dataset.files,
-                # Of the decoded arrays actually used, so a --train-limit run is told apart.
-                "train_images_sha256": data.sha256_of(train_images),
-                "test_images_sha256": data.sha256_of(dataset.test_images),
-                "train_count": len(train_images),
-                "test_count": len(dataset.test_images),
-            },
+            "training": training_entry(args, fitted),
+            "data": data_entry(dataset, train_images),
             "metrics": metrics,
             "parity": parity,
-            "inputs": [
-                {
-                    "name": export.INPUT,
-                    "dtype": "float32",
-                    "shape": [None, IMAGE_SIDE, IMAGE_SIDE],
-                    "description": "grayscale images, pixel / 255 (0 = black background, "
-                    "1 = white), light object on dark ground as in Fashion-MNIST",
-                }
-            ],
-            "outputs": [
-                {
-                    "name": export.OUTPUT,
-                    "dtype": "float32",
-                    "shape": [None, NUM_CLASSES],
-                    "description": "softmax probabilities of the ten classes in class_names "
-                    "order; each row sums to 1",
-                }
-            ],
+            "inputs": export.INPUTS,
+            "outputs": export.OUTPUTS,
             "class_names": list(CLASS_NAMES),
         }
         version = registry.register(name, onnx_file, card, extra_files=extra)

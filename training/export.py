@@ -17,6 +17,25 @@ OPSET = 17
 INPUT, OUTPUT, BATCH = "image", "probabilities", "N"
 MAX_ABS_DIFF = 1e-4
 MIN_TOP1_AGREEMENT = 0.999
+# The contract as version cards state it; a shape's None is the batch dimension (any size).
+INPUTS = [
+    {
+        "name": INPUT,
+        "dtype": "float32",
+        "shape": [None, IMAGE_SIDE, IMAGE_SIDE],
+        "description": "grayscale images, pixel / 255 (0 = black background, 1 = white), "
+        "light object on dark ground as in Fashion-MNIST",
+    }
+]
+OUTPUTS = [
+    {
+        "name": OUTPUT,
+        "dtype": "float32",
+        "shape": [None, NUM_CLASSES],
+        "description": "softmax probabilities of the ten classes in class_names order; each row "
+        "sums to 1",
+    }
+]
 
 
 class ParityError(TrainingError):
@@ -50,8 +69,11 @@ def to_onnx(model: keras.Model, path: Path) -> Path:
 def _check_contract(session: ort.InferenceSession) -> None:
     """ParityError unless the model takes `image` [N,28,28] and gives `probabilities` [N,10]."""
     expected = {
-        "inputs": [(INPUT, "tensor(float)", [BATCH, IMAGE_SIDE, IMAGE_SIDE])],
-        "outputs": [(OUTPUT, "tensor(float)", [BATCH, NUM_CLASSES])],
+        kind: [
+            (entry["name"], "tensor(float)", [BATCH if d is None else d for d in entry["shape"]])
+            for entry in entries
+        ]
+        for kind, entries in (("inputs", INPUTS), ("outputs", OUTPUTS))
     }
     found = {
         "inputs": [(i.name, i.type, list(i.shape)) for i in session.get_inputs()],
