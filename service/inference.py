@@ -299,7 +299,7 @@ class InferenceService:
         key = (refusal.name, refusal.alias)
         known = self._refusals.get(key)
         self._refusals[key] = refusal
-        # The poller re-reads a broken alias each time it changes; count a refusal once, not per look.
+        # The poller re-reads a broken alias on every change: count each refusal once, not per look.
         if known is None or (known.version, known.reason) != (refusal.version, refusal.reason):
             self._notify("on_refusal", refusal.name, refusal.alias, refusal.version, refusal.reason)
 

@@ -116,6 +116,17 @@ def test_bad_uploads_get_clear_4xx(client, app):
         assert_error(response, status)
 
 
+def test_multipart_with_an_unparsable_field_name_is_a_400(client):
+    """Found by schemathesis: Werkzeug names such a part None, which once crashed the message."""
+    body = (
+        b'--b0\r\nContent-Disposition: form-data; name="x\\"\r\n\r\nv\r\n'  # name ends in \
+        b'--b0\r\nContent-Disposition: form-data; name="y"\r\n\r\nw\r\n--b0--\r\n'
+    )
+    response = client.post("/predict", data=body, content_type="multipart/form-data; boundary=b0")
+    error = assert_error(response, 400, "bad_request")
+    assert error["message"] == "expected multipart field 'image', got 'y'"
+
+
 def test_too_many_images_and_too_many_bytes(settings):
     from dataclasses import replace
 

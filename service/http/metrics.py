@@ -1,0 +1,164 @@
+"""Prometheus metrics at /metrics: requests, latency, classified images, model loads and aliases.
+
+Under gunicorn every worker is its own process, so values go through prometheus-client's
+multiprocess mode (files in PROMETHEUS_MULTIPROC_DIR, set up by gunicorn.conf.py) and a scrape
+of any worker adds up all of them. Without that variable (Flask's test client, a single process)
+the app's own registry is exposed as it is.
+"""
+
+import os
+import time
+
+import numpy as np
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from service.inference import Events
+from service.labels import CLASS_NAMES
+
+from .parsing import EXTENSION as CORE_EXTENSION
+
+EXTENSION = "fashion_serve.metrics"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Single-image requests take ~1 ms; batches and cold loads take longer.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+LOAD_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+UNMATCHED = "<unmatched>"  # every unknown path shares one label value: bounded cardinality
+METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"))
+
+bp = Blueprint("metrics", __name__)
+
+
+class Metrics(Events):
+    """The service's metric families, registered on one registry, fed by requests and the core."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter(
+            "fashion_http_requests",
+            "HTTP requests answered, by route (the URL rule, not the raw path), method and status.",
+            ("endpoint", "method", "status"),
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "fashion_http_request_duration_seconds",
+            "Time from routing to response, by route, method and status.",
+            ("endpoint", "method", "status"),
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.images = Counter(
+            "fashion_images_classified",
+            "Images classified, by model and predicted class.",
+            ("model", "label"),
+            registry=registry,
+        )
+        self.loads = Counter(
+            "fashion_model_loads",
+            "Model versions loaded, verified and warmed up.",
+            ("model",),
+            registry=registry,
+        )
+        self.load_seconds = Histogram(
+            "fashion_model_load_duration_seconds",
+            "Time to read, verify, load and warm up one model version.",
+            ("model",),
+            buckets=LOAD_BUCKETS,
+            registry=registry,
+        )
+        self.refusals = Counter(
+            "fashion_model_refusals",
+            "Alias targets refused (missing, corrupt, unloadable); the previous version serves on.",
+            ("model", "alias"),
+            registry=registry,
+        )
+        # Across workers the most recent switch wins, and an exited worker's value goes away.
+        self.alias_version = Gauge(
+            "fashion_alias_version",
+            "The model version each alias serves.",
+            ("model", "alias"),
+            multiprocess_mode="livemostrecent",
+            registry=registry,
+        )
+        # labels() validates and locks on every call; the label sets are few, so their children
+        # are looked up once and kept (a measurable share of a single-image request).
+        self._request_children: dict[tuple, tuple] = {}
+        self._image_children: dict[tuple[str, int], object] = {}
+
+    def on_load(self, name: str, version: int, seconds: float) -> None:
+        self.loads.labels(name).inc()
+        self.load_seconds.labels(name).observe(seconds)
+
+    def on_switch(self, name: str, alias: str, version: int) -> None:
+        self.alias_version.labels(name, alias).set(version)
+
+    def on_refusal(self, name: str, alias: str, version: int | None, reason: str) -> None:
+        self.refusals.labels(name, alias).inc()
+
+    def on_result(self, name: str, version: int, classes: np.ndarray) -> None:
+        counts = np.bincount(classes, minlength=len(CLASS_NAMES)).tolist()
+        for class_id, count in enumerate(counts):
+            if count:
+                child = self._image_children.get((name, class_id))
+                if child is None:
+                    child = self.images.labels(name, CLASS_NAMES[class_id])
+                    self._image_children[(name, class_id)] = child
+                child.inc(count)
+
+    def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency."""
+        key = (endpoint, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            labels = (endpoint, method, str(status))
+            children = (self.requests.labels(*labels), self.latency.labels(*labels))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def exposition(self) -> bytes:
+        """The text format of every worker's metrics (multiprocess mode) or this process's."""
+        if os.environ.get(MULTIPROC_ENV):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+
+def init_app(app: Flask) -> None:
+    """Create this app's metrics, observe the core's events, time every request."""
+    metrics = Metrics(CollectorRegistry())
+    app.extensions[EXTENSION] = metrics
+    app.extensions[CORE_EXTENSION].observers.append(metrics)
+
+    @app.before_request
+    def start_timer() -> None:
+        g.metrics_started = time.perf_counter()
+
+    @app.after_request
+    def count_request(response):
+        started = g.get("metrics_started")
+        if started is not None:
+            rule = request.url_rule
+            metrics.observe_request(
+                rule.rule if rule is not None else UNMATCHED,
+                request.method if request.method in METHODS else "OTHER",
+                response.status_code,
+                time.perf_counter() - started,
+            )
+        return response
+
+
+@bp.get("/metrics")
+def metrics_endpoint():
+    """Prometheus text exposition format."""
+    body = current_app.extensions[EXTENSION].exposition()
+    return Response(body, content_type=CONTENT_TYPE_LATEST)

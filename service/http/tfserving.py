@@ -1,0 +1,108 @@
+"""TensorFlow Serving's REST API under /v1/models: predict (row and columnar forms) and status.
+
+Errors are {"error": "message"} as TF Serving writes them (service/http/errors.py).
+"""
+
+import base64
+import binascii
+
+from flask import Blueprint, jsonify, request
+
+from service.errors import BadRequest
+
+from .parsing import core, parse_version
+from .tensors import array_from_json, load_json, to_images
+
+bp = Blueprint("tfserving", __name__, url_prefix="/v1/models")
+
+INPUT_NAME = "image"
+SIGNATURE = "serving_default"
+
+
+@bp.get("/<name>")
+@bp.get("/<name>/versions/<version>")
+@bp.get("/<name>/labels/<alias>")
+def model_status(name: str, version: str | None = None, alias: str | None = None):
+    """The version that answers (loading it if needed), in TF Serving's model status shape."""
+    loaded, _ = core().model(name, parse_version(version), alias)
+    return jsonify(
+        model_version_status=[
+            {
+                "version": str(loaded.version),
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""},
+            }
+        ]
+    )
+
+
+@bp.post("/<name>:predict")
+@bp.post("/<name>/versions/<version>:predict")
+@bp.post("/<name>/labels/<alias>:predict")
+def predict(name: str, version: str | None = None, alias: str | None = None):
+    """{"instances": [...]} → {"predictions": [...]}, or {"inputs": ...} → {"outputs": [...]}."""
+    target = {"name": name, "version": parse_version(version), "alias": alias}
+    body = load_json(request.get_data(cache=False))
+    if not isinstance(body, dict):
+        raise BadRequest('the request must be a JSON object with "instances" or "inputs"')
+    signature = body.get("signature_name", SIGNATURE)
+    if signature != SIGNATURE:
+        raise BadRequest(f"unknown signature_name {str(signature)[:40]!r}: use {SIGNATURE!r}")
+    if ("instances" in body) == ("inputs" in body):
+        raise BadRequest('give exactly one of "instances" (rows) or "inputs" (columns)')
+    if "instances" in body:
+        key, images = "predictions", _rows(body["instances"])
+    else:
+        key, images = "outputs", _columns(body["inputs"])
+    service = core()
+    if isinstance(images, list):
+        result = service.predict_images(images, **target)
+    else:
+        result = service.predict_array(images, **target)
+    response = jsonify({key: result.probabilities.tolist()})
+    response.headers["X-Model-Version"] = f"{result.model.name}:{result.model.version}"
+    return response
+
+
+def _rows(instances: object):
+    """Each instance is a 28×28 array, {"b64": encoded image}, or {"image": either of those}."""
+    if not isinstance(instances, list) or not instances:
+        raise BadRequest('"instances" must be a non-empty list')
+    return _images([_named(instance) for instance in instances])
+
+
+def _columns(inputs: object):
+    """The whole batch at once: [N,28,28] (or a list of {"b64"}), bare or as {"image": ...}."""
+    batch = _named(inputs)
+    if not isinstance(batch, list) or not batch:
+        raise BadRequest('"inputs" must hold a non-empty list of images')
+    return _images(batch)
+
+
+def _named(value: object) -> object:
+    """Unwrap {"image": x} (the input named as in the signature); leave others as they are."""
+    if isinstance(value, dict) and "b64" not in value:
+        if set(value) != {INPUT_NAME}:
+            raise BadRequest(f"unknown input names {sorted(value)[:5]}: the model takes 'image'")
+        return value[INPUT_NAME]
+    return value
+
+
+def _images(values: list):
+    """Encoded images (list of bytes) when every entry is {"b64"}; else a float32 [N,28,28]."""
+    encoded = [isinstance(value, dict) for value in values]
+    if all(encoded):
+        return [_decode_b64(value) for value in values]
+    if any(encoded):
+        raise BadRequest('mix of {"b64": ...} images and pixel arrays in one request')
+    return to_images(array_from_json(values, "FP32", "pixel values"), "FP32")
+
+
+def _decode_b64(value: dict) -> bytes:
+    data = value["b64"]
+    if not isinstance(data, str):
+        raise BadRequest('"b64" must be a base64 string')
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest('"b64" is not valid base64') from None

@@ -1,0 +1,251 @@
+"""The Open Inference Protocol (KServe v2) under /v2, with Triton's binary tensor data extension.
+
+Tools written for Triton, KServe or Seldon MLServer (e.g. tritonclient.http with its defaults)
+talk to this service unchanged. Errors are {"error": "message"} (service/http/errors.py).
+"""
+
+import json
+import math
+import zlib
+
+import numpy as np
+from flask import Blueprint, Response, jsonify, request
+
+from service import __version__
+from service.errors import BadRequest
+from service.inference import Result
+from service.labels import CLASS_NAMES
+from service.preprocess import IMAGE_SIDE
+from service.registry import validate_name
+
+from .errors import HttpError
+from .parsing import core, parse_version
+from .tensors import array_from_json, load_json, to_images
+
+bp = Blueprint("v2", __name__, url_prefix="/v2")
+
+SERVER_NAME = "fashion-serve"
+EXTENSIONS = ("binary_tensor_data", "classification")
+PLATFORM = "onnxruntime_onnx"
+INPUT_NAME, OUTPUT_NAME = "image", "probabilities"
+INPUT = {"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, IMAGE_SIDE, IMAGE_SIDE]}
+OUTPUT = {"name": OUTPUT_NAME, "datatype": "FP32", "shape": [-1, len(CLASS_NAMES)]}
+HEADER_LENGTH = "Inference-Header-Content-Length"
+# Binary tensors are little-endian, as the extension specifies.
+DATATYPES = {"FP32": np.dtype("<f4"), "UINT8": np.dtype("u1")}
+INFLATE_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+# -- health and metadata -----------------------------------------------------------------------
+
+
+@bp.get("")
+def server_metadata():
+    """Server name, version and the protocol extensions it supports."""
+    return jsonify(name=SERVER_NAME, version=__version__, extensions=list(EXTENSIONS))
+
+
+@bp.get("/health/live")
+def server_live():
+    """The process answers."""
+    return jsonify(live=True)
+
+
+@bp.get("/health/ready")
+def server_ready():
+    """Ready once the default model is loaded (as /readyz)."""
+    ready = core().is_ready()
+    return jsonify(ready=ready), 200 if ready else 503
+
+
+@bp.get("/models/<name>")
+@bp.get("/models/<name>/versions/<version>")
+def model_metadata(name: str, version: str | None = None):
+    """The model's versions, platform and tensor signature (the ONNX contract)."""
+    registry = core().registry
+    name = validate_name(name)
+    registry.resolve(name, version=parse_version(version))  # 404 for an unknown model or version
+    return jsonify(
+        name=name,
+        versions=[str(v) for v in registry.versions(name)],
+        platform=PLATFORM,
+        inputs=[INPUT],
+        outputs=[OUTPUT],
+    )
+
+
+@bp.get("/models/<name>/ready")
+@bp.get("/models/<name>/versions/<version>/ready")
+def model_ready(name: str, version: str | None = None):
+    """200 when this version (default: the default alias's) is loaded or loads now; else 4xx/503."""
+    loaded, _ = core().model(name, parse_version(version))
+    return _with_version(jsonify(name=loaded.name, ready=True), loaded.name, loaded.version)
+
+
+# -- inference ---------------------------------------------------------------------------------
+
+
+@bp.post("/models/<name>/infer")
+@bp.post("/models/<name>/versions/<version>/infer")
+def infer(name: str, version: str | None = None):
+    """Classify the `image` tensor (FP32 0..1 or UINT8 0..255, [N,28,28]); JSON or binary."""
+    number = parse_version(version)
+    header, binary = _read_request()
+    request_id = header.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise BadRequest("'id' must be a string")
+    inputs = header.get("inputs")
+    if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
+        raise BadRequest(f"'inputs' must be a list holding exactly one tensor, {INPUT_NAME!r}")
+    images = _input_images(inputs[0], binary)
+    outputs = _requested_outputs(header)
+    result = core().predict_array(images, name=name, version=number)
+    return _infer_response(result, request_id, outputs)
+
+
+def _read_request() -> tuple[dict, memoryview]:
+    """The JSON inference header and the binary tensor data after it (possibly empty)."""
+    body = request.get_data(cache=False)
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding in INFLATE_WBITS:
+        body = _inflate(body, encoding)
+    elif encoding != "identity":
+        raise HttpError(
+            415, "unsupported_encoding", f"unsupported Content-Encoding {encoding[:40]!r}"
+        )
+    length = request.headers.get(HEADER_LENGTH)
+    if length is None:
+        split = len(body)
+    elif length.isascii() and length.isdigit() and int(length) <= len(body):
+        split = int(length)
+    else:
+        raise BadRequest(f"{HEADER_LENGTH} must be a byte count within the body, not {length!r}")
+    header = load_json(body[:split], "inference request")
+    if not isinstance(header, dict):
+        raise BadRequest("the inference request must be a JSON object")
+    return header, memoryview(body)[split:]
+
+
+def _inflate(body: bytes, encoding: str) -> bytes:
+    """Decompress a gzip/deflate request body, refusing more than the upload limit (a zip bomb)."""
+    limit = core().settings.max_upload_bytes
+    inflater = zlib.decompressobj(INFLATE_WBITS[encoding])
+    try:
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error as error:
+        raise BadRequest(f"the {encoding} body cannot be decompressed: {error}") from None
+    if len(data) > limit or inflater.unconsumed_tail:
+        raise HttpError(413, "payload_too_large", f"decompressed body exceeds {limit} bytes")
+    return data
+
+
+def _input_images(tensor: dict, binary: memoryview) -> np.ndarray:
+    """The `image` input as float32 [N,28,28], from JSON data or the binary section."""
+    if tensor.get("name") != INPUT_NAME:
+        raise BadRequest(f"unknown input {tensor.get('name')!r}: the model takes {INPUT_NAME!r}")
+    datatype = tensor.get("datatype")
+    if datatype not in DATATYPES:
+        raise BadRequest(f"input datatype must be FP32 or UINT8, not {datatype!r}")
+    shape = tensor.get("shape")
+    if (
+        not isinstance(shape, list)
+        or len(shape) != 3
+        or any(type(dim) is not int or dim < 0 for dim in shape)
+    ):
+        raise BadRequest(f"input shape must be [N, {IMAGE_SIDE}, {IMAGE_SIDE}], not {shape!r}")
+    parameters = _parameters(tensor, "input")
+    size = parameters.get("binary_data_size")
+    count = math.prod(shape)
+    if size is None:
+        if "data" not in tensor:
+            raise BadRequest("the input has neither 'data' nor a 'binary_data_size' parameter")
+        array = array_from_json(tensor["data"], datatype, "input data")
+    else:
+        dtype = DATATYPES[datatype]
+        if type(size) is not int or size != count * dtype.itemsize:
+            raise BadRequest(
+                f"binary_data_size must be {count * dtype.itemsize} bytes for {datatype} "
+                f"{shape}, not {size!r}"
+            )
+        if size != len(binary):
+            raise BadRequest(f"expected {size} bytes of binary tensor data, got {len(binary)}")
+        array = np.frombuffer(binary, dtype=dtype, count=count)
+    if array.size != count:
+        raise BadRequest(f"input data holds {array.size} values; shape {shape} needs {count}")
+    return to_images(array.reshape(shape), datatype)
+
+
+def _requested_outputs(header: dict) -> dict:
+    """{"binary": bool, "classes": k} for `probabilities`; k > 0 means Triton classification."""
+    binary = _parameters(header, "request").get("binary_data_output", False)
+    outputs = header.get("outputs") or [{"name": OUTPUT_NAME}]
+    if not isinstance(outputs, list) or len(outputs) != 1 or not isinstance(outputs[0], dict):
+        raise BadRequest(f"'outputs' must list one tensor, {OUTPUT_NAME!r}")
+    if outputs[0].get("name") != OUTPUT_NAME:
+        raise BadRequest(
+            f"unknown output {outputs[0].get('name')!r}: the model gives {OUTPUT_NAME!r}"
+        )
+    parameters = _parameters(outputs[0], "output")
+    binary = parameters.get("binary_data", binary)
+    classes = parameters.get("classification", 0)
+    if type(binary) is not bool:
+        raise BadRequest("binary_data and binary_data_output must be true or false")
+    if type(classes) is not int or not 0 <= classes <= len(CLASS_NAMES):
+        raise BadRequest(f"classification must be an integer 0..{len(CLASS_NAMES)}")
+    return {"binary": binary, "classes": classes}
+
+
+def _parameters(holder: dict, what: str) -> dict:
+    parameters = holder.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise BadRequest(f"{what} 'parameters' must be a JSON object")
+    if "shared_memory_region" in parameters:
+        raise BadRequest("shared memory is not supported: send the tensor in the request")
+    return parameters
+
+
+def _infer_response(result: Result, request_id: str | None, outputs: dict) -> Response:
+    """The inference response, with the output inline (JSON) or after the header (binary)."""
+    probabilities = result.probabilities
+    if outputs["classes"]:
+        tensor, raw = _classification(probabilities, outputs["classes"], outputs["binary"])
+    else:
+        tensor = {"name": OUTPUT_NAME, "datatype": "FP32", "shape": list(probabilities.shape)}
+        raw = probabilities.astype("<f4", copy=False).tobytes() if outputs["binary"] else None
+        if raw is None:
+            tensor["data"] = probabilities.ravel().tolist()
+    if raw is not None:
+        tensor["parameters"] = {"binary_data_size": len(raw)}
+    body = {"model_name": result.model.name, "model_version": str(result.model.version)}
+    if request_id is not None:
+        body["id"] = request_id
+    body["outputs"] = [tensor]
+    header = json.dumps(body).encode()
+    if raw is None:
+        response = Response(header, content_type="application/json")
+    else:
+        response = Response(header + raw, content_type="application/octet-stream")
+        response.headers[HEADER_LENGTH] = str(len(header))
+    return _with_version(response, result.model.name, result.model.version)
+
+
+def _classification(probabilities: np.ndarray, k: int, binary: bool) -> tuple[dict, bytes | None]:
+    """Triton's classification extension: the top k as "score:index:label" BYTES per image."""
+    top = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    strings = [
+        f"{row[i]:f}:{i}:{CLASS_NAMES[i]}"
+        for row, best in zip(probabilities.tolist(), top.tolist(), strict=True)
+        for i in best
+    ]
+    tensor = {"name": OUTPUT_NAME, "datatype": "BYTES", "shape": [len(probabilities), k]}
+    if not binary:
+        tensor["data"] = strings
+        return tensor, None
+    # BYTES elements travel as a 4-byte little-endian length followed by the bytes.
+    raw = b"".join(len(s).to_bytes(4, "little") + s.encode() for s in strings)
+    return tensor, raw
+
+
+def _with_version(response: Response, name: str, version: int) -> Response:
+    response.headers["X-Model-Version"] = f"{name}:{version}"
+    return response

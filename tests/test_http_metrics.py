@@ -1,0 +1,106 @@
+"""/metrics through Flask's test client (one process): it parses, and its counters move."""
+
+import io
+
+import numpy as np
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from service.http import create_app
+from service.labels import CLASS_NAMES
+from tests.conftest import MODEL
+from tests.test_inference import dark_images, png, wait_for
+from tests.tiny_models import register_tiny
+
+
+@pytest.fixture
+def app(settings):
+    app = create_app(settings)
+    yield app
+    app.extensions["fashion_serve"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def scrape(client) -> dict[tuple[str, tuple], float]:
+    """Every sample of /metrics as {(name, sorted labels): value}."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.get_data(as_text=True))
+        for sample in family.samples
+    }
+
+
+def value(samples: dict, name: str, **labels) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_request_counts_and_latency_by_route_not_raw_path(client):
+    before = scrape(client)
+    for version in (1, 2, 2):
+        assert client.get(f"/models/{MODEL}/versions/{version}").status_code == 200
+    assert client.get("/no/such/path").status_code == 404
+    assert client.get("/another/unknown").status_code == 404
+    after = scrape(client)
+    route = "/models/<name>/versions/<version>"
+    labels = {"endpoint": route, "method": "GET", "status": "200"}
+    assert (
+        value(after, "fashion_http_requests_total", **labels)
+        - value(before, "fashion_http_requests_total", **labels)
+        == 3
+    )
+    assert value(after, "fashion_http_request_duration_seconds_count", **labels) == 3
+    missing = {"endpoint": "<unmatched>", "method": "GET", "status": "404"}
+    assert value(after, "fashion_http_requests_total", **missing) == 2
+    assert not any("/no/such/path" in str(key) for key in after)
+
+
+def test_images_are_counted_by_predicted_class(client, app):
+    batch = dark_images(5)
+    model = app.extensions["fashion_serve"].model(MODEL)[0].model
+    classes = model.run(np.stack(batch).astype(np.float32) / 255).argmax(axis=1)
+    files = {"image": [(io.BytesIO(png(p)), f"{i}.png") for i, p in enumerate(batch)]}
+    assert client.post("/predict", data=files).status_code == 200
+    samples = scrape(client)
+    for class_id in set(classes.tolist()):
+        label = CLASS_NAMES[class_id]
+        count = int((classes == class_id).sum())
+        assert value(samples, "fashion_images_classified_total", model=MODEL, label=label) == count
+    total = sum(v for (name, _), v in samples.items() if name == "fashion_images_classified_total")
+    assert total == 5
+
+
+def test_loads_switches_and_refusals_are_visible(client, app, registry, tmp_path):
+    samples = scrape(client)
+    assert value(samples, "fashion_model_loads_total", model=MODEL) == 1  # production at start
+    assert value(samples, "fashion_alias_version", model=MODEL, alias="production") == 1
+    assert client.get(f"/v2/models/{MODEL}/versions/2/ready").status_code == 200
+    assert value(scrape(client), "fashion_model_loads_total", model=MODEL) == 2
+    # A corrupted third version promoted behind the service's back is refused once.
+    broken = register_tiny(registry, MODEL, 9, tmp_path)
+    registry.model_path(MODEL, broken).write_bytes(b"not the registered model")
+    registry.set_alias(MODEL, "production", broken)
+    core = app.extensions["fashion_serve"]
+    wait_for(lambda: core.status()["refused"])
+    samples = scrape(client)
+    assert value(samples, "fashion_model_refusals_total", model=MODEL, alias="production") == 1
+    assert value(samples, "fashion_alias_version", model=MODEL, alias="production") == 1
+    registry.set_alias(MODEL, "production", 2)
+    wait_for(lambda: core.model(MODEL)[0].version == 2)
+    assert value(scrape(client), "fashion_alias_version", model=MODEL, alias="production") == 2
+
+
+def test_a_failing_observer_never_breaks_serving(client, app):
+    class FakeBrokenObserver:
+        def on_result(self, *args):
+            raise RuntimeError("observer bug")
+
+    app.extensions["fashion_serve"].observers.append(FakeBrokenObserver())
+    response = client.post("/predict", data=png(dark_images(1)[0]), content_type="image/png")
+    assert response.status_code == 200

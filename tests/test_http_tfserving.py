@@ -1,0 +1,130 @@
+"""TF Serving's REST API (/v1/models) through Flask's test client: row, columnar, b64, errors."""
+
+import base64
+import json
+
+import numpy as np
+import pytest
+
+from service.http import create_app
+from tests.conftest import MODEL
+from tests.test_inference import dark_images, png
+
+OK_STATUS = {"error_code": "OK", "error_message": ""}
+
+
+@pytest.fixture
+def app(settings):
+    app = create_app(settings)
+    yield app
+    app.extensions["fashion_serve"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def images(count: int = 2) -> np.ndarray:
+    return np.stack(dark_images(count)).astype(np.float32) / 255
+
+
+def expected(app, batch: np.ndarray, version: int = 1) -> np.ndarray:
+    return app.extensions["fashion_serve"].model(MODEL, version)[0].model.run(batch)
+
+
+def assert_error(response, status: int) -> str:
+    assert response.status_code == status, response.get_data(as_text=True)
+    error = response.get_json()["error"]
+    assert isinstance(error, str)
+    assert error
+    return error
+
+
+def test_instances_give_predictions_equal_to_the_model(client, app):
+    batch = images()
+    response = client.post(f"/v1/models/{MODEL}:predict", json={"instances": batch.tolist()})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.headers["X-Model-Version"] == f"{MODEL}:1"
+    got = np.array(response.get_json()["predictions"], dtype=np.float32)
+    np.testing.assert_array_equal(got, expected(app, batch))
+
+
+def test_named_instances_columnar_inputs_versions_and_labels(client, app):
+    batch = images()
+    named = {"instances": [{"image": image} for image in batch.tolist()]}
+    by_version = client.post(f"/v1/models/{MODEL}/versions/2:predict", json=named)
+    np.testing.assert_array_equal(
+        np.array(by_version.get_json()["predictions"], np.float32), expected(app, batch, 2)
+    )
+    by_label = client.post(
+        f"/v1/models/{MODEL}/labels/staging:predict", json={"inputs": {"image": batch.tolist()}}
+    )
+    assert by_label.headers["X-Model-Version"] == f"{MODEL}:2"
+    np.testing.assert_array_equal(
+        np.array(by_label.get_json()["outputs"], np.float32), expected(app, batch, 2)
+    )
+    bare = client.post(f"/v1/models/{MODEL}:predict", json={"inputs": batch.tolist()})
+    assert len(bare.get_json()["outputs"]) == 2
+
+
+def test_base64_images_are_decoded_like_uploads(client, app):
+    pixels = dark_images(1)[0]
+    encoded = base64.b64encode(png(pixels)).decode()
+    for instance in ({"b64": encoded}, {"image": {"b64": encoded}}):
+        body = client.post(f"/v1/models/{MODEL}:predict", json={"instances": [instance]})
+        got = np.array(body.get_json()["predictions"], np.float32)
+        np.testing.assert_allclose(
+            got, expected(app, pixels[None].astype(np.float32) / 255), rtol=1e-6
+        )
+
+
+def test_model_status_like_tf_serving(client):
+    for path, version in (
+        (f"/v1/models/{MODEL}", "1"),
+        (f"/v1/models/{MODEL}/versions/2", "2"),
+        (f"/v1/models/{MODEL}/labels/staging", "2"),
+    ):
+        body = client.get(path).get_json()
+        assert body == {
+            "model_version_status": [
+                {"version": version, "state": "AVAILABLE", "status": OK_STATUS}
+            ]
+        }
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"{",
+        b"[]",
+        json.dumps({}).encode(),
+        json.dumps({"instances": [], "inputs": []}).encode(),
+        json.dumps({"instances": []}).encode(),
+        json.dumps({"instances": [[1, 2, 3]]}).encode(),
+        json.dumps({"instances": [["x"] * 28] * 28}).encode(),
+        json.dumps({"instances": [{"pixels": [[0] * 28] * 28}]}).encode(),
+        json.dumps({"instances": [{"b64": "***"}]}).encode(),
+        json.dumps({"instances": [{"b64": 7}]}).encode(),
+        json.dumps({"instances": [{"b64": "aGk="}, [[0] * 28] * 28]}).encode(),
+        json.dumps({"inputs": {"image": []}}).encode(),
+        json.dumps({"signature_name": "other", "instances": [[[0] * 28] * 28]}).encode(),
+    ],
+)
+def test_bad_requests_are_400_with_a_plain_error(client, body):
+    assert_error(client.post(f"/v1/models/{MODEL}:predict", data=body), 400)
+
+
+def test_unknown_targets_and_undecodable_images(client):
+    body = {"instances": [[[0.0] * 28] * 28]}
+    assert_error(client.post("/v1/models/nope:predict", json=body), 404)
+    assert_error(client.post(f"/v1/models/{MODEL}/versions/9:predict", json=body), 404)
+    assert_error(client.post(f"/v1/models/{MODEL}/labels/canary:predict", json=body), 404)
+    assert_error(client.post(f"/v1/models/{MODEL}/versions/0:predict", json=body), 400)
+    assert_error(client.get("/v1/models/nope"), 404)
+    assert_error(client.get(f"/v1/models/{MODEL}/versions/9"), 404)
+    text = base64.b64encode(b"plain text").decode()
+    assert_error(
+        client.post(f"/v1/models/{MODEL}:predict", json={"instances": [{"b64": text}]}), 415
+    )
