@@ -1,0 +1,106 @@
+# fashion-serve images. Targets:
+#   serve      (default) gunicorn + onnxruntime + the shipped models/, no TensorFlow
+#   train      python -m training: TensorFlow, tf2onnx and Debian's Fashion-MNIST files
+#   serve-gpu  the service on onnxruntime-gpu with the CUDA libraries from PyPI
+# Build with BuildKit (Compose v2, or DOCKER_BUILDKIT=1): it builds only the stages a target
+# needs, so `serve` never waits for TensorFlow or the CUDA wheels. BASE_IMAGE lets a machine
+# without a registry build on a local stand-in for python:3.11-slim.
+ARG BASE_IMAGE=python:3.11-slim
+
+FROM ${BASE_IMAGE} AS base
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="fashion-serve" \
+      org.opencontainers.image.description="Fashion-MNIST classifiers served from a versioned ONNX model registry over HTTP" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="MIT"
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
+    FASHION_MODEL_DIR=/app/models
+# One fixed uid for every target: the api and the train job share the registry volume, and each
+# must be able to write what the other wrote.
+RUN groupadd --system --gid 10001 fashion \
+    && useradd --system --uid 10001 --gid fashion --create-home --home-dir /home/fashion fashion
+WORKDIR /app
+
+# uv installs the pinned sets (pip's pure-Python resolver and installer take many times longer
+# for TensorFlow); builder stages mount it, so it never ships in an image. --system-certs: trust
+# the image's CA store as pip does (uv's built-in roots miss a TLS-inspecting proxy's CA).
+FROM base AS uv
+ARG UV_VERSION=0.13.9
+RUN pip install --no-cache-dir --target /uv "uv==${UV_VERSION}"
+
+# The serving dependencies, exactly as pinned, in a venv without pip; bytecode compiled now,
+# since the non-root user cannot write it at run time.
+FROM base AS venv-serve
+COPY requirements/serve.txt requirements/
+RUN --mount=from=uv,source=/uv/bin/uv,target=/usr/local/bin/uv \
+    python3 -m venv --without-pip /opt/venv \
+    && uv pip install --system-certs --no-cache --compile-bytecode --python /opt/venv/bin/python \
+        -r requirements/serve.txt
+
+# The same set with onnxruntime swapped for onnxruntime-gpu of the same version, plus its CUDA
+# and cuDNN wheels (the [cuda,cudnn] extras), so the image needs no CUDA base image.
+FROM base AS venv-gpu
+COPY requirements/serve.txt requirements/
+RUN --mount=from=uv,source=/uv/bin/uv,target=/usr/local/bin/uv \
+    ort="$(sed -n 's/^onnxruntime==//p' requirements/serve.txt)" \
+    && sed '/^onnxruntime==/d' requirements/serve.txt > /tmp/serve-gpu.txt \
+    && python3 -m venv --without-pip /opt/venv \
+    && uv pip install --system-certs --no-cache --compile-bytecode --python /opt/venv/bin/python \
+        -r /tmp/serve-gpu.txt "onnxruntime-gpu[cuda,cudnn]==${ort}" \
+    && rm /tmp/serve-gpu.txt
+
+# How both service images run; their files come in their own stages, the venv first: it changes
+# least, so a new model or code change ships small layers.
+FROM base AS app
+ENV FASHION_BIND=0.0.0.0:8000
+EXPOSE 8000
+# slim has no curl: the stdlib asks /readyz, and any error (503, refused, timeout) exits 1.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"]
+CMD ["gunicorn", "--config", "service/gunicorn.conf.py", "service.wsgi:app"]
+
+# Training: the serving venv (the registry and onnxruntime for the parity check) plus TensorFlow.
+FROM venv-serve AS train
+LABEL org.opencontainers.image.title="fashion-serve-train"
+# The real data, from Debian: /usr/share/datasets/fashion-mnist (training's default folder).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends dataset-fashion-mnist=0.0~git20200523.55506a9-1 \
+    && rm -rf /var/lib/apt/lists/*
+COPY requirements/train.txt requirements/
+# No bytecode compiled ahead here: TensorFlow's thousands of modules would take minutes on a small
+# machine, and a training run compiles the ones it imports in a fraction of that.
+RUN --mount=from=uv,source=/uv/bin/uv,target=/usr/local/bin/uv \
+    uv pip install --system-certs --no-cache --python /opt/venv/bin/python -r requirements/train.txt
+# The shipped registry here too, so a volume seeded by this image first looks the same.
+COPY --chown=10001:10001 models/ models/
+COPY service/ service/
+COPY training/ training/
+ENV MPLBACKEND=Agg
+USER 10001:10001
+ENTRYPOINT ["python", "-m", "training"]
+
+FROM app AS serve-gpu
+LABEL org.opencontainers.image.title="fashion-serve-gpu"
+COPY --from=venv-gpu /opt/venv /opt/venv
+# onnxruntime's CUDA provider loads libcudart, cuBLAS, cuDNN… by name: let the loader find them
+# in the nvidia wheels inside the venv.
+RUN find /opt/venv -path '*/site-packages/nvidia/*' -type d -name lib \
+        > /etc/ld.so.conf.d/nvidia-wheels.conf \
+    && ldconfig
+# Owned by the service user: hot reload reads it, the API moves aliases in it.
+COPY --chown=10001:10001 models/ models/
+COPY service/ service/
+ENV FASHION_DEVICE=cuda
+USER 10001:10001
+
+# The default target, last on purpose: a plain `docker build .` gives the CPU service.
+FROM app AS serve
+COPY --from=venv-serve /opt/venv /opt/venv
+COPY --chown=10001:10001 models/ models/
+COPY service/ service/
+USER 10001:10001
