@@ -49,6 +49,9 @@ test: lint  ## lint, then the whole test suite (real data, real models, real gun
 test-docker: $(VENV)/.test  ## build the images, run the compose deployment end to end
 	$(BIN)/python -m pytest -m docker tests/docker -p no:cacheprovider
 
+bench: $(VENV)/.test  ## benchmark against FastAPI+uvicorn and naive Flask (bench/README.md)
+	$(BIN)/python -m bench.bench $(ARGS)
+
 # BuildKit builds only the stages a target needs (classic docker build would build TensorFlow
 # too); a docker CLI of 23 or newer has it only with buildx, Debian's 20.10 CLI has it built in.
 DOCKER_BUILDKIT_CLI ?= $(shell docker buildx version >/dev/null 2>&1 && echo docker || echo /usr/bin/docker)

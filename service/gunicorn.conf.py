@@ -15,6 +15,12 @@ workers = int(os.environ.get("FASHION_WORKERS", "2"))
 preload_app = False
 timeout = int(os.environ.get("FASHION_TIMEOUT", "30"))
 graceful_timeout = 20
+# gthread keeps client connections open between requests; the sync worker closes every one
+# after its response, so each request paid a TCP accept and close. Measured side by side (one
+# worker on one core, 8 clients, bench/README.md): median latency 0.5-0.7× the sync worker's.
+# A few threads let one slow upload not stall the others; inference releases the GIL.
+worker_class = "gthread"
+threads = int(os.environ.get("FASHION_WORKER_THREADS", "4"))
 keepalive = 5
 # The app writes one JSON line per request (service/http/access_log.py); FASHION_ACCESS_LOG=-
 # (or a file) adds gunicorn's own access log as well.

@@ -10,7 +10,6 @@ import uuid
 from flask import Flask, g, request
 
 HEADER = "X-Request-ID"
-ENVIRON_KEY = "HTTP_" + HEADER.upper().replace("-", "_")
 # Bounded and log-safe: an ID that could forge log lines or bloat them is replaced, not echoed.
 VALID_ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
 
@@ -34,8 +33,7 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def assign_id() -> None:
-        # The WSGI key directly: werkzeug's header lookup costs more than this whole function.
-        given = request.environ.get(ENVIRON_KEY)
+        given = request.headers.get(HEADER)
         g.request_id = given if given and VALID_ID.fullmatch(given) else uuid.uuid4().hex
         g.access_started = time.perf_counter()
 
