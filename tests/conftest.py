@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from service.http import create_app
 from service.registry import Registry
 from service.settings import Settings
 from tests.tiny_models import register_tiny
@@ -33,3 +34,16 @@ def registry(tmp_path: Path) -> Registry:
 def settings(registry: Registry) -> Settings:
     """Settings pointing at the temporary registry, with a fast alias poller."""
     return Settings(model_dir=registry.root, reload_interval=0.1, admin_token="s3cret-token")
+
+
+@pytest.fixture
+def app(settings):
+    """The Flask app over the temporary registry, models loaded; closed after the test."""
+    app = create_app(settings)
+    yield app
+    app.extensions["fashion_serve"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

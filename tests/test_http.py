@@ -14,18 +14,6 @@ from tests.test_inference import dark_images, png
 AUTH = {"Authorization": "Bearer s3cret-token"}
 
 
-@pytest.fixture
-def app(settings):
-    app = create_app(settings)
-    yield app
-    app.extensions["fashion_serve"].close()
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
 def upload(*images: bytes, field: str = "image") -> dict:
     return {field: [(io.BytesIO(data), f"{i}.png") for i, data in enumerate(images)]}
 

@@ -3,26 +3,12 @@
 import io
 
 import numpy as np
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.http import create_app
 from service.labels import CLASS_NAMES
 from tests.conftest import MODEL
 from tests.test_inference import dark_images, png, wait_for
 from tests.tiny_models import register_tiny
-
-
-@pytest.fixture
-def app(settings):
-    app = create_app(settings)
-    yield app
-    app.extensions["fashion_serve"].close()
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def scrape(client) -> dict[tuple[str, tuple], float]:

@@ -6,23 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from service.http import create_app
 from tests.conftest import MODEL
 from tests.test_inference import dark_images, png
 
 OK_STATUS = {"error_code": "OK", "error_message": ""}
-
-
-@pytest.fixture
-def app(settings):
-    app = create_app(settings)
-    yield app
-    app.extensions["fashion_serve"].close()
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def images(count: int = 2) -> np.ndarray:
