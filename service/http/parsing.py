@@ -1,8 +1,9 @@
 """Read the parts of a request every endpoint shares: query parameters, images, the core service."""
 
 from flask import current_app, request
+from multipart import MultipartError, MultipartSegment, PushMultipartParser
 
-from service.errors import BadRequest
+from service.errors import BadRequest, BatchTooLarge
 from service.inference import InferenceService
 from service.preprocess import parse_invert
 from service.registry import validate_name
@@ -11,6 +12,9 @@ from .errors import HttpError
 
 EXTENSION = "fashion_serve"
 RAW_BODY_TYPES = ("application/octet-stream",)
+FIELD = "image"
+# Parts a form may carry besides its images (a caption, a token...) before it is refused.
+EXTRA_PARTS = 32
 
 
 def core() -> InferenceService:
@@ -41,15 +45,7 @@ def uploaded_images() -> list[bytes]:
     """The images of a multipart form (field 'image', repeatable) or of a raw image/* body."""
     mimetype = request.mimetype
     if mimetype == "multipart/form-data":
-        files = request.files.getlist("image")
-        if not files:
-            # Werkzeug names a part it cannot decode None: name only the readable ones.
-            fields = sorted({repr(f)[:40] for f in (*request.files, *request.form) if f})
-            raise BadRequest(
-                "expected multipart field 'image'"
-                + (f", got {', '.join(fields[:10])}" if fields else ", got no named field")
-            )
-        return [f.read() for f in files]
+        return _multipart_images()
     if mimetype.startswith("image/") or mimetype in RAW_BODY_TYPES:
         body = request.get_data(cache=False)
         if not body:
@@ -63,3 +59,46 @@ def uploaded_images() -> list[bytes]:
         f"cannot read images from {mimetype or 'a body without Content-Type'}: send "
         "multipart/form-data with field 'image', or a raw body with Content-Type image/*",
     )
+
+
+def _multipart_images() -> list[bytes]:
+    """The bodies of the form's 'image' parts, in order.
+
+    Parsed with `multipart` rather than Werkzeug's form parser: the same body costs 5 µs per
+    part instead of 40-90 (bench/README.md), and no FileStorage or spool file is made per image.
+    The body is read whole, which MAX_CONTENT_LENGTH bounds (413 beyond it).
+    """
+    boundary = request.mimetype_params.get("boundary")
+    if not boundary:
+        raise BadRequest("multipart/form-data needs a boundary parameter in its Content-Type")
+    limit = core().settings.max_batch
+    body = request.get_data(cache=False)
+    images: list[bytes] = []
+    others: set[str] = set()
+    chunks: list[bytes] | None = None  # the current image part's body, None for other parts
+    try:
+        with PushMultipartParser(boundary, max_segment_count=limit + EXTRA_PARTS) as parser:
+            for data in (body, b""):  # the empty chunk tells the parser the body has ended
+                for event in parser.parse(data):
+                    if isinstance(event, MultipartSegment):
+                        chunks = [] if event.name == FIELD else None
+                        if chunks is None:
+                            others.add(event.name)
+                    elif event is None:  # the end of a part
+                        if chunks is not None:
+                            images.append(b"".join(chunks))
+                    elif chunks is not None:
+                        chunks.append(event)
+    except MultipartError as exc:
+        if len(images) > limit:
+            raise BatchTooLarge(f"more than {limit} images in one request") from None
+        # The first argument is the parser's own sentence; later ones may quote the client's bytes.
+        reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else "unreadable"
+        raise BadRequest(f"malformed multipart body: {reason}") from None
+    if not images:
+        named = sorted(repr(name)[:40] for name in others if name)
+        raise BadRequest(
+            f"expected multipart field {FIELD!r}"
+            + (f", got {', '.join(named[:10])}" if named else ", got no named field")
+        )
+    return images
