@@ -5,7 +5,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from service.runtime import choose_providers
 from service.settings import Settings
 
 bind = os.environ.get("FASHION_BIND", "127.0.0.1:8000")
@@ -35,16 +34,19 @@ _made_metrics_dir: str | None = None  # removed at exit when this master created
 
 
 def on_starting(server):
-    """Validate the configuration once in the master, so a bad setting stops the start cleanly."""
+    """Validate the settings once in the master, so a bad value stops the start cleanly.
+
+    The master must not import onnxruntime: a child forked from a process that loaded it aborts
+    (SIGABRT, std::system_error) when it exits. Each worker resolves FASHION_DEVICE itself and
+    stops the server if it cannot be honoured (service/wsgi.py).
+    """
     settings = Settings.from_env()
-    providers = choose_providers(settings.device)
     server.log.info(
-        "fashion-serve: registry %s, default %s:%s, device %s → %s",
+        "fashion-serve: registry %s, default %s:%s, device %s",
         settings.model_dir.resolve(),
         settings.default_model,
         settings.default_alias,
         settings.device,
-        ",".join(providers),
     )
     _prepare_metrics_dir(server)
 

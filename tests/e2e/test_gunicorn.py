@@ -160,9 +160,23 @@ def test_bad_requests_over_real_http_never_500_and_the_service_keeps_serving(reg
     assert "Traceback" not in server.log()
 
 
+def test_sigterm_stops_every_worker_cleanly(registry, tmp_path):
+    """Workers once aborted on exit: onnxruntime, imported by the master, does not survive fork."""
+    server = GunicornServer(registry.root, tmp_path / "log").start()
+    assert requests.post(
+        f"{server.url}/predict", files={"image": png(dark_images(1)[0])}, timeout=30
+    ).ok
+    server.stop()
+
+    assert server.process.returncode == 0, server.log()
+    assert "Shutting down: Master" in server.log()
+    for crash in ("SIGABRT", "terminate called", "Traceback"):
+        assert crash not in server.log()
+
+
 def test_cuda_requested_without_cuda_stops_the_start_with_a_clear_message(registry, tmp_path):
     server = GunicornServer(registry.root, tmp_path / "log", FASHION_DEVICE="cuda")
-    with pytest.raises(RuntimeError, match="CUDAExecutionProvider"):
+    with pytest.raises(RuntimeError, match="cannot start: FASHION_DEVICE=cuda but onnxruntime"):
         server.start()
     assert server.process.returncode != 0
 
