@@ -221,8 +221,10 @@ def test_promote_and_rollback_over_http(client):
     assert client.post("/predict", data=upload(image)).get_json()["model"]["version"] == 1
     assert_error(client.delete(url, headers=AUTH), 409, "no_alias_history")
     assert_error(client.put(url, json={"version": 9}, headers=AUTH), 404)
-    for body in ({"version": "2"}, {"version": 0}, {"version": True}, [], None):
+    for body in ({"version": "2"}, {"version": 0}, {"version": 1.5}, {"version": True}, [], None):
         assert_error(client.put(url, json=body, headers=AUTH), 400)
+    # JSON has one number type: 2.0 is the integer 2 (the OpenAPI document's "integer" too).
+    assert client.put(url, json={"version": 2.0}, headers=AUTH).get_json()["version"] == 2
     assert_error(
         client.put(f"/models/{MODEL}/aliases/Bad!", json={"version": 1}, headers=AUTH), 400
     )

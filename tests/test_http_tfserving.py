@@ -96,6 +96,9 @@ def test_model_status_like_tf_serving(client):
         json.dumps({"instances": [{"b64": 7}]}).encode(),
         json.dumps({"instances": [{"b64": "aGk="}, [[0] * 28] * 28]}).encode(),
         json.dumps({"inputs": {"image": []}}).encode(),
+        # Found by schemathesis: objects that are not {"b64"} in "inputs" once raised a KeyError.
+        json.dumps({"inputs": [{"U": 1}]}).encode(),
+        json.dumps({"inputs": [{"b64": "aGk=", "extra": 1}]}).encode(),
         json.dumps({"signature_name": "other", "instances": [[[0] * 28] * 28]}).encode(),
     ],
 )

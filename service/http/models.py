@@ -96,6 +96,8 @@ def promote(name: str, alias: str):
     _require_admin()
     body = request.get_json(silent=True)
     version = body.get("version") if isinstance(body, dict) else None
+    if isinstance(version, float) and version.is_integer():  # 2.0 is JSON's integer 2 too
+        version = int(version)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise BadRequest('send a JSON body {"version": N} with N a positive integer')
     return jsonify(core().set_alias(name, alias, version))

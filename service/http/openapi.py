@@ -53,14 +53,22 @@ def _path(name: str, description: str, schema: dict, example: str) -> dict:
 
 
 NAME = _path("name", "Model name.", {"type": "string", "pattern": f"^{NAME_RE}$"}, MODEL_EXAMPLE)
-VERSION = _path("version", "Model version, a positive integer.", {"type": "string"}, "1")
-ALIAS = _path("alias", "Alias name (e.g. production).", {"type": "string"}, "production")
+VERSION_RE = "^[1-9][0-9]*$"
+VERSION = _path(
+    "version", "Model version, a positive integer.", {"type": "string", "pattern": VERSION_RE}, "1"
+)
+ALIAS = _path(
+    "alias",
+    "Alias name (e.g. production).",
+    {"type": "string", "pattern": f"^{NAME_RE}$"},
+    "production",
+)
 QUERY = [
     {
         "name": "version",
         "in": "query",
         "description": "Serve with this version (not with alias).",
-        "schema": {"type": "string", "pattern": "^[1-9][0-9]*$"},
+        "schema": {"type": "string", "pattern": VERSION_RE},
     },
     {
         "name": "alias",
@@ -84,7 +92,11 @@ IMAGES_BODY = {
                 "type": "object",
                 "required": ["image"],
                 "properties": {
-                    "image": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                    "image": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"type": "string", "format": "binary"},
+                    }
                 },
             },
             "encoding": {"image": {"contentType": "image/*"}},
@@ -532,11 +544,20 @@ SCHEMAS = {
                         "parameters": _PARAMETERS,
                         "data": {
                             "type": "array",
+                            "minItems": 1,
                             "description": "FP32 0..1 or UINT8 0..255 values, nested [N][28][28] "
                             "or flat; absent with binary_data_size.",
                         },
                     },
                     required=["name", "datatype", "shape"],
+                    # The values come inline, or as binary tensor data after the JSON header.
+                    anyOf=[
+                        {"required": ["data"]},
+                        {
+                            "required": ["parameters"],
+                            "properties": {"parameters": {"required": ["binary_data_size"]}},
+                        },
+                    ],
                 ),
             },
             "outputs": {
@@ -593,6 +614,7 @@ SCHEMAS = {
             "instances": {"type": "array", "minItems": 1},
             "inputs": {"type": ["array", "object"]},
         },
+        "oneOf": [{"required": ["instances"]}, {"required": ["inputs"]}],
     },
     "TfPredictResponse": {
         "type": "object",

@@ -99,6 +99,11 @@ def _images(values: list):
 
 
 def _decode_b64(value: dict) -> bytes:
+    if set(value) != {"b64"}:
+        raise BadRequest(
+            'an encoded image is {"b64": "<base64>"}, not an object with keys '
+            f"{sorted(value)[:5]}"
+        )
     data = value["b64"]
     if not isinstance(data, str):
         raise BadRequest('"b64" must be a base64 string')
