@@ -5,7 +5,6 @@ import logging
 
 import pytest
 
-from service.http import create_app
 from service.http.access_log import log as access_log
 from tests.conftest import MODEL
 from tests.test_inference import dark_images, png
@@ -20,13 +19,6 @@ class FakeHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(record.getMessage())
-
-
-@pytest.fixture
-def client(settings):
-    app = create_app(settings)
-    yield app.test_client()
-    app.extensions["fashion_serve"].close()
 
 
 @pytest.fixture

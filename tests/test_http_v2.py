@@ -14,18 +14,6 @@ from tests.test_inference import dark_images
 INFER = f"/v2/models/{MODEL}/infer"
 
 
-@pytest.fixture
-def app(settings):
-    app = create_app(settings)
-    yield app
-    app.extensions["fashion_serve"].close()
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
 def expected(app, images: np.ndarray, version: int = 1) -> np.ndarray:
     """What the version's ONNX model gives in-process for float32 images."""
     return app.extensions["fashion_serve"].model(MODEL, version)[0].model.run(images)
