@@ -118,3 +118,13 @@ def test_unknown_targets_and_undecodable_images(client):
     assert_error(
         client.post(f"/v1/models/{MODEL}:predict", json={"instances": [{"b64": text}]}), 415
     )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [f"{MODEL}:predict", f"{MODEL}/versions/1:predict", f"{MODEL}/labels/production:predict"],
+)
+def test_predict_urls_allow_only_post(client, path):
+    """Found by schemathesis: the GET status routes once claimed these URLs as model names."""
+    assert client.options(f"/v1/models/{path}").headers["Allow"] == "POST, OPTIONS"
+    assert_error(client.get(f"/v1/models/{path}"), 405)

@@ -7,6 +7,7 @@ import base64
 import binascii
 
 from flask import Blueprint, jsonify, request
+from werkzeug.routing import BaseConverter
 
 from service.errors import BadRequest
 
@@ -15,13 +16,23 @@ from .tensors import array_from_json, load_json, to_images
 
 bp = Blueprint("tfserving", __name__, url_prefix="/v1/models")
 
+
+class SegmentConverter(BaseConverter):
+    """A path segment without ':', so the status routes never claim a '...:predict' URL."""
+
+    regex = "[^/:]+"
+
+
+# Before the routes below: a blueprint applies its deferred setup in the order it was recorded.
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("segment", SegmentConverter))
+
 INPUT_NAME = "image"
 SIGNATURE = "serving_default"
 
 
-@bp.get("/<name>")
-@bp.get("/<name>/versions/<version>")
-@bp.get("/<name>/labels/<alias>")
+@bp.get("/<segment:name>")
+@bp.get("/<segment:name>/versions/<segment:version>")
+@bp.get("/<segment:name>/labels/<segment:alias>")
 def model_status(name: str, version: str | None = None, alias: str | None = None):
     """The version that answers (loading it if needed), in TF Serving's model status shape."""
     loaded, _ = core().model(name, parse_version(version), alias)
