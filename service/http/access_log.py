@@ -9,6 +9,8 @@ import uuid
 
 from flask import Flask, g, request
 
+from .parsing import MODEL_VERSION_HEADER
+
 HEADER = "X-Request-ID"
 # Bounded and log-safe: an ID that could forge log lines or bloat them is replaced, not echoed.
 VALID_ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
@@ -54,7 +56,7 @@ def init_app(app: Flask) -> None:
                     "path": request.path,
                     "status": response.status_code,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                    "model": response.headers.get("X-Model-Version"),
+                    "model": response.headers.get(MODEL_VERSION_HEADER),
                     "remote": request.remote_addr,
                 },
                 ensure_ascii=True,

@@ -1,16 +1,17 @@
-"""Read the parts of a request every endpoint shares: query parameters, images, the core service."""
+"""What every endpoint shares: query parameters, images, the core service, the version header."""
 
-from flask import current_app, request
+from flask import Response, current_app, request
 from multipart import MultipartError, MultipartSegment, PushMultipartParser
 
 from service.errors import BadRequest, BatchTooLarge
-from service.inference import InferenceService
+from service.inference import InferenceService, LoadedModel
 from service.preprocess import parse_invert
 from service.registry import validate_name
 
 from .errors import HttpError
 
 EXTENSION = "fashion_serve"
+MODEL_VERSION_HEADER = "X-Model-Version"
 RAW_BODY_TYPES = ("application/octet-stream",)
 FIELD = "image"
 # Parts a form may carry besides its images (a caption, a token...) before it is refused.
@@ -20,6 +21,12 @@ EXTRA_PARTS = 32
 def core() -> InferenceService:
     """The app's inference service (kept in app.extensions, not in a module global)."""
     return current_app.extensions[EXTENSION]
+
+
+def with_model_version(response: Response, model: LoadedModel) -> Response:
+    """Name the version that answered ("name:version"), for clients and the access log."""
+    response.headers[MODEL_VERSION_HEADER] = f"{model.name}:{model.version}"
+    return response
 
 
 def parse_version(value: str | None, what: str = "version") -> int | None:

@@ -5,7 +5,7 @@ from flask import Blueprint, Response
 
 from service.inference import Result
 
-from .parsing import core, model_query, uploaded_images
+from .parsing import core, model_query, uploaded_images, with_model_version
 
 bp = Blueprint("predict", __name__)
 
@@ -31,8 +31,7 @@ def _predict(name: str | None):
         orjson.dumps(result_body(result), option=orjson.OPT_APPEND_NEWLINE),
         mimetype="application/json",
     )
-    response.headers["X-Model-Version"] = f"{result.model.name}:{result.model.version}"
-    return response
+    return with_model_version(response, result.model)
 
 
 @bp.post("/predict")

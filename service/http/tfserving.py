@@ -11,7 +11,7 @@ from werkzeug.routing import BaseConverter
 
 from service.errors import BadRequest
 
-from .parsing import core, parse_version
+from .parsing import core, parse_version, with_model_version
 from .tensors import array_from_json, load_json, to_images
 
 bp = Blueprint("tfserving", __name__, url_prefix="/v1/models")
@@ -70,9 +70,7 @@ def predict(name: str, version: str | None = None, alias: str | None = None):
         result = service.predict_images(images, **target)
     else:
         result = service.predict_array(images, **target)
-    response = jsonify({key: result.probabilities.tolist()})
-    response.headers["X-Model-Version"] = f"{result.model.name}:{result.model.version}"
-    return response
+    return with_model_version(jsonify({key: result.probabilities.tolist()}), result.model)
 
 
 def _rows(instances: object):

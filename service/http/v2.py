@@ -19,7 +19,7 @@ from service.preprocess import IMAGE_SIDE
 from service.registry import validate_name
 
 from .errors import HttpError
-from .parsing import core, parse_version
+from .parsing import core, parse_version, with_model_version
 from .tensors import array_from_json, load_json, to_images
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")
@@ -79,7 +79,7 @@ def model_metadata(name: str, version: str | None = None):
 def model_ready(name: str, version: str | None = None):
     """200 when this version (default: the default alias's) is loaded or loads now; else 4xx/503."""
     loaded, _ = core().model(name, parse_version(version))
-    return _with_version(jsonify(name=loaded.name, ready=True), loaded.name, loaded.version)
+    return with_model_version(jsonify(name=loaded.name, ready=True), loaded)
 
 
 # -- inference ---------------------------------------------------------------------------------
@@ -226,7 +226,7 @@ def _infer_response(result: Result, request_id: str | None, outputs: dict) -> Re
     else:
         response = Response(header + raw, content_type="application/octet-stream")
         response.headers[HEADER_LENGTH] = str(len(header))
-    return _with_version(response, result.model.name, result.model.version)
+    return with_model_version(response, result.model)
 
 
 def _classification(probabilities: np.ndarray, k: int, binary: bool) -> tuple[dict, bytes | None]:
@@ -244,8 +244,3 @@ def _classification(probabilities: np.ndarray, k: int, binary: bool) -> tuple[di
     # BYTES elements travel as a 4-byte little-endian length followed by the bytes.
     raw = b"".join(len(s).to_bytes(4, "little") + s.encode() for s in strings)
     return tensor, raw
-
-
-def _with_version(response: Response, name: str, version: int) -> Response:
-    response.headers["X-Model-Version"] = f"{name}:{version}"
-    return response
