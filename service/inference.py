@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from service.activations import Activations, Inspector
 from service.errors import (
     BadRequest,
     BatchTooLarge,
@@ -113,6 +114,7 @@ class InferenceService:
         self._refusals: dict[tuple[str, str], Refusal] = {}
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
+        self._inspector = Inspector(self.providers, settings.threads, settings.max_loaded)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -365,6 +367,25 @@ class InferenceService:
         self._check_batch(len(images))
         loaded, alias = self.model(name, version, alias)
         return self._result(loaded, alias, np.ascontiguousarray(images, dtype=np.float32))
+
+    def explain_image(
+        self,
+        data: bytes,
+        name: str | None = None,
+        version: int | None = None,
+        alias: str | None = None,
+        invert: str = "auto",
+    ) -> tuple[Result, Activations]:
+        """Classify one encoded image and read the answering version's hidden layers for it."""
+        loaded, alias = self.model(name, version, alias)
+        images = preprocess_images([data], invert=invert, max_pixels=self.settings.max_pixels)
+        # Keyed by the sha256 too: a version folder replaced by hand is never explained stale.
+        key = (loaded.name, loaded.version, loaded.card.get("sha256"))
+        activations = self._inspector.activations(
+            key, lambda: self.registry.read_verified(loaded.name, loaded.version), images[0]
+        )
+        # One run answers both: the probabilities come from the session that exposes the layers.
+        return Result(loaded, alias, activations.probabilities[np.newaxis]), activations
 
     def _result(self, loaded: LoadedModel, alias: str | None, images: np.ndarray) -> Result:
         probabilities = loaded.model.run(images)

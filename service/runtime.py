@@ -85,6 +85,10 @@ class OnnxModel:
         """Probabilities float32 [N,10] for images float32 [N,28,28] in 0..1."""
         return self._session.run([OUTPUT_NAME], {INPUT_NAME: images})[0]
 
+    def run_outputs(self, images: np.ndarray, names: list[str]) -> list[np.ndarray]:
+        """The named graph outputs (probabilities, exposed hidden layers) for images [N,28,28]."""
+        return self._session.run(names, {INPUT_NAME: images})
+
     def warm_up(self) -> None:
         """Run once on a blank batch so the first real request pays no allocation cost."""
         self.run(np.zeros((1, IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32))

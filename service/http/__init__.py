@@ -7,20 +7,43 @@ from flask import Flask
 from service.inference import InferenceService
 from service.settings import Settings
 
-from . import access_log, docs, errors, health, metrics, models, predict, tfserving, v2
+from . import (
+    access_log,
+    activations,
+    docs,
+    errors,
+    health,
+    metrics,
+    models,
+    predict,
+    tfserving,
+    ui,
+    v2,
+)
 from .parsing import EXTENSION
 
 
 def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask:
     """Build an app around one InferenceService; start=False leaves models unloaded (tests)."""
     settings = settings or Settings.from_env()
-    app = Flask(__name__, static_folder=None)  # no /static route: docs assets come from docs.py
+    app = Flask(__name__, static_folder=None)  # no /static: docs and the page serve their own
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False  # keep class order in probabilities
     service = InferenceService(settings)
     app.extensions[EXTENSION] = service
     errors.init_app(app)
-    for blueprint in (predict.bp, models.bp, health.bp, v2.bp, tfserving.bp, metrics.bp, docs.bp):
+    blueprints = (
+        predict.bp,
+        activations.bp,
+        models.bp,
+        health.bp,
+        v2.bp,
+        tfserving.bp,
+        metrics.bp,
+        docs.bp,
+        ui.bp,
+    )
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     metrics.init_app(app)  # before start(): the first model load is counted too
     access_log.init_app(app)

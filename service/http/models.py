@@ -2,15 +2,19 @@
 
 import hmac
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify, request, send_file
 
 from service.errors import BadRequest
-from service.registry import validate_name
+from service.registry import MODEL_FILE, validate_name
 
 from .errors import HttpError
 from .parsing import core, parse_version
 
 bp = Blueprint("models", __name__, url_prefix="/models")
+
+# The stored files of a version anyone may fetch: the training job's plots. The model itself and
+# anything else in the folder stay private.
+VERSION_FILES = {"training.png": "image/png", "confusion.png": "image/png"}
 
 
 @bp.get("")
@@ -61,9 +65,16 @@ def show_version(name: str, version: str):
     name, number = validate_name(name), parse_version(version)
     card = service.registry.card(name, number)
     loaded = service.loaded_version(name, number)
+    folder = service.registry.version_dir(name, number)
+    sizes = {
+        file: (folder / file).stat().st_size
+        for file in (MODEL_FILE, *VERSION_FILES)
+        if (folder / file).is_file()
+    }
     return jsonify(
         {
             **card,
+            "files": sizes,
             "serving": {
                 "loaded": loaded is not None,
                 "device": service.settings.device,
@@ -71,6 +82,24 @@ def show_version(name: str, version: str):
             },
         }
     )
+
+
+@bp.get("/<name>/versions/<version>/files/<filename>")
+def version_file(name: str, version: str, filename: str):
+    """One of a version's stored plots (training curves, confusion matrix)."""
+    registry = core().registry
+    name, number = validate_name(name), parse_version(version)
+    if filename not in VERSION_FILES:
+        raise HttpError(
+            404, "file_not_found", f"no such file; a version serves {', '.join(VERSION_FILES)}"
+        )
+    # Absolute: send_file would read a relative path against the package, not the cwd.
+    path = (registry.version_dir(name, number) / filename).resolve()
+    registry.card(name, number)  # unknown model or version: its own 404 first
+    if not path.is_file():
+        raise HttpError(404, "file_not_found", f"version {number} of {name} has no {filename}")
+    # Versions are immutable: a client may keep the file as long as it likes.
+    return send_file(path, mimetype=VERSION_FILES[filename], max_age=86400, conditional=True)
 
 
 def _require_admin() -> None:

@@ -1,0 +1,27 @@
+"""POST /models/<name>/activations: one image in, the answering version's hidden layers out."""
+
+import orjson
+from flask import Blueprint, Response
+
+from service.errors import BadRequest
+
+from .parsing import core, model_query, uploaded_images, with_model_version
+from .predict import result_body
+
+bp = Blueprint("activations", __name__)
+
+
+@bp.post("/models/<name>/activations")
+def activations(name: str):
+    """Classify one image and return every hidden layer's activations for it."""
+    query = model_query()
+    images = uploaded_images()
+    if len(images) != 1:
+        raise BadRequest(f"send exactly one image to explain, not {len(images)}")
+    result, inside = core().explain_image(images[0], name=name, **query)
+    body = result_body(result)
+    body = {"model": body["model"], "prediction": body["predictions"][0], **inside.as_dict()}
+    response = Response(
+        orjson.dumps(body, option=orjson.OPT_APPEND_NEWLINE), mimetype="application/json"
+    )
+    return with_model_version(response, result.model)

@@ -1,0 +1,20 @@
+"""The page for people at /: classify pictures, look inside the network, manage versions."""
+
+from flask import Blueprint, Response, render_template
+
+from .parsing import core
+
+bp = Blueprint(
+    "ui",
+    __name__,
+    static_folder="static/ui",
+    static_url_path="/ui",
+    template_folder="templates",
+)
+
+
+@bp.get("/")
+def page():
+    """The single page; its script reads everything else from the JSON API."""
+    html = render_template("ui/index.html", default_model=core().settings.default_model)
+    return Response(html, content_type="text/html; charset=utf-8")
