@@ -22,7 +22,7 @@ from service.inference import InferenceService
 from service.labels import CLASS_NAMES
 from service.registry import Registry
 from tests.conftest import MODEL
-from tests.tiny_models import register_tiny
+from tests.tiny_models import register_tiny, tiny_mlp
 
 
 def png(pixels: np.ndarray) -> bytes:
@@ -197,3 +197,20 @@ def test_only_max_loaded_versions_stay_in_memory_but_aliases_are_pinned(settings
         assert 1 in loaded
     finally:
         core.close()
+
+
+def test_explain_image_answers_like_predict_with_the_versions_hidden_layers(settings, tmp_path):
+    registry = Registry(settings.model_dir)
+    path = tmp_path / "mlp.onnx"
+    path.write_bytes(tiny_mlp(seed=7, hidden=12)[0])
+    version = registry.register(MODEL, path, {"class_names": list(CLASS_NAMES)})
+    service = InferenceService(settings)
+    data = png(dark_images(1)[0])
+    result, inside = service.explain_image(data, version=version)
+    predicted = service.predict_images([data], version=version)
+    np.testing.assert_allclose(result.probabilities, predicted.probabilities, atol=1e-6)
+    assert (result.model.version, result.alias) == (version, None)
+    assert [len(values) for values in inside.values] == [12]
+    # The tiny linear versions have no hidden layer: nothing to show, but still an answer.
+    result, inside = service.explain_image(data, alias="production")
+    assert (result.model.version, inside.values) == (1, ())

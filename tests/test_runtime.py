@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
+from service.activations import plan
 from service.errors import DeviceUnavailable, ModelLoadError
 from service.runtime import CPU, CUDA, OnnxModel, available_providers, choose_providers
-from tests.tiny_models import tiny_model_bytes
+from tests.tiny_models import tiny_mlp, tiny_model_bytes
 
 
 def test_cpu_is_always_offered():
@@ -58,3 +59,14 @@ def test_warm_up_runs():
 def test_models_breaking_the_contract_are_refused(model, message):
     with pytest.raises(ModelLoadError, match=message):
         OnnxModel(model, [CPU])
+
+
+def test_run_outputs_reads_an_exposed_hidden_layer_beside_the_probabilities():
+    model_bytes, w = tiny_mlp(seed=2, hidden=8)
+    model = OnnxModel(plan(model_bytes).model, [CPU])
+    images = np.random.default_rng(1).random((3, 28, 28), dtype=np.float32)
+    probabilities, hidden = model.run_outputs(images, ["probabilities", "hidden"])
+    np.testing.assert_allclose(
+        hidden, np.maximum(images.reshape(3, -1) @ w["w1"] + w["b1"], 0), atol=1e-5
+    )
+    np.testing.assert_allclose(probabilities, model.run(images), atol=1e-7)

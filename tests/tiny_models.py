@@ -53,3 +53,91 @@ def register_tiny(registry: Registry, name: str, seed: int, tmp: Path, **kwargs)
     path = tmp / f"tiny-{name}-{seed}.onnx"
     path.write_bytes(tiny_model_bytes(seed, **kwargs))
     return registry.register(name, path, tiny_card(seed))
+
+
+def _finish(graph) -> bytes:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def _io() -> tuple:
+    return (
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 28, 28])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 10])],
+    )
+
+
+def tiny_mlp(seed: int = 0, hidden: int = 16) -> tuple[bytes, dict[str, np.ndarray]]:
+    """The lecture's network in miniature: 784 → Dense(hidden, ReLU) → Dense(10) → softmax.
+
+    Returns the model and its weights (w1, b1, w2, b2) for reference computations.
+    """
+    rng = np.random.default_rng(seed)
+    weights = {
+        "w1": rng.normal(0, 0.1, (784, hidden)).astype(np.float32),
+        "b1": rng.normal(0, 0.1, hidden).astype(np.float32),
+        "w2": rng.normal(0, 0.5, (hidden, 10)).astype(np.float32),
+        "b2": rng.normal(0, 0.1, 10).astype(np.float32),
+    }
+    graph = helper.make_graph(
+        [
+            helper.make_node("Reshape", ["image", "flat_shape"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "w1"], ["h_nb"]),
+            helper.make_node("Add", ["h_nb", "b1"], ["h_pre"]),
+            helper.make_node("Relu", ["h_pre"], ["hidden"]),
+            helper.make_node("MatMul", ["hidden", "w2"], ["logits_nb"]),
+            helper.make_node("Add", ["logits_nb", "b2"], ["logits"]),
+            helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+        ],
+        f"tiny-mlp-{seed}",
+        *_io(),
+        initializer=[
+            numpy_helper.from_array(np.array([-1, 784], dtype=np.int64), "flat_shape"),
+            *(numpy_helper.from_array(value, name) for name, value in weights.items()),
+        ],
+    )
+    return _finish(graph), weights
+
+
+def tiny_cnn(seed: int = 0) -> tuple[bytes, dict[str, np.ndarray]]:
+    """A real two-convolution network laid out the way tf2onnx writes Keras ones.
+
+    image → [N,1,28,28] → Conv(3 maps, 3×3, same) → Transpose to NHWC → ReLU ("conv1", channels
+    last) → Transpose back → Conv(2 maps) → ReLU ("conv2", channels first) → flatten →
+    Dense(10) → softmax. Returns the model and its weights (k1, c1, k2, c2, w, b).
+    """
+    rng = np.random.default_rng(seed)
+    weights = {
+        "k1": rng.normal(0, 0.5, (3, 1, 3, 3)).astype(np.float32),
+        "c1": rng.normal(0, 0.1, 3).astype(np.float32),
+        "k2": rng.normal(0, 0.5, (2, 3, 3, 3)).astype(np.float32),
+        "c2": rng.normal(0, 0.1, 2).astype(np.float32),
+        "w": rng.normal(0, 0.05, (2 * 28 * 28, 10)).astype(np.float32),
+        "b": rng.normal(0, 0.1, 10).astype(np.float32),
+    }
+    same = {"pads": [1, 1, 1, 1]}
+    graph = helper.make_graph(
+        [
+            helper.make_node("Reshape", ["image", "nchw_shape"], ["x"]),
+            helper.make_node("Conv", ["x", "k1", "c1"], ["conv1_nchw"], **same),
+            helper.make_node("Transpose", ["conv1_nchw"], ["conv1_nhwc"], perm=[0, 2, 3, 1]),
+            helper.make_node("Relu", ["conv1_nhwc"], ["conv1"]),
+            helper.make_node("Transpose", ["conv1"], ["conv1_back"], perm=[0, 3, 1, 2]),
+            helper.make_node("Conv", ["conv1_back", "k2", "c2"], ["conv2_pre"], **same),
+            helper.make_node("Relu", ["conv2_pre"], ["conv2"]),
+            helper.make_node("Reshape", ["conv2", "flat_shape"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "w"], ["logits_nb"]),
+            helper.make_node("Add", ["logits_nb", "b"], ["logits"]),
+            helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+        ],
+        f"tiny-cnn-{seed}",
+        *_io(),
+        initializer=[
+            numpy_helper.from_array(np.array([-1, 1, 28, 28], dtype=np.int64), "nchw_shape"),
+            numpy_helper.from_array(np.array([-1, 2 * 28 * 28], dtype=np.int64), "flat_shape"),
+            *(numpy_helper.from_array(value, name) for name, value in weights.items()),
+        ],
+    )
+    return _finish(graph), weights

@@ -5,6 +5,8 @@ from service.labels import CLASS_NAMES, NUM_CLASSES
 from service.preprocess import IMAGE_SIDE
 from service.registry import NAME_RE
 
+from .models import VERSION_FILES
+
 MODEL_EXAMPLE = "fashion-mnist"
 
 
@@ -204,12 +206,34 @@ def _tf_status(params: list) -> dict:
     }
 
 
+def _activations_op() -> dict:
+    operation = _predict_op("Classify one image and return the hidden layers' activations.", [NAME])
+    return {
+        **operation,
+        "tags": ["inside the network"],
+        "description": "Computed from the version's own ONNX graph: every non-linearity's output "
+        "(ReLU, ...) is read as a layer. Dense layers come as `values[units]`, convolutional "
+        "ones as feature maps `values[channels][height][width]`. `readout` gives, for the dense "
+        "layer feeding the ten class scores, each unit's activation × its weight to the winning "
+        "class (null when the graph has no such layer). Send exactly one image.",
+        "responses": {
+            **operation["responses"],
+            "200": {
+                **_ok("The prediction and every hidden layer.", _ref("ActivationsResponse")),
+                "headers": {"X-Model-Version": {"$ref": "#/components/headers/X-Model-Version"}},
+            },
+        },
+    }
+
+
+_PAGE = {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}}
 _V2_MODEL = "/v2/models/{name}"
 _V2_VERSION = "/v2/models/{name}/versions/{version}"
 
 PATHS = {
     "/predict": {"post": _predict_op("Classify images with the default model.", [])},
     "/models/{name}/predict": {"post": _predict_op("Classify images with a model.", [NAME])},
+    "/models/{name}/activations": {"post": _activations_op()},
     "/models": {
         "get": {
             "tags": ["models"],
@@ -238,6 +262,29 @@ PATHS = {
             "parameters": [NAME, VERSION],
             "responses": {
                 "200": _ok("The version card (model.json) plus `serving`.", _ref("VersionCard")),
+                **_errors(400, 404, 503),
+            },
+        }
+    },
+    "/models/{name}/versions/{version}/files/{filename}": {
+        "get": {
+            "tags": ["models"],
+            "summary": "A stored plot of a version: training curves or confusion matrix.",
+            "parameters": [
+                NAME,
+                VERSION,
+                _path(
+                    "filename",
+                    "One of the files a version may serve.",
+                    {"type": "string", "enum": list(VERSION_FILES)},
+                    "training.png",
+                ),
+            ],
+            "responses": {
+                "200": {
+                    "description": "The file (immutable, like the version).",
+                    "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+                },
                 **_errors(400, 404, 503),
             },
         }
@@ -376,6 +423,24 @@ PATHS = {
             },
         }
     },
+    "/": {
+        "get": {
+            "tags": ["page"],
+            "summary": "The page for people: classify pictures, inside the network, models.",
+            "responses": {"200": _PAGE},
+        }
+    },
+    "/ui/{filename}": {
+        "get": {
+            "tags": ["page"],
+            "summary": "The page's script, style and gallery images.",
+            "parameters": [_path("filename", "Asset file.", {"type": "string"}, "page.js")],
+            "responses": {
+                "200": {"description": "The asset.", "content": {"*/*": {"schema": {}}}},
+                **_errors(404),
+            },
+        }
+    },
     "/docs/{filename}": {
         "get": {
             "tags": ["operations"],
@@ -486,8 +551,44 @@ SCHEMAS = {
                     "providers": {"type": "array", "items": _STRING},
                 }
             ),
+            "files": {
+                "type": "object",
+                "description": "Size in bytes of model.onnx and each stored plot.",
+                "additionalProperties": _INT,
+            },
         },
-        description="model.json as training wrote it (see the README), plus `serving`.",
+        description="model.json as training wrote it (see the README), plus `serving` and `files`.",
+    ),
+    "ActivationsResponse": _object(
+        {
+            "model": _object(
+                {"name": _STRING, "version": _INT, "alias": {"type": ["string", "null"]}}
+            ),
+            "prediction": _ref("Prediction"),
+            "layers": {"type": "array", "items": _ref("Layer")},
+            "readout": {"oneOf": [{"type": "null"}, _ref("Readout")]},
+        }
+    ),
+    "Layer": _object(
+        {
+            "name": {"type": "string", "description": "The tensor's name in the ONNX graph."},
+            "op": {"type": "string", "description": "The non-linearity, e.g. Relu."},
+            "kind": {"type": "string", "enum": ["dense", "maps"]},
+            "shape": {"type": "array", "items": _INT, "description": "[units] or [C,H,W]."},
+            "values": {"type": "array", "description": "Activations, 4 decimals, nested as shape."},
+        }
+    ),
+    "Readout": _object(
+        {
+            "layer": _STRING,
+            "class_id": {"type": "integer", "minimum": 0, "maximum": NUM_CLASSES - 1},
+            "label": {"type": "string", "enum": list(CLASS_NAMES)},
+            "contributions": {
+                "type": "array",
+                "items": {"type": "number"},
+                "description": "Per unit: activation × weight to the winning class's score.",
+            },
+        }
     ),
     "AliasRequest": _object({"version": {"type": "integer", "minimum": 1}}),
     "AliasChange": _object(

@@ -1,0 +1,112 @@
+"""Hidden layers read from real ONNX graphs: the MLP's units, a CNN's maps, the shipped v1."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.activations import Inspector, plan
+from service.errors import ModelLoadError
+from service.runtime import CPU
+from tests.tiny_models import tiny_cnn, tiny_mlp, tiny_model_bytes
+
+SHIPPED = Path(__file__).resolve().parents[1] / "models/fashion-mnist/1/model.onnx"
+
+
+def image(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((28, 28), dtype=np.float32)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    exp = np.exp(logits - logits.max())
+    return exp / exp.sum()
+
+
+def conv_same(x: np.ndarray, kernels: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """3×3 convolution with zero padding, [C,H,W] → [O,H,W], as ONNX Conv computes it."""
+    windows = np.lib.stride_tricks.sliding_window_view(
+        np.pad(x, ((0, 0), (1, 1), (1, 1))), (3, 3), (1, 2)
+    )
+    return np.einsum("chwij,ocij->ohw", windows, kernels) + bias[:, None, None]
+
+
+def inspect(model: bytes, picture: np.ndarray) -> dict:
+    return Inspector([CPU], 1, 2).activations(("m", 1), lambda: model, picture).as_dict()
+
+
+def test_mlp_hidden_units_and_readout_match_numpy():
+    model, w = tiny_mlp(seed=4, hidden=16)
+    picture = image(1)
+    hidden = np.maximum(picture.reshape(-1) @ w["w1"] + w["b1"], 0)
+    probabilities = softmax(hidden @ w["w2"] + w["b2"])
+    top = int(probabilities.argmax())
+    found = plan(model)
+    assert [(layer.tensor, layer.op) for layer in found.layers] == [("hidden", "Relu")]
+    result = Inspector([CPU], 1, 2).activations(("m", 1), lambda: model, picture)
+    np.testing.assert_allclose(result.probabilities, probabilities, atol=1e-5)
+    body = result.as_dict()
+    (layer,) = body["layers"]
+    assert (layer["kind"], layer["shape"]) == ("dense", [16])
+    np.testing.assert_allclose(layer["values"], hidden, atol=1e-4)
+    readout = body["readout"]
+    assert (readout["layer"], readout["class_id"]) == ("hidden", top)
+    # Each unit's push on the winning score; with the bias they add up to its logit.
+    np.testing.assert_allclose(readout["contributions"], hidden * w["w2"][:, top], atol=1e-4)
+
+
+def test_cnn_feature_maps_come_channels_first_whatever_the_graph_layout():
+    model, w = tiny_cnn(seed=5)
+    picture = image(2)
+    conv1 = np.maximum(conv_same(picture[None], w["k1"], w["c1"]), 0)
+    conv2 = np.maximum(conv_same(conv1, w["k2"], w["c2"]), 0)
+    found = plan(model)
+    # conv1 is read after a Transpose to channels-last, conv2 straight after its Conv.
+    assert [(layer.tensor, layer.channel_axis) for layer in found.layers] == [
+        ("conv1", 3),
+        ("conv2", 1),
+    ]
+    body = inspect(model, picture)
+    first, second = body["layers"]
+    assert (first["kind"], first["shape"]) == ("maps", [3, 28, 28])
+    assert (second["kind"], second["shape"]) == ("maps", [2, 28, 28])
+    np.testing.assert_allclose(first["values"], conv1, atol=1e-3)
+    np.testing.assert_allclose(second["values"], conv2, atol=1e-3)
+    # The readout reads conv2 through a Reshape: one contribution per flattened unit.
+    top = body["readout"]["class_id"]
+    np.testing.assert_allclose(
+        body["readout"]["contributions"], conv2.reshape(-1) * w["w"][:, top], atol=1e-3
+    )
+
+
+def test_shipped_version_1_shows_its_128_hidden_units():
+    model = SHIPPED.read_bytes()
+    found = plan(model)
+    assert [layer.op for layer in found.layers] == ["Relu"]
+    assert found.readout.weights.shape == (128, 10)
+    body = inspect(model, image(3))
+    assert body["layers"][0]["shape"] == [128]
+    assert min(body["layers"][0]["values"]) >= 0  # ReLU outputs
+    assert len(body["readout"]["contributions"]) == 128
+
+
+def test_a_network_without_hidden_layers_has_nothing_to_show():
+    body = inspect(tiny_model_bytes(1), image())
+    assert body == {"layers": [], "readout": None}
+
+
+def test_bytes_that_are_no_onnx_graph_are_refused():
+    with pytest.raises(ModelLoadError, match="ONNX graph"):
+        plan(b"definitely not protobuf \xff\xff")
+
+
+def test_sessions_are_built_once_per_version_and_the_oldest_evicted():
+    reads = []
+    models = {1: tiny_mlp(1)[0], 2: tiny_mlp(2)[0]}
+
+    def reader(version):
+        return lambda: reads.append(version) or models[version]
+
+    inspector = Inspector([CPU], 1, capacity=1)
+    for version in (1, 1, 2, 1):
+        inspector.activations(("m", version), reader(version), image())
+    assert reads == [1, 2, 1]
