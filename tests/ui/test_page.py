@@ -1,0 +1,160 @@
+"""The page in real headless Chromium: what a person sees must be what the JSON API answers."""
+
+import json
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.ui.conftest import MODEL, TOKEN, Visit
+
+GALLERY = Path(__file__).resolve().parents[2] / "service/http/static/ui/gallery"
+PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n%%EOF\n"
+
+pytestmark = pytest.mark.slow
+
+
+def gallery(kind: str = "test") -> list[dict]:
+    return [e for e in json.loads((GALLERY / "gallery.json").read_text()) if e["kind"] == kind]
+
+
+def api_predict(server, data: bytes, **query) -> dict:
+    response = requests.post(
+        f"{server.url}/models/{MODEL}/predict", params=query, files={"image": data}, timeout=30
+    )
+    return response.json()
+
+
+def bars(card) -> dict[str, float]:
+    rows = card.locator(".bar").evaluate_all(
+        "rows => rows.map(row => [row.dataset.class, row.dataset.probability])"
+    )
+    return {label: float(value) for label, value in rows}
+
+
+def assert_shows(card, expected: dict) -> None:
+    """The card's bars are the API's ten probabilities, its winner the API's label."""
+    card.locator(".bar.top").wait_for()
+    assert bars(card) == expected["probabilities"]  # the same doubles, not just close
+    assert card.locator(".bar.top").get_attribute("data-class") == expected["label"]
+
+
+def test_a_gallery_image_chosen_by_keyboard_shows_the_apis_answer_and_the_network(visit, server):
+    visit.open()
+    entry = gallery()[0]
+    button = visit.page.locator(f"#gallery button[data-file='{entry['file']}']")
+    button.focus()
+    visit.page.keyboard.press("Enter")
+    card = visit.page.locator(".result").first
+    expected = api_predict(server, (GALLERY / entry["file"]).read_bytes())["predictions"][0]
+    assert_shows(card, expected)
+    truth = card.locator(".bar.truth")
+    if expected["class_id"] == entry["class_id"]:
+        assert truth.count() == 0
+    else:  # the lecture's chart: the true class in red beside the blue prediction
+        assert truth.get_attribute("data-class") == entry["label"]
+    assert "answered in" in card.locator(".result-meta").inner_text()
+    card.locator(".network[data-ready=true]").wait_for()
+    assert card.locator(".diagram .units rect").count() == 128  # v1's hidden layer
+    assert card.locator(".diagram line").count() == 12
+    visit.screenshot("gallery")
+    visit.assert_stayed_home()
+
+
+def test_several_uploads_at_once_and_another_version(visit, server):
+    visit.open()
+    entries = gallery()[3:5]
+    files = [
+        {"name": e["file"], "mimeType": "image/png", "buffer": (GALLERY / e["file"]).read_bytes()}
+        for e in entries
+    ]
+    visit.page.locator("#files").set_input_files(files)
+    cards = visit.page.locator(".result")
+    # Newest first: the last file's card is on top.
+    for card, file in zip([cards.nth(1), cards.nth(0)], files, strict=True):
+        assert_shows(card, api_predict(server, file["buffer"])["predictions"][0])
+    visit.page.select_option("#target", "version:2")
+    for card, file in zip([cards.nth(1), cards.nth(0)], files, strict=True):
+        card.locator(".result-meta", has_text="v2").wait_for()
+        assert_shows(card, api_predict(server, file["buffer"], version=2)["predictions"][0])
+        card.locator(".network[data-ready=true]").wait_for()
+        assert card.locator(".diagram .units rect").count() == 32  # the tiny v2's hidden layer
+    visit.assert_stayed_home()
+
+
+def test_a_pdf_shows_the_apis_415_message(visit, server):
+    visit.open()
+    visit.page.locator("#files").set_input_files(
+        {"name": "invoice.pdf", "mimeType": "application/pdf", "buffer": PDF}
+    )
+    response = requests.post(f"{server.url}/predict", files={"image": PDF}, timeout=30)
+    assert response.status_code == 415
+    error = visit.page.locator(".result .error[role=alert]").first
+    error.wait_for()
+    assert error.inner_text() == f"415 {response.json()['error']['message']}"
+    assert visit.page.locator(".result .bar").count() == 0
+    visit.screenshot("pdf")
+    visit.assert_stayed_home()
+
+
+def test_promote_and_roll_back_with_a_token(visit, server):
+    visit.open("#models")
+    promote = visit.page.get_by_role("button", name="Promote v2")
+    assert promote.is_disabled()  # no token, no management
+    visit.page.get_by_label("Admin token").fill(TOKEN)
+    visit.page.get_by_label("Promote to alias").fill("production")
+    promote.click()
+    visit.page.locator("#admin-status", has_text="now serves version 2").wait_for()
+    assert requests.get(f"{server.url}/models", timeout=10).json()["models"][0]["aliases"] == {
+        "production": 2
+    }
+    visit.page.locator("tr[data-alias=production] .version", has_text="2").wait_for()
+    visit.page.get_by_role("button", name="Roll back production").click()
+    visit.page.locator("#admin-status", has_text="now serves version 1").wait_for()
+    assert requests.get(f"{server.url}/models", timeout=10).json()["models"][0]["aliases"] == {
+        "production": 1
+    }
+    # The token lived in the page's memory only.
+    assert visit.context.cookies() == []
+    assert visit.page.evaluate("localStorage.length + sessionStorage.length") == 0
+    visit.assert_stayed_home()
+
+
+def test_a_wrong_token_is_refused_with_the_apis_message(visit, server):
+    visit.open("#models")
+    visit.page.get_by_label("Admin token").fill("not-the-token")
+    visit.page.get_by_role("button", name="Promote v2").click()
+    visit.page.locator("#admin-status", has_text="Refused: 401").wait_for()
+    aliases = requests.get(f"{server.url}/models", timeout=10).json()["models"][0]["aliases"]
+    assert aliases == {"production": 1}
+    visit.assert_stayed_home()
+
+
+def test_a_version_page_shows_its_card_and_stored_plots(visit):
+    visit.open(f"#models/{MODEL}/1")
+    card = visit.page.locator(".card")
+    card.wait_for()
+    assert "88.9 %" in card.inner_text()  # the shipped v1's test accuracy
+    assert card.locator(".per-class .bar").count() == 10
+    for plot in card.locator(".plot img").all():
+        plot.scroll_into_view_if_needed()
+        visit.page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=plot.element_handle()
+        )
+    assert card.locator(".plot img").count() == 2
+    visit.screenshot("version")
+    visit.assert_stayed_home()
+
+
+def test_phone_width_needs_no_sideways_scrolling(browser, server):
+    visit = Visit(browser, server, "phone", viewport={"width": 375, "height": 812}, is_mobile=True)
+    try:
+        visit.open()
+        visit.page.locator("#gallery button").nth(10).click()
+        visit.page.locator(".result .network[data-ready=true]").wait_for()
+        assert visit.page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+        assert visit.page.locator("#camera").get_attribute("capture") == "environment"
+        visit.screenshot("classify")
+        visit.assert_stayed_home()
+    finally:
+        visit.context.close()
