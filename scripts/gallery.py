@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from service.labels import CLASS_NAMES
+from service.contract import CLASS_NAMES
 from training.data import find_data_dir, load
 
 GALLERY = Path(__file__).resolve().parents[1] / "service/http/static/ui/gallery"

@@ -9,9 +9,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from service.contract import CLASS_NAMES, NUM_CLASSES, OUTPUT_NAME
 from service.errors import ModelLoadError
-from service.labels import CLASS_NAMES, NUM_CLASSES
-from service.runtime import OUTPUT_NAME, OnnxModel
+from service.runtime import OnnxModel
 
 # A hidden layer is the output of a non-linearity: what the lecture calls a neuron's activation.
 ACTIVATION_OPS = frozenset(

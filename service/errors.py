@@ -25,6 +25,10 @@ class AliasNotFound(FashionServeError, LookupError):
     """The model exists but has no such alias."""
 
 
+class FileNotFound(FashionServeError, LookupError):
+    """A version has no such public file (or the name is not one a version may serve)."""
+
+
 class NoAliasHistory(FashionServeError):
     """A rollback was asked for an alias that never pointed anywhere else."""
 
