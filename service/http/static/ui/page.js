@@ -550,6 +550,7 @@ async function start() {
   await Promise.all([loadModels(), loadGallery()]);
   await route();
   document.body.dataset.ready = "true";
+  performance.mark("page-ready"); // bench/page.py reads it
 }
 
 start().catch((failure) => {
