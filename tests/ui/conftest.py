@@ -9,7 +9,7 @@ from playwright.sync_api import sync_playwright
 
 from service.registry import Registry
 from tests.e2e.server import GunicornServer
-from tests.tiny_models import tiny_card, tiny_mlp
+from tests.tiny_models import tiny_card, tiny_cnn, tiny_mlp
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"  # Debian's package: playwright never downloads a browser here
@@ -20,13 +20,15 @@ MODEL = "fashion-mnist"
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory) -> Registry:
-    """The shipped registry (v1 in production) plus a small real MLP as version 2."""
+    """The shipped registry (v1 in production), a small MLP as version 2 and a small CNN as 3."""
     tmp = tmp_path_factory.mktemp("ui")
     shutil.copytree(REPO / "models", tmp / "models")
     registry = Registry(tmp / "models")
     path = tmp / "mlp.onnx"
     path.write_bytes(tiny_mlp(seed=11, hidden=32)[0])
     registry.register(MODEL, path, {**tiny_card(11), "architecture": {"name": "tiny-mlp-32"}})
+    path.write_bytes(tiny_cnn(seed=12)[0])
+    registry.register(MODEL, path, {**tiny_card(12), "architecture": {"name": "tiny-cnn"}})
     return registry
 
 

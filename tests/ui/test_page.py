@@ -82,6 +82,53 @@ def test_several_uploads_at_once_and_another_version(visit, server):
     visit.assert_stayed_home()
 
 
+def test_a_convolutional_version_shows_its_feature_maps(visit, server):
+    visit.open()
+    visit.page.select_option("#target", "version:3")
+    entry = gallery()[20]
+    visit.page.locator(f"#gallery button[data-file='{entry['file']}']").click()
+    card = visit.page.locator(".result").first
+    data = (GALLERY / entry["file"]).read_bytes()
+    assert_shows(card, api_predict(server, data, version=3)["predictions"][0])
+    card.locator(".network[data-ready=true]").wait_for()
+    layers = card.locator(".maps-layer")
+    assert layers.count() == 2  # the tiny CNN's two convolutions: 3 maps, then 2
+    assert [layers.nth(i).locator("canvas").count() for i in range(2)] == [3, 2]
+    # Each map is painted from the API's values: its brightest pixel is the layer's maximum.
+    painted = (
+        layers.nth(1)
+        .locator("canvas")
+        .first.evaluate(
+            "c => Math.max(...c.getContext('2d').getImageData(0, 0, c.width, c.height).data)"
+        )
+    )
+    assert painted > 0
+    visit.screenshot("cnn")
+    visit.assert_stayed_home()
+
+
+def test_pasted_and_dropped_pictures_are_classified(visit, server):
+    visit.open()
+    entry = gallery()[7]
+    data = (GALLERY / entry["file"]).read_bytes()
+    script = """([bytes, event]) => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([new Uint8Array(bytes)], "shot.png", {type: "image/png"}));
+        if (event === "paste") {
+            document.dispatchEvent(new ClipboardEvent("paste", {clipboardData: transfer}));
+        } else {
+            const drop = document.querySelector("#drop");
+            drop.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true}));
+        }
+    }"""
+    expected = api_predict(server, data)["predictions"][0]
+    for count, event in enumerate(("paste", "drop"), start=1):
+        visit.page.evaluate(script, [list(data), event])
+        assert visit.page.locator(".result").count() == count
+        assert_shows(visit.page.locator(".result").first, expected)
+    visit.assert_stayed_home()
+
+
 def test_a_pdf_shows_the_apis_415_message(visit, server):
     visit.open()
     visit.page.locator("#files").set_input_files(
