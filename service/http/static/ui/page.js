@@ -396,6 +396,21 @@ async function manage(method, path, body) {
   await route();
 }
 
+// A table with a caption and column headings, plus a last column for the admin buttons.
+function table(name, caption, headings) {
+  const node = element("table", { class: name });
+  const head = element("tr");
+  for (const heading of headings) head.append(element("th", { scope: "col" }, heading));
+  const actions = element("th", { scope: "col" });
+  actions.append(element("span", { class: "visually-hidden" }, "actions"));
+  head.append(actions);
+  const thead = element("thead");
+  thead.append(head);
+  const body = element("tbody");
+  node.append(element("caption", {}, caption), thead, body);
+  return [node, body];
+}
+
 async function showModelList() {
   const container = $("#model-list");
   container.replaceChildren();
@@ -403,12 +418,7 @@ async function showModelList() {
     const model = await api(modelPath(summary.name));
     const article = element("article", { class: "model", "data-model": model.name });
     article.append(element("h3", {}, model.name));
-    const aliases = element("table", { class: "aliases" });
-    aliases.append(element("caption", {}, "Aliases"));
-    aliases.insertAdjacentHTML("beforeend",
-      "<thead><tr><th scope=col>alias</th><th scope=col>version</th>" +
-      "<th scope=col>earlier versions</th><th scope=col><span class=visually-hidden>actions</span></th></tr></thead>");
-    const aliasRows = element("tbody");
+    const [aliases, aliasRows] = table("aliases", "Aliases", ["alias", "version", "earlier versions"]);
     for (const [alias, version] of Object.entries(model.aliases)) {
       const row = element("tr", { "data-alias": alias });
       const history = model.alias_history[alias] || [];
@@ -420,13 +430,7 @@ async function showModelList() {
       row.append(cell);
       aliasRows.append(row);
     }
-    aliases.append(aliasRows);
-    const versions = element("table", { class: "versions" });
-    versions.append(element("caption", {}, "Versions"));
-    versions.insertAdjacentHTML("beforeend",
-      "<thead><tr><th scope=col>version</th><th scope=col>created</th><th scope=col>test accuracy</th>" +
-      "<th scope=col><span class=visually-hidden>actions</span></th></tr></thead>");
-    const versionRows = element("tbody");
+    const [versions, versionRows] = table("versions", "Versions", ["version", "created", "test accuracy"]);
     const aliasInput = element("input", { type: "text", value: "production", list: `aliases-${model.name}`,
       pattern: "[a-z0-9][a-z0-9._\\-]{0,63}", class: "alias-name" });
     for (const entry of model.versions) {
@@ -443,7 +447,6 @@ async function showModelList() {
       row.append(cell);
       versionRows.append(row);
     }
-    versions.append(versionRows);
     const aliasLabel = element("label", { class: "promote-to" }, "Promote to alias ");
     const datalist = element("datalist", { id: `aliases-${model.name}` });
     for (const alias of Object.keys(model.aliases)) datalist.append(element("option", { value: alias }));
