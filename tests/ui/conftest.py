@@ -16,6 +16,7 @@ CHROMIUM = "/usr/bin/chromium"  # Debian's package: playwright never downloads a
 ARTIFACTS = Path(__file__).parent / "artifacts"
 TOKEN = "ui-test-token"
 MODEL = "fashion-mnist"
+UPLOAD_LIMIT = 1_000_000  # small, so that the oversized-upload test sends little
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,8 @@ def registry(tmp_path_factory) -> Registry:
 @pytest.fixture(scope="module")
 def server(registry, tmp_path_factory):
     log = tmp_path_factory.mktemp("ui-log") / "gunicorn.log"
-    with GunicornServer(registry.root, log, workers=2, FASHION_ADMIN_TOKEN=TOKEN) as server:
+    env = {"FASHION_ADMIN_TOKEN": TOKEN, "FASHION_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT)}
+    with GunicornServer(registry.root, log, workers=2, **env) as server:
         yield server
 
 

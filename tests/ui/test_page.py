@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.ui.conftest import MODEL, TOKEN, Visit
+from tests.ui.conftest import MODEL, TOKEN, UPLOAD_LIMIT, Visit
 
 GALLERY = Path(__file__).resolve().parents[2] / "service/http/static/ui/gallery"
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n%%EOF\n"
@@ -141,6 +141,20 @@ def test_a_pdf_shows_the_apis_415_message(visit, server):
     assert error.inner_text() == f"415 {response.json()['error']['message']}"
     assert visit.page.locator(".result .bar").count() == 0
     visit.screenshot("pdf")
+    visit.assert_stayed_home()
+
+
+def test_an_oversized_picture_shows_the_apis_413_message(visit, server):
+    visit.open()
+    big = b"\x89PNG\r\n\x1a\n" + bytes(2 * UPLOAD_LIMIT)
+    response = requests.post(f"{server.url}/predict", files={"image": big}, timeout=30)
+    assert response.status_code == 413
+    visit.page.locator("#files").set_input_files(
+        {"name": "huge.png", "mimeType": "image/png", "buffer": big}
+    )
+    error = visit.page.locator(".result .error[role=alert]").first
+    error.wait_for()
+    assert error.inner_text() == f"413 {response.json()['error']['message']}"
     visit.assert_stayed_home()
 
 
