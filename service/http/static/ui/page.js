@@ -165,6 +165,8 @@ function showSeen(card, seen) {
   const canvas = $(".seen canvas", card);
   paint(canvas, seen.pixels);
   canvas.setAttribute("aria-label", `The ${seen.width}×${seen.height} grey image the model received`);
+  $(".seen figcaption", card).textContent =
+    `What the model saw (${seen.width}×${seen.height}${seen.mode ? `, read as ${seen.mode}` : ""})`;
   canvas.dataset.ready = "true";
 }
 
