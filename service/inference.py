@@ -4,11 +4,10 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from service.activations import Activations, Inspector
 from service.aliases import AliasFollower
 from service.contract import CLASS_NAMES, IMAGE_SIDE, check_target, validate_name
 from service.errors import BadRequest, BatchTooLarge, FileNotFound
@@ -18,6 +17,9 @@ from service.preprocess import preprocess_images
 from service.registry import MODEL_FILE, Registry
 from service.runtime import choose_providers
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.activations import Activations, Inspector
 
 # A version's stored files anyone may fetch: the training job's plots. The model itself and
 # anything else in the version folder stay private.
@@ -65,7 +67,8 @@ class InferenceService:
             pinned=lambda: self._aliases.pinned(),
         )
         self._aliases = AliasFollower(self._registry, settings, self._loader, self.observers)
-        self._inspector = Inspector(self.providers, settings.threads, settings.max_loaded)
+        self._inspector: Inspector | None = None
+        self._inspector_lock = threading.Lock()
 
     # -- lifecycle and readiness ---------------------------------------------------------------
 
@@ -244,17 +247,28 @@ class InferenceService:
         version: int | None = None,
         alias: str | None = None,
         invert: str = "auto",
-    ) -> tuple[Result, Activations]:
+    ) -> "tuple[Result, Activations]":
         """Classify one encoded image and read the answering version's hidden layers for it."""
         loaded, alias = self.model(name, version, alias)
         images = preprocess_images([data], invert=invert, max_pixels=self.settings.max_pixels)
         # Keyed by the sha256 too: a version folder replaced by hand is never explained stale.
         key = (loaded.name, loaded.version, loaded.card.get("sha256"))
-        activations = self._inspector.activations(
+        activations = self._inspect().activations(
             key, lambda: self._registry.read_verified(loaded.name, loaded.version), images[0]
         )
         # One run answers both: the probabilities come from the session that exposes the layers.
         return Result(loaded, alias, activations.probabilities[np.newaxis]), activations
+
+    def _inspect(self) -> "Inspector":
+        with self._inspector_lock:
+            if self._inspector is None:
+                # Imported on first use: the onnx package would cost every worker ~0.4 s and
+                # 12 MB at start, and most workers never explain an image.
+                from service.activations import Inspector
+
+                settings = self.settings
+                self._inspector = Inspector(self.providers, settings.threads, settings.max_loaded)
+            return self._inspector
 
     def _result(self, loaded: LoadedModel, alias: str | None, images: np.ndarray) -> Result:
         probabilities = loaded.model.run(images)

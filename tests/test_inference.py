@@ -1,8 +1,11 @@
 """The core: resolution, labelled results, hot reload on alias moves, refusal of bad versions."""
 
 import io
+import subprocess
+import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +26,8 @@ from service.inference import InferenceService
 from service.registry import Registry
 from tests.conftest import MODEL
 from tests.tiny_models import register_tiny, tiny_mlp
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def png(pixels: np.ndarray) -> bytes:
@@ -214,3 +219,20 @@ def test_explain_image_answers_like_predict_with_the_versions_hidden_layers(sett
     # The tiny linear versions have no hidden layer: nothing to show, but still an answer.
     result, inside = service.explain_image(data, alias="production")
     assert (result.model.version, inside.values) == (1, ())
+
+
+def test_serving_does_not_load_the_onnx_package_until_an_image_is_explained(settings):
+    # A fresh interpreter: this one has onnx loaded already (the tiny models are built with it).
+    script = f"""
+import sys
+from service.inference import InferenceService
+from service.settings import Settings
+service = InferenceService(Settings(model_dir={str(settings.model_dir)!r}))
+service.start()
+service.predict_images([{png(dark_images(1)[0])!r}])
+assert "onnx" not in sys.modules, "onnx imported by serving alone"
+service.explain_image({png(dark_images(1)[0])!r})
+assert "onnx" in sys.modules
+service.close()
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=REPO, timeout=120)
