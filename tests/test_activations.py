@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -9,6 +10,7 @@ from service.activations import Inspector, plan
 from service.errors import ModelLoadError
 from service.runtime import CPU
 from tests.tiny_models import tiny_cnn, tiny_mlp, tiny_model_bytes
+from training.export import to_onnx
 
 SHIPPED = Path(__file__).resolve().parents[1] / "models/fashion-mnist/1/model.onnx"
 
@@ -110,3 +112,30 @@ def test_sessions_are_built_once_per_version_and_the_oldest_evicted():
     for version in (1, 1, 2, 1):
         inspector.activations(("m", version), reader(version), image())
     assert reads == [1, 2, 1]
+
+
+def test_a_keras_cnn_exported_like_the_training_job_shows_keras_own_activations(tmp_path):
+    # The real layout question: tf2onnx writes Keras' channels-last convolutions with Transposes.
+    keras.utils.set_random_seed(0)
+    conv1 = keras.layers.Conv2D(4, 3, padding="same", activation="relu")
+    conv2 = keras.layers.Conv2D(6, 3, padding="same")
+    relu2 = keras.layers.ReLU()
+    dense = keras.layers.Dense(16, activation="relu")
+    inputs = keras.Input((28, 28), name="image")
+    x = conv1(keras.layers.Reshape((28, 28, 1))(inputs))
+    x = relu2(conv2(keras.layers.MaxPooling2D()(keras.layers.BatchNormalization()(x))))
+    outputs = keras.layers.Dense(10)(dense(keras.layers.Flatten()(x)))
+    model = keras.Model(inputs, outputs)
+    picture = image(4)
+    body = inspect(to_onnx(model, tmp_path / "cnn.onnx").read_bytes(), picture)
+    assert [(layer["kind"], layer["shape"]) for layer in body["layers"]] == [
+        ("maps", [4, 28, 28]),
+        ("maps", [6, 14, 14]),
+        ("dense", [16]),
+    ]
+    taps = keras.Model(inputs, [conv1.output, relu2.output, dense.output])(picture[None])
+    for layer, expected in zip(body["layers"], taps, strict=True):
+        expected = np.asarray(expected)[0]
+        if expected.ndim == 3:  # Keras is channels-last; the API is channels-first
+            expected = np.moveaxis(expected, -1, 0)
+        np.testing.assert_allclose(layer["values"], expected, atol=1e-4)
