@@ -76,6 +76,11 @@ function addPicture(blob, name, truth = null) {
 
 async function classify(item) {
   const { card } = item;
+  // A newer run (the picker changed meanwhile) owns the card: answers of older ones are dropped.
+  const run = (item.run = (item.run || 0) + 1);
+  const current = () => item.run === run;
+  delete $(".network", card).dataset.ready;
+  delete $(".seen canvas", card).dataset.ready;
   const error = $(".error", card);
   error.hidden = true;
   $(".result-body", card).hidden = false;
@@ -94,8 +99,10 @@ async function classify(item) {
   try {
     const answer = await predicted;
     const milliseconds = performance.now() - started;
+    if (!current()) return;
     showAnswer(item, answer, milliseconds);
   } catch (failure) {
+    if (!current()) return;
     error.textContent = `${failure.status || ""} ${failure.message}`.trim();
     error.hidden = false;
     $(".result-body", card).hidden = true;
@@ -104,10 +111,12 @@ async function classify(item) {
     return;
   }
   seen.then(({ body, failure }) => {
+    if (!current()) return;
     if (body) showSeen(card, body.images[0]);
     else $(".seen figcaption", card).textContent = `No preview: ${failure.message}`;
   });
   inside.then(({ body, failure }) => {
+    if (!current()) return;
     if (body) showNetwork($(".network", card), body);
     else $(".network", card).replaceChildren(element("p", { class: "error" }, failure.message));
   });
