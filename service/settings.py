@@ -64,8 +64,8 @@ def _admin_token(env: Mapping[str, str]) -> str | None:
     """FASHION_ADMIN_TOKEN, or the content of the file FASHION_ADMIN_TOKEN_FILE names.
 
     The file form (Docker's `*_FILE` convention) reads an orchestrator's secret, so the token
-    never sits in the environment. An empty variable means "no token": management stays
-    disabled rather than open; a named file must exist and hold a token.
+    never sits in the environment. Empty, either way, means "no token": management stays
+    disabled rather than open. A named file that cannot be read stops the start.
     """
     path = env.get("FASHION_ADMIN_TOKEN_FILE")
     if not path:
@@ -77,9 +77,7 @@ def _admin_token(env: Mapping[str, str]) -> str | None:
         token = Path(path).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as error:
         raise SettingsError(f"FASHION_ADMIN_TOKEN_FILE: cannot read {path!r}: {error}") from None
-    if not token:
-        raise SettingsError(f"FASHION_ADMIN_TOKEN_FILE: {path!r} is empty")
-    return token
+    return token or None
 
 
 def _name(env: Mapping[str, str], key: str, default: str) -> str:
