@@ -182,20 +182,20 @@ class Stack:
                 slots.add(response.headers["X-Served-By"])
         return slots
 
-    def wait_serving(self, replaced: str | None = None) -> set[str]:
-        """Wait for REPLICAS healthy containers (not `replaced`) all answering through the LB."""
+    def wait_serving(self, replaced: str | None = None, replicas: int = REPLICAS) -> set[str]:
+        """Wait for `replicas` healthy containers (not `replaced`) all answering through the LB."""
         deadline = time.monotonic() + SERVING_TIMEOUT
         while time.monotonic() < deadline:
             containers = self.healthy_containers()
             if (
-                len(containers) == REPLICAS
+                len(containers) == replicas
                 and replaced not in containers
-                and len(self.served_by()) == REPLICAS
+                and len(self.served_by(4 * replicas)) == replicas
             ):
                 return containers
             time.sleep(1)
         pytest.fail(
-            f"not {REPLICAS} replicas serving after {SERVING_TIMEOUT} s:\n"
+            f"not {replicas} replicas serving after {SERVING_TIMEOUT} s:\n"
             + self.docker("service", "ps", "--no-trunc", self.service("api"))
             + self.docker("service", "logs", "--raw", self.service("lb"), check=False)[-3000:]
         )
