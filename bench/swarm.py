@@ -56,6 +56,7 @@ def main() -> None:
     stack.build()
     rates: dict[int, list[float]] = {n: [] for n in COUNTS}
     failed = 0
+    stack.refuse_a_swarm_not_ours()
     try:
         stack.create_swarm()
         stack.deploy(stack.tag)

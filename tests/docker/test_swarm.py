@@ -133,11 +133,14 @@ class Stack:
                 timeout=600,
             )
 
-    def create_swarm(self) -> None:
-        """docker_gwbridge bound to loopback, then a one-node swarm and the token as a secret."""
+    def refuse_a_swarm_not_ours(self) -> None:
+        """Stop before touching anything when the engine is already in a swarm."""
         state = self.docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip()
         if state != "inactive":
             pytest.fail(f"this engine is already in a swarm ({state}): not touching it")
+
+    def create_swarm(self) -> None:
+        """docker_gwbridge bound to loopback, then a one-node swarm and the token as a secret."""
         # A bridge a previous swarm left behind would bind published ports to every address.
         self.docker("network", "rm", GWBRIDGE, check=False)
         options = [
@@ -248,6 +251,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     started = time.monotonic()
     stack.build()
     print(f"images built in {time.monotonic() - started:.0f} s")
+    stack.refuse_a_swarm_not_ours()  # outside the try: its swarm is never dismantled
     try:
         started = time.monotonic()
         stack.create_swarm()
