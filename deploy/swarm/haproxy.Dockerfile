@@ -6,11 +6,14 @@
 #     --build-arg BASE_IMAGE=local/python:3.11-slim -t local/haproxy:2.6 deploy/swarm
 ARG BASE_IMAGE=debian:bookworm-slim
 FROM ${BASE_IMAGE}
-RUN apt-get update \
+# The package's system user, made first with a fixed uid so that USER can name it by number.
+RUN groupadd --system --gid 999 haproxy \
+    && useradd --system --uid 999 --gid haproxy --home-dir /var/lib/haproxy --no-create-home haproxy \
+    && apt-get update \
     && apt-get install -y --no-install-recommends "haproxy=2.6.*" \
     && rm -rf /var/lib/apt/lists/* \
     && mkdir -p /usr/local/etc/haproxy
-USER haproxy
+USER 999:999
 STOPSIGNAL SIGUSR1
 ENTRYPOINT ["haproxy", "-W", "-db"]
 CMD ["-f", "/usr/local/etc/haproxy/haproxy.cfg"]
