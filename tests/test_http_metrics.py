@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from service.contract import CLASS_NAMES
 from tests.conftest import MODEL
 from tests.test_inference import dark_images, png, wait_for
-from tests.tiny_models import register_tiny
+from tests.tiny_models import force_alias, register_tiny
 
 
 def scrape(client) -> dict[tuple[str, tuple], float]:
@@ -71,7 +71,7 @@ def test_loads_switches_and_refusals_are_visible(client, app, registry, tmp_path
     # A corrupted third version promoted behind the service's back is refused once.
     broken = register_tiny(registry, MODEL, 9, tmp_path)
     registry.model_path(MODEL, broken).write_bytes(b"not the registered model")
-    registry.set_alias(MODEL, "production", broken)
+    force_alias(registry, MODEL, "production", broken)  # the registry itself would refuse it
     core = app.extensions["fashion_serve"]
     wait_for(lambda: core.status()["refused"])
     samples = scrape(client)

@@ -293,7 +293,7 @@ def test_interrupted_registration_removes_its_staging_folder(populated, fake_mod
 def test_missing_root(tmp_path, fake_model):
     registry = Registry(tmp_path / "missing")
     for read in (registry.models, lambda: registry.versions("m"), lambda: registry.card("m", 1)):
-        with pytest.raises(RegistryError, match=r"registry folder .*missing does not exist"):
+        with pytest.raises(RegistryError, match="the model registry folder does not exist"):
             read()
     with pytest.raises(RegistryError, match="does not exist"):
         registry.register("m", fake_model(), {})
@@ -361,9 +361,9 @@ def test_promote_records_history_and_rollback_walks_back(empty_registry, fake_mo
     assert empty_registry.set_alias("m", "production", 3) == 2
     assert empty_registry.alias_history("m") == {"production": [1, 2]}
 
-    assert empty_registry.rollback("m", "production") == 2
+    assert empty_registry.rollback("m", "production") == (3, 2)
     assert empty_registry.aliases("m") == {"production": 2}
-    assert empty_registry.rollback("m", "production") == 1
+    assert empty_registry.rollback("m", "production") == (2, 1)
     assert empty_registry.aliases("m") == {"production": 1}
     with pytest.raises(NoAliasHistory, match="nothing to roll back to"):
         empty_registry.rollback("m", "production")
@@ -381,7 +381,7 @@ def test_rollback_skips_history_entries_equal_to_the_current_target(populated):
     # What a crash between set_alias's two writes leaves behind: the history already names the
     # current target.
     (populated.root / "m" / "alias_history.json").write_text('{"production": [2, 1]}')
-    assert populated.rollback("m", "production") == 2
+    assert populated.rollback("m", "production") == (1, 2)
 
 
 def test_aliases_stamp_changes_with_every_alias_change(empty_registry, fake_model):

@@ -3,7 +3,7 @@
 from flask import Response, current_app, request
 from multipart import MultipartError, MultipartSegment, PushMultipartParser
 
-from service.contract import parse_version, validate_name
+from service.contract import parse_version, validate_alias
 from service.errors import BadRequest, BatchTooLarge
 from service.inference import InferenceService, LoadedModel
 from service.preprocess import parse_invert
@@ -35,7 +35,7 @@ def model_query() -> dict:
     version = parse_version(args.get("version"))
     alias = args.get("alias")
     if alias is not None:
-        alias = validate_name(alias, "alias")
+        alias = validate_alias(alias)
     return {"version": version, "alias": alias, "invert": parse_invert(args.get("invert", "auto"))}
 
 
