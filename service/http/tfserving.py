@@ -6,14 +6,15 @@ Errors are {"error": "message"} as TF Serving writes them (service/http/errors.p
 import base64
 import binascii
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 from werkzeug.routing import BaseConverter
 
 from service.contract import INPUT_NAME, parse_version
 from service.errors import BadRequest
 
+from .body import load_json, read_body
 from .parsing import core, with_model_version
-from .tensors import array_from_json, load_json, to_images
+from .tensors import array_from_json, to_images
 
 bp = Blueprint("tfserving", __name__, url_prefix="/v1/models")
 
@@ -53,7 +54,7 @@ def model_status(name: str, version: str | None = None, alias: str | None = None
 def predict(name: str, version: str | None = None, alias: str | None = None):
     """{"instances": [...]} → {"predictions": [...]}, or {"inputs": ...} → {"outputs": [...]}."""
     target = {"name": name, "version": parse_version(version), "alias": alias}
-    body = load_json(request.get_data(cache=False))
+    body = load_json(read_body(core().settings, json_prefix=-1))
     if not isinstance(body, dict):
         raise BadRequest('the request must be a JSON object with "instances" or "inputs"')
     signature = body.get("signature_name", SIGNATURE)

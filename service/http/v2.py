@@ -6,7 +6,6 @@ talk to this service unchanged. Errors are {"error": "message"} (service/http/er
 
 import json
 import math
-import zlib
 
 import numpy as np
 from flask import Blueprint, Response, jsonify, request
@@ -16,9 +15,9 @@ from service.contract import CLASS_NAMES, IMAGE_SIDE, INPUT_NAME, OUTPUT_NAME, p
 from service.errors import BadRequest
 from service.inference import Result
 
-from .errors import HttpError
+from .body import load_json, read_body
 from .parsing import core, with_model_version
-from .tensors import array_from_json, load_json, to_images
+from .tensors import array_from_json, to_images
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")
 
@@ -30,7 +29,6 @@ OUTPUT = {"name": OUTPUT_NAME, "datatype": "FP32", "shape": [-1, len(CLASS_NAMES
 HEADER_LENGTH = "Inference-Header-Content-Length"
 # Binary tensors are little-endian, as the extension specifies.
 DATATYPES = {"FP32": np.dtype("<f4"), "UINT8": np.dtype("u1")}
-INFLATE_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
 # -- health and metadata -----------------------------------------------------------------------
@@ -100,18 +98,13 @@ def infer(name: str, version: str | None = None):
 
 def _read_request() -> tuple[dict, memoryview]:
     """The JSON inference header and the binary tensor data after it (possibly empty)."""
-    body = request.get_data(cache=False)
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding in INFLATE_WBITS:
-        body = _inflate(body, encoding)
-    elif encoding != "identity":
-        raise HttpError(
-            415, "unsupported_encoding", f"unsupported Content-Encoding {encoding[:40]!r}"
-        )
     length = request.headers.get(HEADER_LENGTH)
+    if length is not None and not (length.isascii() and length.isdigit()):
+        raise BadRequest(f"{HEADER_LENGTH} must be a byte count within the body, not {length!r}")
+    body = read_body(core().settings, json_prefix=-1 if length is None else int(length))
     if length is None:
         split = len(body)
-    elif length.isascii() and length.isdigit() and int(length) <= len(body):
+    elif int(length) <= len(body):
         split = int(length)
     else:
         raise BadRequest(f"{HEADER_LENGTH} must be a byte count within the body, not {length!r}")
@@ -119,19 +112,6 @@ def _read_request() -> tuple[dict, memoryview]:
     if not isinstance(header, dict):
         raise BadRequest("the inference request must be a JSON object")
     return header, memoryview(body)[split:]
-
-
-def _inflate(body: bytes, encoding: str) -> bytes:
-    """Decompress a gzip/deflate request body, refusing more than the upload limit (a zip bomb)."""
-    limit = core().settings.max_upload_bytes
-    inflater = zlib.decompressobj(INFLATE_WBITS[encoding])
-    try:
-        data = inflater.decompress(body, limit + 1)
-    except zlib.error as error:
-        raise BadRequest(f"the {encoding} body cannot be decompressed: {error}") from None
-    if len(data) > limit or inflater.unconsumed_tail:
-        raise HttpError(413, "payload_too_large", f"decompressed body exceeds {limit} bytes")
-    return data
 
 
 def _input_images(tensor: dict, binary: memoryview) -> np.ndarray:
