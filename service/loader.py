@@ -69,7 +69,7 @@ class LoadBudget:
         self._seconds = min(self.burst, self._seconds + (now - self._at) * self.share)
         self._at = now
         if self.busy or self._seconds <= 0:
-            wait = max(1, math.ceil(-self._seconds / self.share))
+            wait = max(1, math.ceil(round(-self._seconds / self.share, 3)))
             raise LoadThrottled(
                 "this worker is loading other model versions at its limit; retry shortly or"
                 " ask for an alias",

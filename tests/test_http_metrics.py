@@ -77,9 +77,12 @@ def test_loads_switches_and_refusals_are_visible(client, app, registry, tmp_path
     samples = scrape(client)
     assert value(samples, "fashion_model_refusals_total", model=MODEL, alias="production") == 1
     assert value(samples, "fashion_alias_version", model=MODEL, alias="production") == 1
+    assert value(samples, "fashion_alias_degraded", model=MODEL, alias="production") == 1
     registry.set_alias(MODEL, "production", 2)
     wait_for(lambda: core.model(MODEL)[0].version == 2)
-    assert value(scrape(client), "fashion_alias_version", model=MODEL, alias="production") == 2
+    samples = scrape(client)
+    assert value(samples, "fashion_alias_version", model=MODEL, alias="production") == 2
+    assert value(samples, "fashion_alias_degraded", model=MODEL, alias="production") == 0
 
 
 def test_a_failing_observer_never_breaks_serving(client, app):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -181,3 +182,22 @@ def test_usage_errors_exit_2(shared):
     assert result.returncode == 2
     assert "usage:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_promote_refuses_a_version_that_does_not_load(own, tmp_path):
+    """Issue 12.1: the CLI once pointed production at a file onnxruntime cannot load."""
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"not an onnx model, but its sha256 matches its card")
+    version = own.register("m", garbage, {})
+    before = snapshot(own.root)
+    result = run_cli("--root", str(own.root), "promote", "m", str(version), "--alias", "production")
+    assert_one_line_error(result, 1, "onnxruntime cannot load the model")
+    assert snapshot(own.root) == before
+
+
+def test_rollback_when_the_current_target_is_gone(own):
+    promoted = run_cli("--root", str(own.root), "promote", "m", "2", "--alias", "production")
+    assert promoted.returncode == 0, promoted.stderr
+    shutil.rmtree(own.version_dir("m", 2))
+    rolled = run_cli("--root", str(own.root), "rollback", "m", "--alias", "production")
+    assert rolled.stdout == "m: production -> 1 (rolled back from 2)\n", rolled.stderr
