@@ -55,8 +55,8 @@ def main() -> None:
         root = _registry(Path(work))
         body = Path(work) / "image.png"
         body.write_bytes(_png())
-        port = _free_port()
-        server = _start(root, port, Path(work) / "server.log")
+        port = free_port()
+        server = start_server(root, port, Path(work) / "server.log")
         try:
             results: dict[str, list[float]] = {mode: [] for mode in MODES}
             answers: dict[str, Counter[int]] = {mode: Counter() for mode in MODES}
@@ -97,18 +97,21 @@ def _png() -> bytes:
     return buffer.getvalue()
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def _start(root: Path, port: int, log: Path) -> subprocess.Popen:
+def start_server(root: Path, port: int, log: Path, **extra: str) -> subprocess.Popen:
+    """One gunicorn worker over ``root`` on ``port``, returned once /readyz answers 200."""
     env = {
         **os.environ,
         "FASHION_MODEL_DIR": str(root),
         "FASHION_BIND": f"127.0.0.1:{port}",
         "FASHION_WORKERS": "1",
+        **extra,
     }
     with open(log, "wb") as out:
         server = subprocess.Popen(
@@ -130,7 +133,7 @@ def _start(root: Path, port: int, log: Path) -> subprocess.Popen:
         if server.poll() is not None:
             raise SystemExit(f"gunicorn exited:\n{log.read_text()}")
         try:
-            if _get(port, "/readyz")[0] == 200:
+            if get(port, "/readyz")[0] == 200:
                 return server
         except OSError:  # not listening yet
             pass
@@ -139,7 +142,8 @@ def _start(root: Path, port: int, log: Path) -> subprocess.Popen:
     raise SystemExit("gunicorn not ready in 120 s")
 
 
-def _get(port: int, path: str) -> tuple[int, bytes]:
+def get(port: int, path: str) -> tuple[int, bytes]:
+    """GET a path from the server: (status, body)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         connection.request("GET", path)
@@ -151,7 +155,7 @@ def _get(port: int, path: str) -> tuple[int, bytes]:
 
 def _loads(port: int) -> float:
     """fashion_model_loads_total summed over models, from /metrics."""
-    text = _get(port, "/metrics")[1].decode()
+    text = get(port, "/metrics")[1].decode()
     return sum(float(v) for v in re.findall(r"^fashion_model_loads_total\{.*\} (\S+)$", text, re.M))
 
 

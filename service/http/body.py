@@ -91,7 +91,8 @@ def _inflated(chunks: Iterator[bytes], encoding: str, limit: int) -> Iterator[by
         for chunk in chunks:
             data = chunk
             while data and not inflater.eof:
-                piece = inflater.decompress(data, limit + 1 - produced)
+                # At most a chunk per step: the checks downstream see the body as it grows.
+                piece = inflater.decompress(data, min(CHUNK, limit + 1 - produced))
                 produced += len(piece)
                 if produced > limit:
                     raise _too_large(f"the {encoding}-decompressed body", limit)
