@@ -7,14 +7,16 @@ import base64
 import binascii
 
 from flask import Blueprint, jsonify
+from msgspec import UNSET
 from werkzeug.routing import BaseConverter
 
 from service.contract import INPUT_NAME, parse_version
 from service.errors import BadRequest
 
-from .body import load_json, read_body
+from .body import read_body
 from .parsing import core, with_model_version
 from .tensors import array_from_json, to_images
+from .wire import TfPredictRequest, decode
 
 bp = Blueprint("tfserving", __name__, url_prefix="/v1/models")
 
@@ -54,18 +56,15 @@ def model_status(name: str, version: str | None = None, alias: str | None = None
 def predict(name: str, version: str | None = None, alias: str | None = None):
     """{"instances": [...]} → {"predictions": [...]}, or {"inputs": ...} → {"outputs": [...]}."""
     target = {"name": name, "version": parse_version(version), "alias": alias}
-    body = load_json(read_body(core().settings, json_prefix=-1))
-    if not isinstance(body, dict):
-        raise BadRequest('the request must be a JSON object with "instances" or "inputs"')
-    signature = body.get("signature_name", SIGNATURE)
-    if signature != SIGNATURE:
-        raise BadRequest(f"unknown signature_name {str(signature)[:40]!r}: use {SIGNATURE!r}")
-    if ("instances" in body) == ("inputs" in body):
+    body = decode(TfPredictRequest, read_body(core().settings, json_prefix=-1), "request body")
+    if body.signature_name != SIGNATURE:
+        raise BadRequest(f"unknown signature_name {body.signature_name[:40]!r}: use {SIGNATURE!r}")
+    if (body.instances is UNSET) == (body.inputs is UNSET):
         raise BadRequest('give exactly one of "instances" (rows) or "inputs" (columns)')
-    if "instances" in body:
-        key, images = "predictions", _rows(body["instances"])
+    if body.instances is not UNSET:
+        key, images = "predictions", _rows(body.instances)
     else:
-        key, images = "outputs", _columns(body["inputs"])
+        key, images = "outputs", _columns(body.inputs)
     service = core()
     if isinstance(images, list):
         result = service.predict_images(images, **target)
