@@ -143,20 +143,20 @@ class Loader:
         started = time.perf_counter()
         try:
             loaded = self._load(name, version)
-        except FashionServeError as error:
+        except BaseException as error:
             with self._lock:
-                self._refuse(key, error, on_demand)
-            raise
-        finally:
-            with self._lock:
-                if on_demand:
-                    self.budget.spend(time.perf_counter() - started)
-                del self._loading[key]
+                self._finish(key, on_demand, started)
+                if isinstance(error, FashionServeError):
+                    self._refuse(key, error, on_demand)
             pending.set()
+            raise
         with self._lock:
+            self._finish(key, on_demand, started)
+            # Stored before the waiters wake, so none of them loads it again.
             self._versions[key] = loaded
             self._refused.pop(key, None)
             self._evict()
+        pending.set()
         self.observers.notify("on_load", name, version, loaded.load_seconds)
         log.info(
             "loaded %s v%d on %s in %.0f ms",
@@ -166,6 +166,12 @@ class Loader:
             loaded.load_seconds * 1000,
         )
         return loaded
+
+    def _finish(self, key: VersionKey, on_demand: bool, started: float) -> None:
+        """The end of a load, whatever its outcome (callers hold the lock)."""
+        if on_demand:
+            self.budget.spend(time.perf_counter() - started)
+        del self._loading[key]
 
     def _load(self, name: str, version: int) -> LoadedModel:
         started = time.perf_counter()
