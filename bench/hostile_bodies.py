@@ -15,7 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.version_cycling import ROOT, free_port, start_server
+from bench.version_cycling import ROOT
+from tests.e2e.server import GunicornServer
 
 LIMIT = 16 * 1024 * 1024
 INFER = "/v2/models/fashion-mnist/infer"
@@ -61,23 +62,23 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in cases}
     statuses: dict[str, set[int]] = {name: set() for name in cases}
     with tempfile.TemporaryDirectory(prefix="fashion-hostile-") as work:
-        port = free_port()
-        server = start_server(ROOT / "models", port, Path(work) / "server.log")
+        server = GunicornServer(ROOT / "models", Path(work) / "server.log", workers=1).start()
+        port = server.port
         try:
             for _ in range(args.samples):
                 for name, (body, headers) in cases.items():
                     status, seconds = post(port, body, headers)
                     statuses[name].add(status)
                     times[name].append(seconds)
-            worker = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()[0]
+            pid = server.process.pid
+            worker = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0]
             peak = next(
                 line.split()[1]
                 for line in Path(f"/proc/{worker}/status").read_text().splitlines()
                 if line.startswith("VmHWM")
             )
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            server.stop()
     print(f"One worker, FASHION_MAX_UPLOAD_BYTES={LIMIT}; {args.samples} interleaved samples.\n")
     print("| body (sent size) | status | median ms | slowest ms |")
     print("|---|---|---:|---:|")

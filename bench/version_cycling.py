@@ -16,16 +16,12 @@ Everything is loopback and bounded in time.
 import argparse
 import http.client
 import io
-import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -33,13 +29,13 @@ import numpy as np
 from PIL import Image
 
 from service.registry import Registry
+from tests.e2e.server import GunicornServer
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "fashion-mnist"
 VERSIONS = 8
 CYCLERS = 4
 MODES = ("idle", "fixed", "cycling")
-WSGI_APP = "service.wsgi:app"
 
 
 def main() -> None:
@@ -55,8 +51,8 @@ def main() -> None:
         root = _registry(Path(work))
         body = Path(work) / "image.png"
         body.write_bytes(_png())
-        port = free_port()
-        server = start_server(root, port, Path(work) / "server.log")
+        server = GunicornServer(root, Path(work) / "server.log", workers=1).start()
+        port = server.port
         try:
             results: dict[str, list[float]] = {mode: [] for mode in MODES}
             answers: dict[str, Counter[int]] = {mode: Counter() for mode in MODES}
@@ -69,8 +65,7 @@ def main() -> None:
                     answers[mode].update(statuses)
             loads = _loads(port) - loads_before
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            server.stop()
     _report(results, answers, loads, rounds, seconds, args.clients)
 
 
@@ -95,51 +90,6 @@ def _png() -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, "PNG")
     return buffer.getvalue()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(root: Path, port: int, log: Path, **extra: str) -> subprocess.Popen:
-    """One gunicorn worker over ``root`` on ``port``, returned once /readyz answers 200."""
-    env = {
-        **os.environ,
-        "FASHION_MODEL_DIR": str(root),
-        "FASHION_BIND": f"127.0.0.1:{port}",
-        "FASHION_WORKERS": "1",
-        **extra,
-    }
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                "service/gunicorn.conf.py",
-                "service.wsgi:app",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"gunicorn exited:\n{log.read_text()}")
-        try:
-            if get(port, "/readyz")[0] == 200:
-                return server
-        except OSError:  # not listening yet
-            pass
-        time.sleep(0.1)
-    server.terminate()
-    raise SystemExit("gunicorn not ready in 120 s")
 
 
 def get(port: int, path: str) -> tuple[int, bytes]:
