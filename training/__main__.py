@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from service.contract import CLASS_NAMES, validate_alias, validate_name
-from service.errors import FashionServeError
+from service.errors import FashionServeError, RegistryError
 from service.loader import check_model
 from service.preprocess import normalize
 from service.registry import Registry
@@ -200,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         run(args)
+    except RegistryError as exc:  # its messages name files relative to the registry: say which
+        print(f"error: {exc} (registry {args.registry})", file=sys.stderr)
+        return 1
     except (TrainingError, FashionServeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
