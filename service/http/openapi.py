@@ -4,11 +4,12 @@ from service import __version__
 from service.contract import (
     ALIAS_PATTERN,
     CLASS_NAMES,
-    IMAGE_SIDE,
     NAME_PATTERN,
     NUM_CLASSES,
     VERSION_PATTERN,
 )
+
+from . import wire
 
 MODEL_EXAMPLE = "fashion-mnist"
 
@@ -550,58 +551,6 @@ SCHEMAS = {
             "outputs": {"type": "array", "items": _TENSOR_META},
         }
     ),
-    "InferRequest": _object(
-        {
-            "id": _STRING,
-            "parameters": _PARAMETERS,
-            "inputs": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": 1,
-                "items": _object(
-                    {
-                        "name": {"const": "image"},
-                        "datatype": {"enum": ["FP32", "UINT8"]},
-                        "shape": {
-                            "type": "array",
-                            "items": _INT,
-                            "prefixItems": [
-                                {"type": "integer", "minimum": 1},
-                                {"const": IMAGE_SIDE},
-                                {"const": IMAGE_SIDE},
-                            ],
-                            "minItems": 3,
-                            "maxItems": 3,
-                        },
-                        "parameters": _PARAMETERS,
-                        "data": {
-                            "type": "array",
-                            "minItems": 1,
-                            "description": "FP32 0..1 or UINT8 0..255 values, nested [N][28][28] "
-                            "or flat; absent with binary_data_size.",
-                        },
-                    },
-                    required=["name", "datatype", "shape"],
-                    # The values come inline, or as binary tensor data after the JSON header.
-                    anyOf=[
-                        {"required": ["data"]},
-                        {
-                            "required": ["parameters"],
-                            "properties": {"parameters": {"required": ["binary_data_size"]}},
-                        },
-                    ],
-                ),
-            },
-            "outputs": {
-                "type": "array",
-                "items": _object(
-                    {"name": {"const": "probabilities"}, "parameters": _PARAMETERS},
-                    required=["name"],
-                ),
-            },
-        },
-        required=["inputs"],
-    ),
     "InferResponse": _object(
         {
             "model_name": _STRING,
@@ -637,17 +586,6 @@ SCHEMAS = {
             }
         }
     ),
-    "TfPredictRequest": {
-        "type": "object",
-        "description": 'Exactly one of "instances" (one entry per image: a 28×28 array, '
-        '{"image": array}, or {"b64": encoded image}) or "inputs" (the whole batch).',
-        "properties": {
-            "signature_name": {"const": "serving_default"},
-            "instances": {"type": "array", "minItems": 1},
-            "inputs": {"type": ["array", "object"]},
-        },
-        "oneOf": [{"required": ["instances"]}, {"required": ["inputs"]}],
-    },
     "TfPredictResponse": {
         "type": "object",
         "properties": {
@@ -663,6 +601,8 @@ SCHEMAS = {
             for key in ("predictions", "outputs")
         },
     },
+    # The request bodies /v2 infer and TF Serving predict decode into (service/http/wire.py).
+    **wire.schemas(),
 }
 
 DOCUMENT = {

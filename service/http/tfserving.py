@@ -30,8 +30,6 @@ class SegmentConverter(BaseConverter):
 # Before the routes below: a blueprint applies its deferred setup in the order it was recorded.
 bp.record_once(lambda state: state.app.url_map.converters.setdefault("segment", SegmentConverter))
 
-SIGNATURE = "serving_default"
-
 
 @bp.get("/<segment:name>")
 @bp.get("/<segment:name>/versions/<segment:version>")
@@ -57,8 +55,6 @@ def predict(name: str, version: str | None = None, alias: str | None = None):
     """{"instances": [...]} → {"predictions": [...]}, or {"inputs": ...} → {"outputs": [...]}."""
     target = {"name": name, "version": parse_version(version), "alias": alias}
     body = decode(TfPredictRequest, read_body(core().settings, json_prefix=-1), "request body")
-    if body.signature_name != SIGNATURE:
-        raise BadRequest(f"unknown signature_name {body.signature_name[:40]!r}: use {SIGNATURE!r}")
     if (body.instances is UNSET) == (body.inputs is UNSET):
         raise BadRequest('give exactly one of "instances" (rows) or "inputs" (columns)')
     if body.instances is not UNSET:
@@ -73,10 +69,8 @@ def predict(name: str, version: str | None = None, alias: str | None = None):
     return with_model_version(jsonify({key: result.probabilities.tolist()}), result.model)
 
 
-def _rows(instances: object):
+def _rows(instances: list):
     """Each instance is a 28×28 array, {"b64": encoded image}, or {"image": either of those}."""
-    if not isinstance(instances, list) or not instances:
-        raise BadRequest('"instances" must be a non-empty list')
     return _images([_named(instance) for instance in instances])
 
 
