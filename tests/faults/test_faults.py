@@ -24,6 +24,7 @@ from tests.test_inference import dark_images, png
 pytestmark = pytest.mark.slow
 FAULT_SECONDS = float(os.environ.get("FASHION_FAULT_SECONDS", "20"))
 KILL_EVERY = 2.0
+ATTEMPTS = 3  # per request, against connections cut by a kill
 ADMIN_TOKEN = "fault-token"
 
 
@@ -68,19 +69,20 @@ class Load:
         http = requests.Session()
         while not self._stop.is_set():
             response = None
-            # A worker killed mid-request drops its connection: that is no answer, so the
-            # client asks once more, as any client of a load-balanced service would.
-            for attempt in range(2):
+            # A worker killed mid-request drops its connection: that is no answer (no status,
+            # nothing wrong said), so the client asks again, as any client behind a load
+            # balancer would; the master's other worker or its replacement answers.
+            for attempt in range(ATTEMPTS):
                 try:
                     response = http.post(
                         f"{self.url}/predict", files={"image": self.image}, timeout=30
                     )
                     break
                 except requests.RequestException as error:
-                    self.retried += attempt == 0
+                    self.retried += 1
                     http.close()
                     http = requests.Session()
-                    if attempt == 1:
+                    if attempt == ATTEMPTS - 1:
                         self.lost.append(repr(error)[:200])
             if response is not None:
                 self.statuses[response.status_code] += 1
