@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -532,3 +533,25 @@ def test_error_messages_never_show_the_server_layout(populated):
     assert errors[1] == "m/2/model.json is not a JSON object"
     for message in errors:
         assert str(populated.root) not in message
+
+
+def test_concurrent_rollbacks_each_report_the_target_they_moved_from(empty_registry, fake_model):
+    """Issue 12.6: DELETE's "previous" was read outside the lock, so two rollbacks could both
+    claim to have moved the alias from the same version."""
+    for _ in range(5):
+        empty_registry.register("m", fake_model(), {})
+    for version in range(1, 6):
+        empty_registry.set_alias("m", "production", version)
+    start = threading.Barrier(4)
+    moves = []
+
+    def roll_back() -> None:
+        start.wait()
+        moves.append(empty_registry.rollback("m", "production"))
+
+    threads = [threading.Thread(target=roll_back) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(moves, reverse=True) == [(5, 4), (4, 3), (3, 2), (2, 1)]
