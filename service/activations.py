@@ -11,7 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from service.contract import CLASS_NAMES, NUM_CLASSES, OUTPUT_NAME
 from service.errors import ModelLoadError
-from service.runtime import OnnxModel
+from service.runtime import OnnxModel, Providers
 
 # A hidden layer is the output of a non-linearity: what the lecture calls a neuron's activation.
 ACTIVATION_OPS = frozenset(
@@ -186,7 +186,7 @@ def _readout(graph, hidden: set[str], producers: dict, initializers: dict) -> Re
 class Inspector:
     """Sessions that expose hidden layers, one per version, the least recently used evicted."""
 
-    def __init__(self, providers: list[str], threads: int, capacity: int) -> None:
+    def __init__(self, providers: Providers, threads: int, capacity: int) -> None:
         self._providers, self._threads, self._capacity = providers, threads, max(1, capacity)
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple, tuple[Plan, OnnxModel]] = OrderedDict()
