@@ -1,5 +1,6 @@
 """The data plane and the facade the HTTP layer uses: predict, model lists, summaries, cards."""
 
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,6 +83,7 @@ class InferenceService:
         """What this process serves and what it refused, for /readyz."""
         return {
             "ready": self.is_ready(),
+            "pid": os.getpid(),  # which worker answered: each gunicorn worker has its own state
             "default": {
                 "model": self.settings.default_model,
                 "alias": self.settings.default_alias,

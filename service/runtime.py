@@ -83,5 +83,11 @@ class OnnxModel:
         return self._session.run([OUTPUT_NAME], {INPUT_NAME: images})[0]
 
     def warm_up(self) -> None:
-        """Run once on a blank batch so the first real request pays no allocation cost."""
-        self.run(np.zeros((1, IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32))
+        """Run once on a blank batch, so the first real request pays no allocation cost.
+
+        A model that loads but cannot run is refused here, not by every request after it.
+        """
+        try:
+            self.run(np.zeros((1, IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32))
+        except Exception as error:  # onnxruntime raises its own untyped errors on bad graphs
+            raise ModelLoadError(f"the model loads but cannot run: {error}") from None

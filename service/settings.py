@@ -10,6 +10,7 @@ from service.errors import BadRequest
 from service.preprocess import DEFAULT_MAX_PIXELS
 
 DEVICES = ("auto", "cpu", "cuda")
+_KIND_NAMES = {int: "an integer", float: "a number"}
 
 
 class SettingsError(BadRequest):
@@ -44,7 +45,7 @@ class Settings:
         return cls(
             model_dir=Path(env.get("FASHION_MODEL_DIR", str(cls.model_dir))),
             default_model=_name(env, "FASHION_DEFAULT_MODEL", cls.default_model),
-            default_alias=_name(env, "FASHION_DEFAULT_ALIAS", cls.default_alias),
+            default_alias=_name(env, "FASHION_DEFAULT_ALIAS", cls.default_alias, "alias"),
             device=device,
             threads=_number(env, "FASHION_THREADS", cls.threads, int, minimum=1),
             max_batch=_number(env, "FASHION_MAX_BATCH", cls.max_batch, int, minimum=1),
@@ -61,9 +62,9 @@ class Settings:
         )
 
 
-def _name(env: Mapping[str, str], key: str, default: str) -> str:
+def _name(env: Mapping[str, str], key: str, default: str, what: str = "model") -> str:
     try:
-        return validate_name(env.get(key, default))
+        return validate_name(env.get(key, default), what)
     except ValueError as error:
         raise SettingsError(f"{key}: {error}") from None
 
@@ -75,7 +76,7 @@ def _number(env: Mapping[str, str], key: str, default, kind, minimum):
     try:
         value = kind(raw)
     except ValueError:
-        raise SettingsError(f"{key} must be a {kind.__name__}, not {raw!r}") from None
+        raise SettingsError(f"{key} must be {_KIND_NAMES[kind]}, not {raw!r}") from None
     if value < minimum:
         raise SettingsError(f"{key} must be at least {minimum}, not {raw!r}")
     return value

@@ -496,6 +496,7 @@ SCHEMAS = {
     "Ready": _object(
         {
             "ready": {"type": "boolean"},
+            "pid": _INT,
             "default": _object({"model": _STRING, "alias": _STRING}),
             "serving": {"type": "array", "items": {"type": "object"}},
             "loaded": {"type": "array", "items": {"type": "object"}},

@@ -4,10 +4,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+import pytest
 import requests
+
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,18 +55,21 @@ class GunicornServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited {self.process.returncode}:\n{self.log()}")
-            try:
-                if requests.get(f"{self.url}/readyz", timeout=5).status_code == 200:
-                    return self
-            except requests.RequestException:  # not listening yet, or busy booting
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"gunicorn not ready after {timeout} s:\n{self.log()}")
+        try:
+            wait_for(self._ready, "gunicorn to answer /readyz with 200", timeout, interval=0.1)
+        except pytest.fail.Exception:
+            self.stop()
+            raise RuntimeError(f"gunicorn not ready after {timeout} s:\n{self.log()}") from None
+        return self
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited {self.process.returncode}:\n{self.log()}")
+        try:
+            return requests.get(f"{self.url}/readyz", timeout=5).status_code == 200
+        except requests.RequestException:  # not listening yet, or busy booting
+            return False
 
     def log(self) -> str:
         """Everything gunicorn and the app have logged so far."""
