@@ -22,9 +22,23 @@ def free_port() -> int:
 
 
 class GunicornServer:
-    """gunicorn + service.wsgi as a subprocess; its log goes to a file the test can read."""
+    """The service under gunicorn as a subprocess; its log goes to a file the test can read.
 
-    def __init__(self, model_dir: Path, log_path: Path, workers: int = 2, **env: str) -> None:
+    By default `python -m service` from the repository; `command` and `cwd` run another copy
+    (an installed console script, say) the same way.
+    """
+
+    def __init__(
+        self,
+        model_dir: Path,
+        log_path: Path,
+        workers: int = 2,
+        command: list[str] | None = None,
+        cwd: Path = REPO,
+        **env: str,
+    ) -> None:
+        self.command = command or [sys.executable, "-m", "service"]
+        self.cwd = cwd
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -42,15 +56,8 @@ class GunicornServer:
         """Start gunicorn and wait until /readyz answers 200."""
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "-c",
-                    "service/gunicorn.conf.py",
-                    "service.wsgi:app",
-                ],
-                cwd=REPO,
+                self.command,
+                cwd=self.cwd,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
