@@ -27,7 +27,7 @@ class Result:
     alias: str | None
     probabilities: np.ndarray
 
-    def predictions(self) -> list[dict]:
+    def predictions(self) -> list[dict[str, Any]]:
         """One labelled entry per image: top class, its confidence, and all ten probabilities."""
         best = self.probabilities.argmax(axis=1).tolist()
         return [

@@ -80,7 +80,8 @@ class OnnxModel:
 
     def run(self, images: np.ndarray) -> np.ndarray:
         """Probabilities float32 [N,10] for images float32 [N,28,28] in 0..1."""
-        return self._session.run([OUTPUT_NAME], {INPUT_NAME: images})[0]
+        probabilities: np.ndarray = self._session.run([OUTPUT_NAME], {INPUT_NAME: images})[0]
+        return probabilities
 
     def warm_up(self) -> None:
         """Run once on a blank batch, so the first real request pays no allocation cost.

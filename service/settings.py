@@ -4,13 +4,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from service.contract import DEFAULT_ALIAS, validate_name
 from service.errors import BadRequest
 from service.preprocess import DEFAULT_MAX_PIXELS
 
 DEVICES = ("auto", "cpu", "cuda")
-_KIND_NAMES = {int: "an integer", float: "a number"}
+Number = TypeVar("Number", int, float)
+_KIND_NAMES: dict[type, str] = {int: "an integer", float: "a number"}
 
 
 class SettingsError(BadRequest):
@@ -69,7 +71,9 @@ def _name(env: Mapping[str, str], key: str, default: str, what: str = "model") -
         raise SettingsError(f"{key}: {error}") from None
 
 
-def _number(env: Mapping[str, str], key: str, default, kind, minimum):
+def _number(
+    env: Mapping[str, str], key: str, default: Number, kind: type[Number], minimum: Number
+) -> Number:
     raw = env.get(key)
     if raw is None or raw.strip() == "":
         return default

@@ -18,6 +18,7 @@ import shutil
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 from service.contract import (
     DEFAULT_ALIAS,
@@ -50,7 +51,7 @@ LOCK_FILE = ".lock"
 class Registry:
     """A model registry rooted at a folder; every method re-reads the disk (no caching)."""
 
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
 
     # -- reading ---------------------------------------------------------------------------------
@@ -107,7 +108,7 @@ class Registry:
             )
         return target
 
-    def card(self, name: str, version: int) -> dict:
+    def card(self, name: str, version: int) -> dict[str, Any]:
         """The version card (model.json) of one version."""
         path = self._require_version(name, version) / CARD_FILE
         card = _files.read_json(path)
@@ -140,9 +141,9 @@ class Registry:
     def register(
         self,
         name: str,
-        onnx_file: str | os.PathLike,
-        card: dict,
-        extra_files: dict[str, str | os.PathLike] | None = None,
+        onnx_file: str | os.PathLike[str],
+        card: dict[str, Any],
+        extra_files: dict[str, str | os.PathLike[str]] | None = None,
     ) -> int:
         """Add the next version of a model, atomically, and return its number.
 
@@ -315,7 +316,7 @@ class Registry:
         )
 
     @staticmethod
-    def _read_mapping(path: Path, valid_value: Callable[[object], bool]) -> dict:
+    def _read_mapping(path: Path, valid_value: Callable[[object], bool]) -> dict[str, Any]:
         data = _files.read_json(path)
         if data is None:
             return {}
@@ -328,7 +329,7 @@ class Registry:
     def _locked(self, name: str) -> AbstractContextManager[None]:
         return _files.locked(self._model_dir(name) / LOCK_FILE)
 
-    def _register(self, name: str, sources: dict[str, Path], card: dict) -> int:
+    def _register(self, name: str, sources: dict[str, Path], card: dict[str, Any]) -> int:
         model_dir = self._model_dir(name)
         try:
             model_dir.mkdir()
