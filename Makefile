@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DOCKER_BASE_IMAGE ?= local/python:3.11-slim
 
-.PHONY: help serve train test lint typecheck lock test-docker test-docker-gpu bench clean
+.PHONY: help serve train test lint typecheck lock test-docker test-swarm test-docker-gpu bench clean
 .DEFAULT_GOAL := help
 
 # uv installs the pinned sets: pip needed over an hour for the test set on a busy two-core CI
@@ -75,6 +75,9 @@ test: lint typecheck  ## lint, type-check, then the whole test suite (real data,
 
 test-docker: $(VENV)/.test  ## build the images, run the compose deployment end to end
 	$(BIN)/python -m pytest -m docker tests/docker -p no:cacheprovider
+
+test-swarm: $(VENV)/.test  ## deploy/swarm/stack.yml on a one-node swarm: promote, update, lost replica
+	$(BIN)/python -m pytest -m swarm tests/docker/test_swarm.py -p no:cacheprovider
 
 bench: $(VENV)/.test  ## benchmark against FastAPI+uvicorn and naive Flask (bench/README.md)
 	$(BIN)/python -m bench.bench $(ARGS)

@@ -78,6 +78,16 @@ class GunicornServer:
         except requests.RequestException:  # not listening yet, or busy booting
             return False
 
+    def worker_versions(self, seen: dict[int, int], alias: str = "production") -> dict[int, int]:
+        """Note, by worker pid, the version an alias serves in whichever worker answers /readyz.
+
+        Each call opens a new connection, so over calls every worker answers; returns `seen`.
+        """
+        status = requests.get(f"{self.url}/readyz", timeout=10).json()
+        (entry,) = [s for s in status["serving"] if s["alias"] == alias]
+        seen[status["pid"]] = entry["version"]
+        return seen
+
     def log(self) -> str:
         """Everything gunicorn and the app have logged so far."""
         return self.log_path.read_text(errors="replace")

@@ -56,14 +56,6 @@ def test_real_images_as_png_score_exactly_like_the_onnx_model(tmp_path, test_set
     assert served_accuracy > 0.8
 
 
-def serving_by_worker(url: str, seen: dict[int, int]) -> dict[int, int]:
-    """Ask /readyz on a new connection; note which production version that worker serves."""
-    status = requests.get(f"{url}/readyz", timeout=10).json()
-    (production,) = [s for s in status["serving"] if s["alias"] == "production"]
-    seen[status["pid"]] = production["version"]
-    return seen
-
-
 def test_alias_moved_under_load_fails_no_request_and_every_worker_switches(registry, tmp_path):
     image = png(dark_images(1)[0])
     versions, failures, stop = [], [], threading.Event()
@@ -86,7 +78,7 @@ def test_alias_moved_under_load_fails_no_request_and_every_worker_switches(regis
     with GunicornServer(registry.root, tmp_path / "log", workers=2) as server:
         worker = threading.Thread(target=client, args=(server.url,))
         worker.start()
-        wait_for(lambda: len(serving_by_worker(server.url, seen)) == 2, "both workers to answer")
+        wait_for(lambda: len(server.worker_versions(seen)) == 2, "both workers to answer")
         assert set(seen.values()) == {1}
         wait_for(lambda: len(versions) >= SETTLED, "answers under load")
         subprocess.run(
@@ -108,7 +100,7 @@ def test_alias_moved_under_load_fails_no_request_and_every_worker_switches(regis
         )
         moved_at = time.monotonic()  # the alias file has moved once the command returns
         wait_for(
-            lambda: set(serving_by_worker(server.url, seen).values()) == {2},
+            lambda: set(server.worker_versions(seen).values()) == {2},
             "both workers to serve version 2",
         )
         wait_for(lambda: [v for _, v in versions[-SETTLED:]] == [2] * SETTLED, "settled load")
