@@ -1,20 +1,23 @@
 """The OpenAPI 3.1 description of every endpoint (tests/test_http_openapi.py keeps it complete)."""
 
+from typing import Any
+
 from service import __version__
 from service.contract import CLASS_NAMES, IMAGE_SIDE, NAME_PATTERN, NUM_CLASSES, VERSION_PATTERN
 
 MODEL_EXAMPLE = "fashion-mnist"
+Schema = dict[str, Any]  # a JSON object of the document
 
 
-def _ref(name: str) -> dict:
+def _ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(schema: dict) -> dict:
+def _json(schema: Schema) -> Schema:
     return {"application/json": {"schema": schema}}
 
 
-def _ok(description: str, schema: dict) -> dict:
+def _ok(description: str, schema: Schema) -> Schema:
     return {"description": description, "content": _json(schema)}
 
 
@@ -33,13 +36,13 @@ _ERRORS = {
 }
 
 
-def _errors(*statuses: int, plain: bool = False) -> dict:
+def _errors(*statuses: int, plain: bool = False) -> Schema:
     """Error responses: the house shape, or {"error": "..."} for the /v1 and /v2 protocols."""
     schema = _ref("PlainError" if plain else "Error")
     return {str(s): {"description": _ERRORS[s], "content": _json(schema)} for s in statuses}
 
 
-def _path(name: str, description: str, schema: dict, example: str) -> dict:
+def _path(name: str, description: str, schema: Schema, example: str) -> Schema:
     return {
         "name": name,
         "in": "path",
@@ -106,7 +109,7 @@ IMAGES_BODY = {
 }
 
 
-def _predict_op(summary: str, params: list) -> dict:
+def _predict_op(summary: str, params: list[Schema]) -> Schema:
     return {
         "tags": ["predict"],
         "summary": summary,
@@ -122,7 +125,9 @@ def _predict_op(summary: str, params: list) -> dict:
     }
 
 
-def _v2_op(summary: str, params: list, response: dict, *errors: int, **extra) -> dict:
+def _v2_op(
+    summary: str, params: list[Schema], response: Schema, *errors: int, **extra: Any
+) -> Schema:
     return {
         "tags": ["open inference protocol (v2)"],
         "summary": summary,
@@ -132,7 +137,7 @@ def _v2_op(summary: str, params: list, response: dict, *errors: int, **extra) ->
     }
 
 
-def _v2_infer(params: list) -> dict:
+def _v2_infer(params: list[Schema]) -> Schema:
     return _v2_op(
         "Classify an `image` tensor (JSON, or binary tensor data).",
         [
@@ -175,7 +180,7 @@ def _v2_infer(params: list) -> dict:
     )
 
 
-def _tf_predict(params: list) -> dict:
+def _tf_predict(params: list[Schema]) -> Schema:
     return {
         "tags": ["tensorflow serving (v1)"],
         "summary": "Classify 28×28 arrays (0..1) or base64 images: rows or columns.",
@@ -191,7 +196,7 @@ def _tf_predict(params: list) -> dict:
     }
 
 
-def _tf_status(params: list) -> dict:
+def _tf_status(params: list[Schema]) -> Schema:
     return {
         "tags": ["tensorflow serving (v1)"],
         "summary": "The version that answers, in TF Serving's model status shape.",
@@ -391,7 +396,7 @@ PATHS = {
 }
 
 
-def _object(properties: dict, required: list | None = None, **extra) -> dict:
+def _object(properties: Schema, required: list[str] | None = None, **extra: Any) -> Schema:
     """A JSON object schema; every listed property required unless told otherwise."""
     return {
         "type": "object",
