@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 description of every endpoint (tests/test_http_openapi.py keeps it complete)."""
+"""The OpenAPI 3.1 description of every endpoint (tests/http/test_openapi.py keeps it complete)."""
 
 from typing import Any
 
