@@ -1,121 +1,192 @@
-"""The alias follower on a real registry: hot reload, refusals, readiness, promote and rollback."""
+"""Following aliases over a real registry: last-good fallback, degraded readiness, refusals."""
 
-import threading
+import logging
+import shutil
 from dataclasses import replace
 
 import pytest
 
-from service.aliases import AliasFollower
 from service.errors import AliasNotFound, IntegrityError, NoAliasHistory, NotReady
-from service.events import Observers
-from service.loader import Loader
+from service.inference import InferenceService
 from service.registry import Registry
-from service.runtime import CPU
 from tests.conftest import MODEL
-from tests.fake_observers import FakeRecorder
 from tests.tiny_models import register_tiny
 from tests.waiting import wait_for
 
 
-def make_follower(settings, recorder: FakeRecorder | None = None) -> AliasFollower:
-    """A follower over a real loader, wired as InferenceService wires them."""
-    registry = Registry(settings.model_dir)
-    observers = Observers([recorder] if recorder else [])
-    follower: AliasFollower
-    loader = Loader(
-        registry, settings, [CPU], observers, threading.RLock(), lambda: follower.pinned()
-    )
-    follower = AliasFollower(registry, settings, loader, observers)
-    return follower
+def corrupt(registry: Registry, version: int) -> None:
+    path = registry.model_path(MODEL, version)
+    path.write_bytes(path.read_bytes()[:-1] + b"\0")
+
+
+def delete(registry: Registry, version: int) -> None:
+    shutil.rmtree(registry.version_dir(MODEL, version))
+
+
+def write_bad_aliases(registry: Registry, version: int) -> None:
+    (registry.root / MODEL / "aliases.json").write_text('{"production": ')
+
+
+BREAK = {"corrupt": corrupt, "missing": delete, "bad aliases.json": write_bad_aliases}
 
 
 @pytest.fixture
-def recorder() -> FakeRecorder:
-    return FakeRecorder()
+def promoted(registry: Registry) -> Registry:
+    """production moved 1 → 2, so its history holds version 1."""
+    registry.set_alias(MODEL, "production", 2)
+    return registry
 
 
-@pytest.fixture
-def follower(settings, recorder):
-    follower = make_follower(settings, recorder)
-    follower.start()
-    yield follower
-    follower.close()
+def started(settings) -> InferenceService:
+    core = InferenceService(settings)
+    core.start()
+    return core
 
 
-def production(follower: AliasFollower) -> int:
-    return follower.get(MODEL, "production").version
+@pytest.mark.parametrize("fault", BREAK)
+def test_a_new_worker_serves_the_last_good_version_and_says_degraded(promoted, settings, fault):
+    """Issue 12.1: a worker started after the fault once answered 503 to everything."""
+    BREAK[fault](promoted, 2)
+    core = started(settings)
+    try:
+        assert core.is_ready()
+        loaded, alias = core.model()
+        assert (loaded.version, alias) == (1, "production")
+        status = core.status()
+        assert status["status"] == "degraded"
+        assert status["serving"] == [
+            {"model": MODEL, "alias": "production", "version": 1, "degraded": True}
+        ]
+        (refusal,) = status["refused"]
+        assert refusal["alias"] == "production"
+        assert str(promoted.root) not in refusal["reason"]
+    finally:
+        core.close()
 
 
-def test_start_serves_the_default_alias_and_is_ready(follower, recorder):
-    assert follower.is_ready()
-    assert follower.serving() == [{"model": MODEL, "alias": "production", "version": 1}]
-    assert follower.refusals() == []
-    assert recorder.of("switch") == [(MODEL, "production", 1)]
+def test_a_running_worker_keeps_its_verified_copy_when_the_target_vanishes(promoted, settings):
+    core = started(settings)
+    try:
+        assert core.model()[0].version == 2
+        delete(promoted, 2)
+        wait_for(lambda: core.status()["status"] == "degraded")
+        assert core.model()[0].version == 2  # the copy verified at load answers on
+        (refusal,) = core.status()["refused"]
+        assert "serving the copy verified when it was loaded" in refusal["reason"]
+    finally:
+        core.close()
 
 
-def test_an_alias_is_followed_from_its_first_use(follower):
-    assert follower.get(MODEL, "staging").version == 2
-    assert {"model": MODEL, "alias": "staging", "version": 2} in follower.serving()
-    with pytest.raises(AliasNotFound):
-        follower.get(MODEL, "canary")
+def test_nothing_to_serve_is_decided_once_not_per_request(registry, settings, tmp_path, caplog):
+    """Issue 12.1: a worker re-read and re-hashed model.onnx on every request, logging each."""
+    version = register_tiny(registry, MODEL, 3, tmp_path)
+    registry.set_alias(MODEL, "canary", version)
+    corrupt(registry, version)
+    core = started(settings)
+    try:
+        with caplog.at_level(logging.INFO, logger="fashion_serve"):
+            for _ in range(50):
+                with pytest.raises(NotReady, match="sha256"):
+                    core.model(alias="canary")
+        refusals = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(refusals) == 1, [r.getMessage() for r in refusals]
+        assert "canary" in refusals[0].getMessage()
+    finally:
+        core.close()
 
 
-def test_an_alias_moved_by_another_process_is_followed_without_restart(follower, settings):
-    Registry(settings.model_dir).set_alias(MODEL, "production", 2)  # as the CLI would
-    wait_for(lambda: production(follower) == 2, "production to serve version 2")
-    assert follower.refusals() == []
+def test_a_repaired_target_is_served_again(promoted, settings, tmp_path):
+    path = promoted.model_path(MODEL, 2)
+    good = path.read_bytes()
+    corrupt(promoted, 2)
+    core = started(settings)
+    try:
+        assert core.model()[0].version == 1
+        path.write_bytes(good)
+        wait_for(lambda: core.model()[0].version == 2)
+        assert core.status()["status"] == "ready"
+        assert core.status()["refused"] == []
+    finally:
+        core.close()
 
 
-def test_a_corrupted_target_is_refused_once_and_the_old_one_serves_on(
-    follower, settings, recorder, tmp_path
+def test_api_rollback_works_when_the_current_target_is_missing(promoted, settings):
+    """Issue 12.2: DELETE …/aliases/production answered 404 once production's target was gone."""
+    core = started(settings)
+    try:
+        delete(promoted, 2)
+        moved = core.rollback(MODEL, "production")
+        assert moved == {"model": MODEL, "alias": "production", "version": 1, "previous": 2}
+        assert core.model()[0].version == 1
+        assert core.status()["status"] == "ready"
+    finally:
+        core.close()
+
+
+def test_promotion_through_the_api_refuses_a_version_that_does_not_verify(
+    registry, settings, tmp_path
 ):
-    outside = Registry(settings.model_dir)
-    version = register_tiny(outside, MODEL, 3, tmp_path)
-    model_file = outside.model_path(MODEL, version)
-    model_file.write_bytes(model_file.read_bytes()[:-1] + b"\0")  # one flipped byte
-    outside.set_alias(MODEL, "production", version)
-    (refusal,) = wait_for(follower.refusals, "the refusal")
-    assert refusal["version"] == version
-    assert "sha256" in refusal["reason"]
-    assert production(follower) == 1
-    assert follower.is_ready()
-    follower.refresh(force=True)  # looking again at the same broken target is not news
-    assert recorder.of("refusal") == [(MODEL, "production", version)]
+    version = register_tiny(registry, MODEL, 3, tmp_path)
+    corrupt(registry, version)
+    core = started(settings)
+    try:
+        with pytest.raises(IntegrityError):
+            core.set_alias(MODEL, "production", version)
+        assert registry.aliases(MODEL)["production"] == 1
+        assert core.status()["status"] == "ready"
+    finally:
+        core.close()
 
 
-def test_set_alias_refuses_a_version_that_does_not_load(follower, settings, tmp_path):
-    outside = Registry(settings.model_dir)
-    version = register_tiny(outside, MODEL, 4, tmp_path)
-    outside.model_path(MODEL, version).write_bytes(b"garbage")
-    with pytest.raises(IntegrityError):
-        follower.set_alias(MODEL, "production", version)
-    assert outside.aliases(MODEL)["production"] == 1
+def test_an_alias_moved_by_another_process_is_followed_without_restart(registry, settings):
+    core = started(settings)
+    try:
+        Registry(settings.model_dir).set_alias(MODEL, "production", 2)  # as the CLI would
+        wait_for(lambda: core.model()[0].version == 2, "production to serve version 2")
+        assert core.status()["refused"] == []
+    finally:
+        core.close()
 
 
-def test_set_alias_then_rollback_switch_immediately(follower):
-    moved = follower.set_alias(MODEL, "production", 2)
-    assert moved == {"model": MODEL, "alias": "production", "version": 2, "previous": 1}
-    assert production(follower) == 2
-    back = follower.rollback(MODEL, "production")
-    assert (back["version"], back["previous"]) == (1, 2)
-    assert production(follower) == 1
-    with pytest.raises(NoAliasHistory):
-        follower.rollback(MODEL, "production")
+def test_an_alias_is_followed_from_its_first_use(settings):
+    core = started(settings)
+    try:
+        assert core.model(alias="staging")[0].version == 2
+        serving = {(s["alias"], s["version"]) for s in core.status()["serving"]}
+        assert serving == {("production", 1), ("staging", 2)}
+        with pytest.raises(AliasNotFound):
+            core.model(alias="canary")
+    finally:
+        core.close()
+
+
+def test_set_alias_then_rollback_switch_immediately(settings):
+    core = started(settings)
+    try:
+        moved = core.set_alias(MODEL, "production", 2)
+        assert moved == {"model": MODEL, "alias": "production", "version": 2, "previous": 1}
+        assert core.model()[0].version == 2
+        back = core.rollback(MODEL, "production")
+        assert (back["version"], back["previous"]) == (1, 2)
+        assert core.model()[0].version == 1
+        with pytest.raises(NoAliasHistory):
+            core.rollback(MODEL, "production")
+    finally:
+        core.close()
 
 
 def test_an_empty_registry_is_not_ready_until_a_model_is_promoted(settings, tmp_path):
     root = tmp_path / "empty"
     root.mkdir()
-    follower = make_follower(replace(settings, model_dir=root))
-    follower.start()
+    core = started(replace(settings, model_dir=root))
     try:
-        assert not follower.is_ready()
-        assert follower.refusals()
-        with pytest.raises(NotReady, match="default model is not available"):
-            follower.get(MODEL, "production")
+        assert not core.is_ready()
+        assert core.status()["refused"]
+        with pytest.raises(NotReady, match="has no version to serve"):
+            core.model()
         registry = Registry(root)
         register_tiny(registry, MODEL, 5, tmp_path)
         registry.set_alias(MODEL, "production", 1)
-        wait_for(follower.is_ready, "readiness")
+        wait_for(core.is_ready, "readiness")
     finally:
-        follower.close()
+        core.close()

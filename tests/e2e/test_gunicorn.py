@@ -15,7 +15,7 @@ from service.runtime import CPU, OnnxModel
 from tests.conftest import MODEL
 from tests.e2e.server import REPO, GunicornServer
 from tests.images import dark_images, png
-from tests.tiny_models import register_tiny
+from tests.tiny_models import force_alias, register_tiny
 from tests.waiting import wait_for
 from training.data import DEFAULT_DIR, load
 
@@ -125,7 +125,7 @@ def test_corrupted_version_is_refused_while_the_old_one_keeps_serving(registry, 
     model_file.write_bytes(b"\0" + model_file.read_bytes()[1:])
     image = png(dark_images(1)[0])
     with GunicornServer(registry.root, tmp_path / "log", workers=1) as server:
-        registry.set_alias(MODEL, "production", version)
+        force_alias(registry, MODEL, "production", version)  # the registry itself refuses it
         ready = wait_for(lambda: readyz_with_refusals(server.url), "the refusal", timeout=10)
         assert ready["ready"] is True
         assert ready["refused"][0]["version"] == version
