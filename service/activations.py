@@ -4,10 +4,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import NodeProto, TensorProto, helper, numpy_helper
 
 from service.contract import CLASS_NAMES, NUM_CLASSES, OUTPUT_NAME
 from service.errors import ModelLoadError
@@ -36,6 +37,11 @@ LAYOUT_KEEPING_OPS = ACTIVATION_OPS | {"Add", "Sub", "Mul", "Div", "Identity", "
 FLATTENING_OPS = frozenset({"Flatten", "Reshape"})
 DENSE_OPS = frozenset({"MatMul", "Gemm"})
 DECIMALS = 4  # activations are shown, not computed with: 4 decimals keep feature maps small
+
+
+Producers = dict[str, NodeProto]  # tensor name → the node that computes it
+Initializers = dict[str, onnx.TensorProto]  # the graph's stored constants by name
+VersionKey = tuple[str, int, str | None]  # model, version, sha256 of its model.onnx
 
 
 @dataclass(frozen=True)
@@ -72,12 +78,12 @@ class Activations:
     probabilities: np.ndarray
     values: tuple[np.ndarray, ...]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """JSON-ready form: layers (dense units or channel-first feature maps) and the readout."""
         top = int(self.probabilities.argmax())
         pairs = zip(self.plan.layers, self.values, strict=True)
         layers = [_layer_dict(layer, value) for layer, value in pairs]
-        body: dict = {"layers": layers, "readout": None}
+        body: dict[str, Any] = {"layers": layers, "readout": None}
         readout = self.plan.readout
         if readout is not None:
             hidden = self.values[[x.tensor for x in self.plan.layers].index(readout.layer)]
@@ -92,7 +98,7 @@ class Activations:
         return body
 
 
-def _layer_dict(layer: Layer, value: np.ndarray) -> dict:
+def _layer_dict(layer: Layer, value: np.ndarray) -> dict[str, Any]:
     if value.ndim == 3:  # feature maps: always sent channels first, [C,H,W]
         value = np.moveaxis(value, layer.channel_axis - 1, 0)
         kind = "maps"
@@ -131,26 +137,26 @@ def plan(model: bytes) -> Plan:
     return Plan(layers, readout, graph_model.SerializeToString())
 
 
-def _data_input(node: onnx.NodeProto, initializers: dict) -> str | None:
+def _data_input(node: NodeProto, initializers: Initializers) -> str | None:
     """The node's first input that is computed, not a stored constant."""
     return next((name for name in node.input if name and name not in initializers), None)
 
 
-def _channel_axis(tensor: str, producers: dict, initializers: dict) -> int:
+def _channel_axis(tensor: str, producers: Producers, initializers: Initializers) -> int:
     """Where a tensor's channels are: follow producers back to an NCHW operator or a Transpose."""
     permutations: list[list[int]] = []
     node = producers.get(tensor)
     while node is not None:
         if node.op_type in CHANNELS_FIRST_OPS:
             axis = 1
-            for perm in reversed(permutations):  # apply the Transposes in graph order
-                axis = perm.index(axis)
+            for permutation in reversed(permutations):  # apply the Transposes in graph order
+                axis = permutation.index(axis)
             return axis
         if node.op_type == "Transpose":
-            perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
-            if perm is None:
+            given = [list(a.ints) for a in node.attribute if a.name == "perm"]
+            if not given:
                 break
-            permutations.append(perm)
+            permutations.append(given[0])
         elif node.op_type not in LAYOUT_KEEPING_OPS:
             break
         source = _data_input(node, initializers)
@@ -158,7 +164,9 @@ def _channel_axis(tensor: str, producers: dict, initializers: dict) -> int:
     return 1  # no convolution found upstream: ONNX's own convention, NCHW
 
 
-def _readout(graph, hidden: set[str], producers: dict, initializers: dict) -> Readout | None:
+def _readout(
+    graph: onnx.GraphProto, hidden: set[str], producers: Producers, initializers: Initializers
+) -> Readout | None:
     """The MatMul/Gemm that turns a hidden layer (maybe flattened) into the ten class scores."""
     for node in graph.node:
         if node.op_type not in DENSE_OPS or len(node.input) < 2:
@@ -189,16 +197,18 @@ class Inspector:
     def __init__(self, providers: Providers, threads: int, capacity: int) -> None:
         self._providers, self._threads, self._capacity = providers, threads, max(1, capacity)
         self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple, tuple[Plan, OnnxModel]] = OrderedDict()
+        self._cache: OrderedDict[VersionKey, tuple[Plan, OnnxModel]] = OrderedDict()
 
-    def activations(self, key: tuple, read: Callable[[], bytes], image: np.ndarray) -> Activations:
+    def activations(
+        self, key: VersionKey, read: Callable[[], bytes], image: np.ndarray
+    ) -> Activations:
         """The hidden layers of the version `key` (its bytes from `read`) for one [28,28] image."""
         plan_, model = self._session(key, read)
         names = [OUTPUT_NAME, *(layer.tensor for layer in plan_.layers)]
         outputs = model.run_outputs(image[np.newaxis], names)
         return Activations(plan_, outputs[0][0], tuple(value[0] for value in outputs[1:]))
 
-    def _session(self, key: tuple, read: Callable[[], bytes]) -> tuple[Plan, OnnxModel]:
+    def _session(self, key: VersionKey, read: Callable[[], bytes]) -> tuple[Plan, OnnxModel]:
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:

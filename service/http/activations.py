@@ -12,7 +12,7 @@ bp = Blueprint("activations", __name__)
 
 
 @bp.post("/models/<name>/activations")
-def activations(name: str):
+def activations(name: str) -> Response:
     """Classify one image and return every hidden layer's activations for it."""
     query = model_query()
     images = uploaded_images()

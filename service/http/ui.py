@@ -14,7 +14,7 @@ bp = Blueprint(
 
 
 @bp.get("/")
-def page():
+def page() -> Response:
     """The single page; its script reads everything else from the JSON API."""
     html = render_template("ui/index.html", default_model=core().settings.default_model)
     return Response(html, content_type="text/html; charset=utf-8")

@@ -8,8 +8,8 @@ import pytest
 
 from service.http import create_app
 from service.settings import Settings
-from tests.test_http import assert_error, upload
-from tests.test_inference import dark_images, png
+from tests.http.checks import assert_error, upload
+from tests.images import dark_images, png
 
 SHIPPED = Path(__file__).resolve().parents[2] / "models"
 
