@@ -39,13 +39,22 @@ def parse_version(value: str | None, what: str = "version") -> int | None:
 
 
 def model_query() -> dict:
-    """version= / alias= / invert= from the query string, validated."""
-    args = request.args
-    version = parse_version(args.get("version"))
-    alias = args.get("alias")
-    if alias is not None:
-        alias = validate_name(alias, "alias")
+    """version= / alias= / invert= from the query string, validated.
+
+    An empty query string (most requests) costs nothing: Werkzeug's MultiDict is not built, and
+    its get() raises and catches a KeyError per absent key, so keys are tested with `in` first.
+    """
+    query_string = request.environ.get("QUERY_STRING")
+    return _query(request.args) if query_string else dict(DEFAULT_QUERY)
+
+
+def _query(args) -> dict:
+    version = parse_version(args["version"]) if "version" in args else None
+    alias = validate_name(args["alias"], "alias") if "alias" in args else None
     return {"version": version, "alias": alias, "invert": parse_invert(args.get("invert", "auto"))}
+
+
+DEFAULT_QUERY = _query({})
 
 
 def uploaded_images() -> list[bytes]:
