@@ -246,14 +246,6 @@ class InferenceService:
             loaded = self._load_version(name, target)
         except FashionServeError as error:
             self._refuse(Refusal(name, alias, target, str(error)))
-            log.error(
-                "refused %s v%d for alias %s: %s; still serving %s",
-                name,
-                target,
-                alias,
-                error,
-                f"v{current.version}" if current else "nothing",
-            )
             return
         self._serving[key] = loaded  # requests in flight keep their reference to the old one
         self._refusals.pop(key, None)
@@ -299,9 +291,19 @@ class InferenceService:
         key = (refusal.name, refusal.alias)
         known = self._refusals.get(key)
         self._refusals[key] = refusal
-        # The poller re-reads a broken alias on every change: count each refusal once, not per look.
+        # The poller re-reads a broken alias on every change, and a worker that has nothing to
+        # serve yet retries per request: count and log each refusal once, not per look.
         if known is None or (known.version, known.reason) != (refusal.version, refusal.reason):
             self._notify("on_refusal", refusal.name, refusal.alias, refusal.version, refusal.reason)
+            current = self._serving.get(key)
+            log.error(
+                "refused %s %s for alias %s: %s; still serving %s",
+                refusal.name,
+                f"v{refusal.version}" if refusal.version is not None else "(no version)",
+                refusal.alias,
+                refusal.reason,
+                f"v{current.version}" if current else "nothing",
+            )
 
     def _notify(self, event: str, *args) -> None:
         for observer in self.observers:
