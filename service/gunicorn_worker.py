@@ -145,9 +145,8 @@ class BufferedWorker(base.Worker):
 
     def run(self) -> None:
         """Serve until told to stop, then finish sending what is owed and close."""
-        for listener in self.sockets:
-            listener.setblocking(False)
-            self.poller.register(listener, selectors.EVENT_READ, listener)
+        self.accepting = False
+        self.set_accepting(True)
         next_tick = 0.0
         while self.alive:
             for key, mask in self.poller.select(TICK):
@@ -165,10 +164,21 @@ class BufferedWorker(base.Worker):
                     break
         self.stop()
 
+    def set_accepting(self, accepting: bool) -> None:
+        """Watch the listening sockets, or stop (a full worker would see them ready forever)."""
+        if accepting == self.accepting:
+            return
+        for listener in self.sockets:
+            if accepting:
+                listener.setblocking(False)
+                self.poller.register(listener, selectors.EVENT_READ, listener)
+            else:
+                self.poller.unregister(listener)
+        self.accepting = accepting
+
     def stop(self) -> None:
         """Stop accepting; send owed responses until the graceful timeout; close everything."""
-        for listener in self.sockets:
-            self.poller.unregister(listener)
+        self.set_accepting(False)
         for conn in list(self.connections):
             conn.closing = True
             if not conn.outbox:
@@ -185,7 +195,10 @@ class BufferedWorker(base.Worker):
 
     def accept(self, listener: socket.socket) -> None:
         """Take every waiting connection, up to worker_connections open at once."""
-        while len(self.connections) < self.cfg.worker_connections:
+        while True:
+            if len(self.connections) >= self.cfg.worker_connections:
+                self.set_accepting(False)  # until a connection closes
+                return
             try:
                 sock, addr = listener.accept()
             except OSError as error:
@@ -223,6 +236,8 @@ class BufferedWorker(base.Worker):
         if conn.events:
             self.poller.unregister(conn.sock)
         conn.sock.close()
+        if self.alive and not self.accepting:
+            self.set_accepting(True)
 
     def sweep(self, now: float) -> None:
         """Close connections idle past keep-alive, or too slow to send a request or take one."""

@@ -2,9 +2,13 @@
 
 import contextlib
 import json
+import os
 import socket
+import time
+from pathlib import Path
 
 import pytest
+import requests
 
 from tests.conftest import MODEL, tiny_registry
 from tests.e2e.server import GunicornServer
@@ -193,3 +197,36 @@ def test_http_1_0_closes_after_the_answer(server):
         assert client.closed()
     assert status == 200
     assert headers["connection"] == "close"
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_full_worker_waits_idle_and_serves_once_idle_connections_time_out(tmp_path):
+    registry = tiny_registry(tmp_path)
+    with GunicornServer(
+        registry.root,
+        tmp_path / "server.log",
+        workers=1,
+        GUNICORN_CMD_ARGS="--worker-connections 4",
+    ) as server:
+        (worker,) = map(
+            int,
+            Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+            .read_text()
+            .split(),
+        )
+        idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(4)]
+        before = cpu_seconds(worker)
+        started = time.monotonic()
+        # Waits in the listen backlog until keep-alive (5 s) closes the idle ones.
+        status = requests.get(f"{server.url}/healthz", timeout=30).status_code
+        waited = time.monotonic() - started
+        spent = cpu_seconds(worker) - before
+        for sock in idle:
+            sock.close()
+    assert status == 200
+    assert waited > 3  # it did wait for a free slot
+    assert spent < 0.5 * waited  # without spinning on the ready listener meanwhile
