@@ -95,29 +95,29 @@ def timed(model_dir: Path, rounds: int, budget: float) -> dict[str, float]:
 
 
 def counted(model_dir: Path, calls: int) -> None:
-    """Run each variant `calls` times inside one qsort_r call, the only code callgrind counts.
+    """Run each variant `calls` times inside one walk of a one-node tree, which callgrind counts.
 
-    ctypes calls the comparator back into Python once per qsort_r, so imports, app start-up and
-    warm-up stay out of the count (--collect-atstart=no --toggle-collect=qsort_r), and each
-    variant's count is dumped to a file of its own when qsort_r returns (--dump-after=qsort_r).
+    glibc's twalk calls its action back into Python (ctypes) once, through its internal
+    `trecurse`, which nothing else in the process calls (qsort_r, the obvious choice, is also
+    called inside requests). So imports, app start-up and warm-up stay out of the count
+    (--collect-atstart=no --toggle-collect=trecurse), and each variant's count is dumped to a
+    file of its own when the walk returns (--dump-after=trecurse).
     """
     libc = ctypes.CDLL(None)
-    prototype = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+    libc.tsearch.restype = ctypes.c_void_p
+    compare = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)(lambda a, b: 0)
+    visit = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_int)
     for work in callables(model_dir).values():
         for _ in range(20):
             work()
-        done: list[bool] = []
+        root, key = ctypes.c_void_p(), ctypes.c_int(1)
+        libc.tsearch(ctypes.byref(key), ctypes.byref(root), compare)
 
-        def compare(_a, _b, work=work, done=done) -> int:
-            if not done:
-                done.append(True)
-                for _ in range(calls):
-                    work()
-            return 0
+        def action(_node, _which, _depth, work=work) -> None:
+            for _ in range(calls):
+                work()
 
-        comparator = prototype(compare)
-        pair = (ctypes.c_int * 2)(1, 2)
-        libc.qsort(pair, 2, ctypes.sizeof(ctypes.c_int), comparator)
+        libc.twalk(root, visit(action))
 
 
 def instructions(model_dir: Path, calls: int = CALLGRIND_CALLS) -> dict[str, float]:
@@ -127,7 +127,7 @@ def instructions(model_dir: Path, calls: int = CALLGRIND_CALLS) -> dict[str, flo
         subprocess.run(
             [
                 *("valgrind", "--tool=callgrind", "--collect-atstart=no"),
-                *("--toggle-collect=qsort_r", "--dump-after=qsort_r"),
+                *("--toggle-collect=trecurse", "--dump-after=trecurse"),
                 f"--callgrind-out-file={out}",
                 *(sys.executable, "-m", "bench.overhead", "--count"),
                 *("--calls", str(calls), "--model-dir", str(model_dir)),
@@ -135,16 +135,17 @@ def instructions(model_dir: Path, calls: int = CALLGRIND_CALLS) -> dict[str, flo
             env=env,
             check=True,
             capture_output=True,
-            timeout=1800,
+            timeout=3600,
         )
-        # Imports may call qsort_r too: the variants' dumps are the last ones, in order.
         parts = sorted(Path(folder).glob("callgrind.out.*"), key=lambda p: int(p.suffix[1:]))
         totals = [
             int(line.split()[1])
-            for part in parts[-len(VARIANTS) :]
+            for part in parts
             for line in part.read_text().splitlines()
             if line.startswith("totals:")
         ]
+    if len(totals) != len(VARIANTS):
+        raise RuntimeError(f"expected {len(VARIANTS)} callgrind dumps, got {len(totals)}")
     return {variant: total / calls for variant, total in zip(VARIANTS, totals, strict=True)}
 
 
