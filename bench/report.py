@@ -122,6 +122,7 @@ def targets(
     batch_share = medians[(OURS, f"batch {BATCH}")]["rps"] * BATCH * batch_floor_us / 1e6
     uss = statistics.median(m["uss"] for m in ours.memory)
     own = app_overhead(overhead)["µs"]
+    within = 0 < own <= OVERHEAD_TARGET_US
     checks = [
         ("multipart ≥ 1.1× FastAPI req/s", rps_ratio >= 1.1, f"{rps_ratio:.2f}×"),
         ("multipart CPU µs ≤ 0.9× FastAPI's", cpu_ratio <= 0.9, f"{cpu_ratio:.2f}×"),
@@ -136,7 +137,8 @@ def targets(
             f"{medians[(OURS, 'raw body')]['rps'] / multipart['rps']:.2f}×",
         ),
         (f"batch {BATCH} ≥ 90 % of floor", batch_share >= 0.9, f"{batch_share:.0%}"),
-        (f"app's own overhead ≤ {OVERHEAD_TARGET_US} µs", own <= OVERHEAD_TARGET_US, f"{own:.0f}"),
+        # A negative difference means the host's noise swamped the timing: not met, not known.
+        (f"app's own overhead ≤ {OVERHEAD_TARGET_US} µs", within, f"{own:.0f} µs"),
         (f"USS per worker ≤ {USS_TARGET_MB} MB", uss <= USS_TARGET_MB, f"{uss:.0f} MB"),
         (
             "zero errors",
