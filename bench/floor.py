@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 from bench.workload import ALIAS, BATCH, MODEL_NAME, SERVER_CPU
 from service.http.predict import encode
-from service.inference import LoadedModel, Result
+from service.inference import Result
+from service.loader import LoadedModel
 from service.preprocess import preprocess_images
 from service.runtime import CPU, OnnxModel
 

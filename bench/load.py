@@ -8,7 +8,7 @@ import numpy as np
 
 from bench.stacks import Stack, cpu_seconds, request, running, worker_memory_mb
 from bench.workload import CLIENT_CPU, Shape
-from service.labels import CLASS_NAMES
+from service.contract import CLASS_NAMES
 
 
 def run_round(
