@@ -68,6 +68,7 @@ def main() -> None:
                 # As `make serve` runs it: two workers, on every core.
                 stack.env = {**stack.env, "FASHION_WORKERS": "2"}
                 with running(stack, work / "slow.log", cpus=None):
+                    slow_clients.wait_for_workers("127.0.0.1", stack.port, 2)
                     slow[stack.name] = slow_clients.scenario(
                         "127.0.0.1", stack.port, slow_seconds, args.concurrency, work
                     )

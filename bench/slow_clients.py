@@ -7,6 +7,7 @@ attack connections are reopened at once, so the pressure holds for the whole run
 """
 
 import argparse
+import re
 import selectors
 import socket
 import tempfile
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.load import hey, parse_hey
+from bench.stacks import request
 from bench.workload import shapes, test_image
 
 DRIPPERS, SILENT = 16, 500
@@ -93,6 +95,25 @@ class Attack:
         poller.close()
 
 
+def wait_for_workers(host: str, port: int, workers: int, timeout: float = 120) -> None:
+    """Wait until every worker has loaded its model (/metrics adds up all workers' loads).
+
+    /readyz answers from whichever worker takes the connection: a load that starts as soon as
+    the first one is ready sends every kept-alive connection to that worker alone.
+    """
+    deadline = time.monotonic() + timeout
+    pattern = re.compile(rb"^fashion_model_loads_total\{[^}]*\} ([0-9.e+]+)$", re.MULTILINE)
+    while time.monotonic() < deadline:
+        try:
+            status, body = request(port, "GET", "/metrics", host=host)
+        except OSError:
+            status, body = 0, b""
+        if status == 200 and sum(float(v) for v in pattern.findall(body)) >= workers:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"fewer than {workers} workers loaded a model after {timeout:.0f} s")
+
+
 def scenario(host: str, port: int, seconds: float, clients: int, work: Path) -> dict:
     """Normal traffic alone, then under attack: req/s, p50, p99 and failures of each."""
     shape = next(s for s in shapes(test_image()) if s.name == "multipart")
@@ -131,7 +152,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="of load, per phase")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--name", default="server")
+    parser.add_argument("--workers", type=int, default=2, help="wait until this many loaded")
     args = parser.parse_args()
+    wait_for_workers(args.host, args.port, args.workers)
     with tempfile.TemporaryDirectory(prefix="fashion-slow-") as tmp:
         result = scenario(args.host, args.port, args.seconds, args.clients, Path(tmp))
     print("\n".join(report({args.name: result}, args.seconds, args.clients)))

@@ -159,9 +159,11 @@ def running(stack: Stack, log: Path, cpus: str | None = SERVER_CPU) -> Iterator[
             server.wait()
 
 
-def request(port: int, method: str, path: str, body: bytes | None = None, headers=None):
+def request(
+    port: int, method: str, path: str, body: bytes | None = None, headers=None, host="127.0.0.1"
+):
     """One request on a fresh connection: (status, body)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection = http.client.HTTPConnection(host, port, timeout=30)
     try:
         connection.request(method, path, body=body, headers=headers or {})
         response = connection.getresponse()

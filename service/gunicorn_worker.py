@@ -194,24 +194,28 @@ class BufferedWorker(base.Worker):
     # -- connections -------------------------------------------------------------------------
 
     def accept(self, listener: socket.socket) -> None:
-        """Take every waiting connection, up to worker_connections open at once."""
-        while True:
-            if len(self.connections) >= self.cfg.worker_connections:
-                self.set_accepting(False)  # until a connection closes
-                return
-            try:
-                sock, addr = listener.accept()
-            except OSError as error:
-                if error.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
-                    raise
-                return
-            sock.setblocking(False)
-            if sock.family in (socket.AF_INET, socket.AF_INET6):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = Connection(self, sock, addr, listener.getsockname())
-            conn.deadline = time.monotonic() + self.cfg.keepalive
-            self.connections.add(conn)
-            self.watch(conn, selectors.EVENT_READ)
+        """Take one waiting connection (up to worker_connections open at once).
+
+        One per wake-up, not all that wait: every worker is woken by a new connection, and a
+        worker that took a whole burst (a client's pool of keep-alive connections) would serve
+        it alone while the others idle.
+        """
+        if len(self.connections) >= self.cfg.worker_connections:
+            self.set_accepting(False)  # until a connection closes
+            return
+        try:
+            sock, addr = listener.accept()
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        sock.setblocking(False)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = Connection(self, sock, addr, listener.getsockname())
+        conn.deadline = time.monotonic() + self.cfg.keepalive
+        self.connections.add(conn)
+        self.watch(conn, selectors.EVENT_READ)
 
     def watch(self, conn: Connection, events: int) -> None:
         """Wait for a request (read) or for room to send the rest of a response (write)."""
