@@ -18,7 +18,9 @@ import selectors
 import socket
 import sys
 import time
+from collections.abc import Iterable
 from email.utils import formatdate
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import httptools
@@ -61,7 +63,9 @@ class Request:
 class Connection:
     """One client: its parser, the requests it completed, the bytes not yet sent."""
 
-    def __init__(self, worker: "BufferedWorker", sock: socket.socket, addr, server) -> None:
+    def __init__(
+        self, worker: "BufferedWorker", sock: socket.socket, addr: Any, server: Any
+    ) -> None:
         self.worker, self.sock, self.addr, self.server = worker, sock, addr, server
         self.parser = httptools.HttpRequestParser(self)
         self.current: Request | None = None
@@ -72,6 +76,11 @@ class Connection:
         self.closing = False
         self.events = 0
 
+    def request(self) -> Request:
+        """The request being parsed (httptools calls back only inside one)."""
+        assert self.current is not None
+        return self.current
+
     # httptools callbacks, in the order a request triggers them
 
     def on_message_begin(self) -> None:
@@ -80,13 +89,13 @@ class Connection:
         self.deadline = time.monotonic() + READ_TIMEOUT
 
     def on_url(self, url: bytes) -> None:
-        self.current.url += url
+        self.request().url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.current.headers.append((name, value))
+        self.request().headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        request = self.current
+        request = self.request()
         self.head_size = -1  # the head is complete: no more head accounting
         request.method = self.parser.get_method()
         request.version = self.parser.get_http_version()
@@ -106,7 +115,7 @@ class Connection:
             self.outbox += CONTINUE  # the client waits for this before it sends the body
 
     def on_body(self, body: bytes) -> None:
-        request = self.current
+        request = self.request()
         if request.too_large:
             return
         request.size += len(body)
@@ -121,7 +130,7 @@ class Connection:
         self.deadline = time.monotonic() + READ_TIMEOUT
 
     def on_message_complete(self) -> None:
-        request = self.current
+        request = self.request()
         self.current = None
         if request.too_large:
             return
@@ -336,9 +345,11 @@ class BufferedWorker(base.Worker):
             self.log.info("Autorestarting worker after current request.")
             self.alive = False
         environ = self.environ(conn, request)
-        state: list = []
+        state: list[Any] = []
 
-        def start_response(status, headers, exc_info=None):
+        def start_response(
+            status: str, headers: Iterable[tuple[str, str]], exc_info: Any = None
+        ) -> None:
             if exc_info and state:
                 raise exc_info[1].with_traceback(exc_info[2])
             state[:] = [status, headers]
@@ -359,7 +370,7 @@ class BufferedWorker(base.Worker):
         conn.outbox += self.frame(request, status, headers, body, keep)
         return keep
 
-    def environ(self, conn: Connection, request: Request) -> dict:
+    def environ(self, conn: Connection, request: Request) -> dict[str, Any]:
         """The WSGI environ (PEP 3333) of a complete request; its body as wsgi.input."""
         raw = request.url.decode("latin-1")
         path, _, query = raw.partition("?")
@@ -401,7 +412,14 @@ class BufferedWorker(base.Worker):
             environ[key] = environ[key] + "," + text if key in environ else text
         return environ
 
-    def frame(self, request: Request, status: str, headers, body: bytes, keep: bool) -> bytes:
+    def frame(
+        self,
+        request: Request,
+        status: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes,
+        keep: bool,
+    ) -> bytes:
         """Status line, headers (Date, Content-Length, Connection added) and body."""
         status_bytes = status.encode("latin-1")
         head = request.method == b"HEAD"  # keeps the app's Content-Length, sends no body

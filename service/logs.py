@@ -6,6 +6,7 @@ the same file descriptor directly.
 """
 
 import logging
+from typing import Any
 
 import orjson
 
@@ -28,7 +29,7 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line).decode()
 
 
-def logging_config(level: str = "info", gunicorn_access: bool = False) -> dict:
+def logging_config(level: str = "info", gunicorn_access: bool = False) -> dict[str, Any]:
     """A logging.config.dictConfig dict: every logger through one JSON handler on stderr."""
     handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
     return {

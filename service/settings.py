@@ -1,15 +1,18 @@
 """Configuration from FASHION_* environment variables, validated once at start."""
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from service.contract import DEFAULT_ALIAS, validate_name
+from service.contract import DEFAULT_ALIAS, validate_alias, validate_name
 from service.errors import BadRequest
 from service.preprocess import DEFAULT_MAX_PIXELS
 
 DEVICES = ("auto", "cpu", "cuda")
+Number = TypeVar("Number", int, float)
+_KIND_NAMES: dict[type, str] = {int: "an integer", float: "a number"}
 
 
 class SettingsError(BadRequest):
@@ -44,7 +47,7 @@ class Settings:
         return cls(
             model_dir=Path(env.get("FASHION_MODEL_DIR", str(cls.model_dir))),
             default_model=_name(env, "FASHION_DEFAULT_MODEL", cls.default_model),
-            default_alias=_name(env, "FASHION_DEFAULT_ALIAS", cls.default_alias),
+            default_alias=_name(env, "FASHION_DEFAULT_ALIAS", cls.default_alias, validate_alias),
             device=device,
             threads=_number(env, "FASHION_THREADS", cls.threads, int, minimum=1),
             max_batch=_number(env, "FASHION_MAX_BATCH", cls.max_batch, int, minimum=1),
@@ -80,21 +83,25 @@ def _admin_token(env: Mapping[str, str]) -> str | None:
     return token or None
 
 
-def _name(env: Mapping[str, str], key: str, default: str) -> str:
+def _name(
+    env: Mapping[str, str], key: str, default: str, validate: Callable[[str], str] = validate_name
+) -> str:
     try:
-        return validate_name(env.get(key, default))
+        return validate(env.get(key, default))
     except ValueError as error:
         raise SettingsError(f"{key}: {error}") from None
 
 
-def _number(env: Mapping[str, str], key: str, default, kind, minimum):
+def _number(
+    env: Mapping[str, str], key: str, default: Number, kind: type[Number], minimum: Number
+) -> Number:
     raw = env.get(key)
     if raw is None or raw.strip() == "":
         return default
     try:
         value = kind(raw)
     except ValueError:
-        raise SettingsError(f"{key} must be a {kind.__name__}, not {raw!r}") from None
+        raise SettingsError(f"{key} must be {_KIND_NAMES[kind]}, not {raw!r}") from None
     if value < minimum:
         raise SettingsError(f"{key} must be at least {minimum}, not {raw!r}")
     return value

@@ -135,7 +135,7 @@ def test_a_declared_body_over_the_limit_gets_413_without_being_sent(server):
         assert client.closed()  # the rest of that body is not read
     assert status == 413
     assert headers["connection"] == "close"
-    assert json.loads(body)["error"]["code"] == "request_entity_too_large"
+    assert json.loads(body)["error"]["code"] == "payload_too_large"
 
 
 def test_a_chunked_body_over_the_limit_gets_413(server):
@@ -149,7 +149,7 @@ def test_a_chunked_body_over_the_limit_gets_413(server):
             client.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         status, _, body = client.response()
     assert status == 413
-    assert json.loads(body)["error"]["code"] == "request_entity_too_large"
+    assert json.loads(body)["error"]["code"] == "payload_too_large"
 
 
 @pytest.mark.parametrize(

@@ -60,7 +60,8 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def end(response: Response) -> Response:
-        req = request._get_current_object()  # one proxy look-up instead of one per attribute
+        # One proxy look-up instead of one per attribute; Flask types `request` as the object.
+        req = request._get_current_object()  # type: ignore[attr-defined]
         environ = req.environ
         started = environ.get(STARTED)
         if started is None:  # a response built before routing (nothing to time or name)

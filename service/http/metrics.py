@@ -87,10 +87,19 @@ class Metrics(Events):
             multiprocess_mode="livemostrecent",
             registry=registry,
         )
+        # 1 while any live worker answers for the alias with a version other than its verified
+        # target (refused: corrupt, missing, unloadable), so an alert can fire on it.
+        self.degraded = Gauge(
+            "fashion_alias_degraded",
+            "1 while an alias's target is refused and another verified version answers.",
+            ("model", "alias"),
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
         # labels() validates and locks on every call; the label sets are few, so their children
         # are looked up once and kept (a measurable share of a single-image request).
-        self._request_children: dict[tuple, tuple] = {}
-        self._image_children: dict[tuple[str, int], object] = {}
+        self._request_children: dict[tuple[str | None, str, int], tuple[Counter, Histogram]] = {}
+        self._image_children: dict[tuple[str, int], Counter] = {}
 
     def on_load(self, name: str, version: int, seconds: float) -> None:
         self.loads.labels(name).inc()
@@ -102,6 +111,9 @@ class Metrics(Events):
     def on_refusal(self, name: str, alias: str, version: int | None, reason: str) -> None:
         self.refusals.labels(name, alias).inc()
 
+    def on_degraded(self, name: str, alias: str, degraded: bool) -> None:
+        self.degraded.labels(name, alias).set(1 if degraded else 0)
+
     def on_result(self, name: str, version: int, classes: np.ndarray) -> None:
         if len(classes) == 1:  # the common case, without bincount's array round trip
             self._image_child(name, int(classes[0])).inc()
@@ -111,7 +123,7 @@ class Metrics(Events):
             if count:
                 self._image_child(name, class_id).inc(count)
 
-    def _image_child(self, name: str, class_id: int):
+    def _image_child(self, name: str, class_id: int) -> Counter:
         child = self._image_children.get((name, class_id))
         if child is None:
             child = self.images.labels(name, CLASS_NAMES[class_id])
@@ -133,7 +145,7 @@ class Metrics(Events):
         """The text format of every worker's metrics (multiprocess mode) or this process's."""
         if os.environ.get(MULTIPROC_ENV):
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self.registry)
 
@@ -149,7 +161,8 @@ def init_app(app: Flask) -> None:
 
 
 @bp.get("/metrics")
-def metrics_endpoint():
+def metrics_endpoint() -> Response:
     """Prometheus text exposition format."""
-    body = current_app.extensions[EXTENSION].exposition()
+    metrics: Metrics = current_app.extensions[EXTENSION]
+    body = metrics.exposition()
     return Response(body, content_type=CONTENT_TYPE_LATEST)

@@ -1,13 +1,18 @@
 """What every endpoint shares: query parameters, images, the core service, the version header."""
 
+from collections.abc import Mapping
+from typing import TypedDict
+
 from flask import Response, current_app, request
 from multipart import MultipartError, MultipartSegment, PushMultipartParser
 
-from service.contract import parse_version, validate_name
+from service.contract import parse_version, validate_alias
 from service.errors import BadRequest, BatchTooLarge
-from service.inference import InferenceService, LoadedModel
+from service.inference import InferenceService
+from service.loader import LoadedModel
 from service.preprocess import parse_invert
 
+from .body import read_body
 from .errors import HttpError
 
 EXTENSION = "fashion_serve"
@@ -20,7 +25,8 @@ EXTRA_PARTS = 32
 
 def core() -> InferenceService:
     """The app's inference service (kept in app.extensions, not in a module global)."""
-    return current_app.extensions[EXTENSION]
+    service: InferenceService = current_app.extensions[EXTENSION]
+    return service
 
 
 def with_model_version(response: Response, model: LoadedModel) -> Response:
@@ -29,19 +35,27 @@ def with_model_version(response: Response, model: LoadedModel) -> Response:
     return response
 
 
-def model_query() -> dict:
+class ModelQuery(TypedDict):
+    """Which version answers, and how to read the images: the query string of an image request."""
+
+    version: int | None
+    alias: str | None
+    invert: str
+
+
+def model_query() -> ModelQuery:
     """version= / alias= / invert= from the query string, validated.
 
     An empty query string (most requests) costs nothing: Werkzeug's MultiDict is not built, and
     its get() raises and catches a KeyError per absent key, so keys are tested with `in` first.
     """
     query_string = request.environ.get("QUERY_STRING")
-    return _query(request.args) if query_string else dict(DEFAULT_QUERY)
+    return _query(request.args) if query_string else ModelQuery(**DEFAULT_QUERY)
 
 
-def _query(args) -> dict:
+def _query(args: Mapping[str, str]) -> ModelQuery:
     version = parse_version(args["version"]) if "version" in args else None
-    alias = validate_name(args["alias"], "alias") if "alias" in args else None
+    alias = validate_alias(args["alias"]) if "alias" in args else None
     return {"version": version, "alias": alias, "invert": parse_invert(args.get("invert", "auto"))}
 
 
@@ -54,7 +68,7 @@ def uploaded_images() -> list[bytes]:
     if mimetype == "multipart/form-data":
         return _multipart_images()
     if mimetype.startswith("image/") or mimetype in RAW_BODY_TYPES:
-        body = request.get_data(cache=False)
+        body = read_body(core().settings)
         if not body:
             raise BadRequest("empty request body: send the image bytes")
         return [body]
@@ -73,13 +87,13 @@ def _multipart_images() -> list[bytes]:
 
     Parsed with `multipart` rather than Werkzeug's form parser: the same body costs 5 µs per
     part instead of 40-90 (bench/README.md), and no FileStorage or spool file is made per image.
-    The body is read whole, which MAX_CONTENT_LENGTH bounds (413 beyond it).
+    The body is read whole, which FASHION_MAX_UPLOAD_BYTES bounds (413 beyond it, body.py).
     """
     boundary = request.mimetype_params.get("boundary")
     if not boundary:
         raise BadRequest("multipart/form-data needs a boundary parameter in its Content-Type")
     limit = core().settings.max_batch
-    body = request.get_data(cache=False)
+    body = read_body(core().settings)
     images: list[bytes] = []
     others: set[str] = set()
     chunks: list[bytes] | None = None  # the current image part's body, None for other parts

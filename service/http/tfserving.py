@@ -5,15 +5,21 @@ Errors are {"error": "message"} as TF Serving writes them (service/http/errors.p
 
 import base64
 import binascii
+from typing import Any
 
-from flask import Blueprint, jsonify, request
+import numpy as np
+from flask import Blueprint, Response, jsonify
+from flask.blueprints import BlueprintSetupState
+from msgspec import UNSET
 from werkzeug.routing import BaseConverter
 
 from service.contract import INPUT_NAME, parse_version
 from service.errors import BadRequest
 
+from .body import read_body
 from .parsing import core, with_model_version
-from .tensors import array_from_json, load_json, to_images
+from .tensors import array_from_json, to_images
+from .wire import TfPredictRequest, decode
 
 bp = Blueprint("tfserving", __name__, url_prefix="/v1/models")
 
@@ -24,16 +30,21 @@ class SegmentConverter(BaseConverter):
     regex = "[^/:]+"
 
 
-# Before the routes below: a blueprint applies its deferred setup in the order it was recorded.
-bp.record_once(lambda state: state.app.url_map.converters.setdefault("segment", SegmentConverter))
+def _add_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters.setdefault("segment", SegmentConverter)
 
-SIGNATURE = "serving_default"
+
+# Before the routes below: a blueprint applies its deferred setup in the order it was recorded.
+bp.record_once(_add_converter)
+
+# Encoded images (every entry {"b64": ...}) or pixels as float32 [N,28,28].
+Images = list[bytes] | np.ndarray
 
 
 @bp.get("/<segment:name>")
 @bp.get("/<segment:name>/versions/<segment:version>")
 @bp.get("/<segment:name>/labels/<segment:alias>")
-def model_status(name: str, version: str | None = None, alias: str | None = None):
+def model_status(name: str, version: str | None = None, alias: str | None = None) -> Response:
     """The version that answers (loading it if needed), in TF Serving's model status shape."""
     loaded, _ = core().model(name, parse_version(version), alias)
     return jsonify(
@@ -50,37 +61,30 @@ def model_status(name: str, version: str | None = None, alias: str | None = None
 @bp.post("/<name>:predict")
 @bp.post("/<name>/versions/<version>:predict")
 @bp.post("/<name>/labels/<alias>:predict")
-def predict(name: str, version: str | None = None, alias: str | None = None):
+def predict(name: str, version: str | None = None, alias: str | None = None) -> Response:
     """{"instances": [...]} → {"predictions": [...]}, or {"inputs": ...} → {"outputs": [...]}."""
-    target = {"name": name, "version": parse_version(version), "alias": alias}
-    body = load_json(request.get_data(cache=False))
-    if not isinstance(body, dict):
-        raise BadRequest('the request must be a JSON object with "instances" or "inputs"')
-    signature = body.get("signature_name", SIGNATURE)
-    if signature != SIGNATURE:
-        raise BadRequest(f"unknown signature_name {str(signature)[:40]!r}: use {SIGNATURE!r}")
-    if ("instances" in body) == ("inputs" in body):
+    number = parse_version(version)
+    body = decode(TfPredictRequest, read_body(core().settings, json_prefix=-1), "request body")
+    if (body.instances is UNSET) == (body.inputs is UNSET):
         raise BadRequest('give exactly one of "instances" (rows) or "inputs" (columns)')
-    if "instances" in body:
-        key, images = "predictions", _rows(body["instances"])
+    if body.instances is not UNSET:
+        key, images = "predictions", _rows(body.instances)
     else:
-        key, images = "outputs", _columns(body["inputs"])
+        key, images = "outputs", _columns(body.inputs)
     service = core()
     if isinstance(images, list):
-        result = service.predict_images(images, **target)
+        result = service.predict_images(images, name, number, alias)
     else:
-        result = service.predict_array(images, **target)
+        result = service.predict_array(images, name, number, alias)
     return with_model_version(jsonify({key: result.probabilities.tolist()}), result.model)
 
 
-def _rows(instances: object):
+def _rows(instances: list[Any]) -> Images:
     """Each instance is a 28×28 array, {"b64": encoded image}, or {"image": either of those}."""
-    if not isinstance(instances, list) or not instances:
-        raise BadRequest('"instances" must be a non-empty list')
     return _images([_named(instance) for instance in instances])
 
 
-def _columns(inputs: object):
+def _columns(inputs: object) -> Images:
     """The whole batch at once: [N,28,28] (or a list of {"b64"}), bare or as {"image": ...}."""
     batch = _named(inputs)
     if not isinstance(batch, list) or not batch:
@@ -97,7 +101,7 @@ def _named(value: object) -> object:
     return value
 
 
-def _images(values: list):
+def _images(values: list[Any]) -> Images:
     """Encoded images (list of bytes) when every entry is {"b64"}; else a float32 [N,28,28]."""
     encoded = [isinstance(value, dict) for value in values]
     if all(encoded):
@@ -107,7 +111,7 @@ def _images(values: list):
     return to_images(array_from_json(values, "FP32", "pixel values"), "FP32")
 
 
-def _decode_b64(value: dict) -> bytes:
+def _decode_b64(value: dict[str, Any]) -> bytes:
     if set(value) != {"b64"}:
         raise BadRequest(
             'an encoded image is {"b64": "<base64>"}, not an object with keys '
