@@ -27,8 +27,8 @@ graceful_timeout = 20
 worker_class = os.environ.get("FASHION_WORKER_CLASS", "service.gunicorn_worker.BufferedWorker")
 threads = int(os.environ.get("FASHION_WORKER_THREADS", "4"))
 keepalive = 5
-# The app writes one JSON line per request (service/http/access_log.py); FASHION_ACCESS_LOG=-
-# (or a file) adds gunicorn's own access log as well.
+# The app writes one JSON line per request (service/http/access_log.py); with gthread,
+# FASHION_ACCESS_LOG=- (or a file) adds gunicorn's own access log (BufferedWorker writes none).
 accesslog = os.environ.get("FASHION_ACCESS_LOG") or None
 errorlog = "-"
 # gunicorn's control socket defaults to one path per user: two instances would fight over it.
