@@ -1,5 +1,6 @@
 """What every endpoint shares: query parameters, images, the core service, the version header."""
 
+from collections.abc import Mapping
 from typing import TypedDict
 
 from flask import Response, current_app, request
@@ -43,13 +44,22 @@ class ModelQuery(TypedDict):
 
 
 def model_query() -> ModelQuery:
-    """version= / alias= / invert= from the query string, validated."""
-    args = request.args
-    version = parse_version(args.get("version"))
-    alias = args.get("alias")
-    if alias is not None:
-        alias = validate_alias(alias)
+    """version= / alias= / invert= from the query string, validated.
+
+    An empty query string (most requests) costs nothing: Werkzeug's MultiDict is not built, and
+    its get() raises and catches a KeyError per absent key, so keys are tested with `in` first.
+    """
+    query_string = request.environ.get("QUERY_STRING")
+    return _query(request.args) if query_string else ModelQuery(**DEFAULT_QUERY)
+
+
+def _query(args: Mapping[str, str]) -> ModelQuery:
+    version = parse_version(args["version"]) if "version" in args else None
+    alias = validate_alias(args["alias"]) if "alias" in args else None
     return {"version": version, "alias": alias, "invert": parse_invert(args.get("invert", "auto"))}
+
+
+DEFAULT_QUERY = _query({})
 
 
 def uploaded_images() -> list[bytes]:
