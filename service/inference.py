@@ -262,11 +262,15 @@ class InferenceService:
         name: str | None = None,
         version: int | None = None,
         alias: str | None = None,
-        invert: str = "auto",
+        **reading: str,
     ) -> "tuple[Result, Activations]":
-        """Classify one encoded image and read the answering version's hidden layers for it."""
+        """Classify one encoded image and read the answering version's hidden layers for it.
+
+        `reading` holds the image options /predict takes (invert, mode), passed on unchanged to
+        preprocess_images, so the two endpoints always read an upload the same way.
+        """
         loaded, alias = self.model(name, version, alias)
-        images = preprocess_images([data], invert=invert, max_pixels=self.settings.max_pixels)
+        images = preprocess_images([data], max_pixels=self.settings.max_pixels, **reading)
         # Keyed by the sha256 too: a version folder replaced by hand is never explained stale.
         key = (loaded.name, loaded.version, loaded.card.get("sha256"))
         activations = self._inspect().activations(
