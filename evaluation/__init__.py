@@ -1,0 +1,1 @@
+"""Evaluation material made from the test split: realistic product-photo renderings."""
