@@ -1,0 +1,153 @@
+"""Photo mode's trim: the dataset's own conversion of a product photo to a 28×28 (Xiao et al. 2017, §2).
+
+Fashion-MNIST was made from photos of a garment on a light ground: trim the edges close to the
+ground's colour, resize the longest edge to 28, centre the shorter one, negate, 8-bit grey.
+A user's photo differs from Zalando's in its ground (grey, a gradient, a vignette, a cut-out),
+its noise and its margins; so the ground is estimated and divided out before the trim.
+"""
+
+import numpy as np
+from PIL import Image
+
+from service.errors import NoObjectFound
+
+# The object is found on a reduced copy: a 12-megapixel photo costs no more than a small one,
+# and an object of a third of the picture still spans ~100 pixels there.
+WORK_SIDE = 320
+# The outer band sampled as ground, as a fraction of the shorter side (real margins are wider).
+GROUND_BAND = 0.04
+# Contrast with the ground (fraction of the ground's level) below which nothing is an object:
+# above JPEG noise on a flat ground; the dataset paper trimmed within 5 % of the corner colour.
+MIN_CONTRAST = 0.06
+# An object pixel differs from the ground by this many noise deviations (camera noise).
+NOISE_DEVIATIONS = 4.0
+# Edges fainter than this share of the object's strongest contrast are ground (soft shadows).
+PEAK_SHARE = 0.12
+_MAD_TO_SIGMA = 1.4826
+
+
+def working_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The smallest size photo mode needs from a decoder (JPEG draft decoding targets it)."""
+    width, height = size
+    scale = min(1.0, WORK_SIDE / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def trim_to_object(gray: Image.Image, alpha: Image.Image | None, invert: str) -> np.ndarray:
+    """The object of a photo, trimmed and with its ground divided out: float32 [H,W] in 0..1.
+
+    gray: the photo as an "L" image; alpha: a cut-out's transparency mask, else None. The result
+    is light on dark like the dataset; the caller resizes and centres it.
+
+    invert: "true" (the object is darker than its ground), "false" (lighter), or "auto".
+    Raises NoObjectFound when nothing stands out from the ground.
+    """
+    gray = _reduce(gray)
+    pixels = np.asarray(gray, dtype=np.float32)
+    if alpha is not None:
+        # A cut-out: the ground is known exactly, the transparent pixels; the caller composited
+        # them onto white (onto black for invert=false), so the rest is the dataset's own recipe.
+        mask = np.asarray(_reduce(alpha)) >= 128
+        level = 0.0 if invert == "false" else 255.0
+        signal = _contrast(pixels, np.float32(level), invert != "false")
+    else:
+        ground, noise = _ground(pixels)
+        darker = invert == "true" or (invert == "auto" and _darker_object(pixels, ground, noise))
+        signal = _contrast(pixels, ground, darker)
+        mask = _object_mask(signal, noise / np.maximum(_headroom(ground, darker), 1.0))
+    if not mask.any():
+        raise NoObjectFound(
+            "no object found on the picture's ground (send ?mode=dataset to classify it as is)"
+        )
+    return _crop(signal, mask)
+
+
+def _reduce(image: Image.Image) -> Image.Image:
+    """A box-reduced copy no smaller than WORK_SIDE on its longest side."""
+    factor = max(image.size) // WORK_SIDE
+    return image.reduce(factor) if factor > 1 else image
+
+
+def _ground(pixels: np.ndarray) -> tuple[np.ndarray, float]:
+    """The ground's level at every pixel, and its noise (one standard deviation, in levels).
+
+    A quadratic surface fitted to the outer band: flat grounds, linear gradients and radial
+    vignettes are all quadratic. Band pixels far from the fit (an object touching the edge) are
+    dropped and the fit repeated.
+    """
+    height, width = pixels.shape
+    band = max(1, round(GROUND_BAND * min(height, width)))
+    edge = np.zeros(pixels.shape, dtype=bool)
+    edge[:band], edge[-band:], edge[:, :band], edge[:, -band:] = True, True, True, True
+    rows, cols = np.nonzero(edge)
+    step = max(1, rows.size // 4000)
+    rows, cols = rows[::step], cols[::step]
+    values = pixels[rows, cols].astype(np.float64)
+    terms = _quadratic_terms(rows / max(height - 1, 1), cols / max(width - 1, 1))
+    keep = np.ones(values.size, dtype=bool)
+    for _ in range(3):
+        chosen = terms[keep]
+        # The normal equations: a 6×6 solve, not LAPACK's least squares (~100× slower here).
+        coefficients = np.linalg.solve(chosen.T @ chosen, chosen.T @ values[keep])
+        residual = values - terms @ coefficients
+        spread = _MAD_TO_SIGMA * float(np.median(np.abs(residual[keep]))) + 0.5
+        keep = np.abs(residual) <= 3 * spread
+    y = np.linspace(0.0, 1.0, height)[:, None]
+    x = np.linspace(0.0, 1.0, width)[None, :]
+    a, b, c, d, e, f = coefficients
+    surface = a + b * y + c * x + d * y * y + e * x * x + f * x * y
+    return np.clip(surface, 0, 255).astype(np.float32), spread
+
+
+def _quadratic_terms(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The design matrix of a 2-D quadratic surface (1, y, x, y², x², xy)."""
+    return np.stack((np.ones_like(y), y, x, y * y, x * x, x * y), axis=1)
+
+
+def _headroom(ground: np.ndarray, darker: bool) -> np.ndarray:
+    """How far an object can be from the ground: down to black, or up to white."""
+    return ground if darker else 255 - ground
+
+
+def _contrast(pixels: np.ndarray, ground: np.ndarray, darker: bool) -> np.ndarray:
+    """0..1: how far each pixel is from the ground towards the object's side, ground divided out.
+
+    Dividing (not subtracting) makes a garment on a grey or shaded ground look as it would on
+    white: lighting scales the garment and its ground alike.
+    """
+    headroom = np.maximum(_headroom(ground, darker), 1.0)
+    difference = ground - pixels if darker else pixels - ground
+    return np.clip(difference / headroom, 0.0, 1.0)
+
+
+def _darker_object(pixels: np.ndarray, ground: np.ndarray, noise: float) -> bool:
+    """Whether the object is darker than its ground (a photo) or lighter (a dataset-style image)."""
+    threshold = max(NOISE_DEVIATIONS * noise, MIN_CONTRAST * 255)
+    difference = pixels - ground
+    darker = float(np.clip(-difference - threshold, 0, None).sum())
+    lighter = float(np.clip(difference - threshold, 0, None).sum())
+    if darker == lighter:  # nothing stands out: the dataset's rule, negate a light ground
+        return float(ground.mean()) > 127.5
+    return darker > lighter
+
+
+def _object_mask(signal: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """Pixels that belong to the object: clear of the noise, of faint shadows, of JPEG specks."""
+    # A 3×3 mean first: it divides the noise by 3, and a lone speck no longer reaches threshold.
+    padded = np.pad(signal, 1, mode="edge")
+    height, width = signal.shape
+    smooth = sum(
+        padded[dy : dy + height, dx : dx + width] for dy in range(3) for dx in range(3)
+    ) / np.float32(9)
+    peak = float(smooth.max())
+    threshold = np.maximum(
+        np.maximum(MIN_CONTRAST, PEAK_SHARE * peak), NOISE_DEVIATIONS / 3 * noise
+    )
+    return smooth > threshold
+
+
+def _crop(signal: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The signal inside the mask's bounding box."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    return signal[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
