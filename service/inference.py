@@ -15,7 +15,7 @@ from service.errors import (
     NotReady,
 )
 from service.labels import CLASS_NAMES
-from service.preprocess import IMAGE_SIDE, preprocess_images
+from service.preprocess import IMAGE_SIDE, Preprocessed, preprocess
 from service.registry import Registry, validate_name
 from service.runtime import OnnxModel, choose_providers
 from service.settings import Settings
@@ -341,12 +341,19 @@ class InferenceService:
         version: int | None = None,
         alias: str | None = None,
         invert: str = "auto",
+        mode: str = "auto",
     ) -> Result:
         """Decode, normalize and classify encoded images (one request's batch)."""
         self._check_batch(len(blobs))
         loaded, alias = self.model(name, version, alias)
-        images = preprocess_images(blobs, invert=invert, max_pixels=self.settings.max_pixels)
-        return self._result(loaded, alias, images)
+        return self._result(loaded, alias, self.preprocess(blobs, invert, mode).images)
+
+    def preprocess(
+        self, blobs: Sequence[bytes], invert: str = "auto", mode: str = "auto"
+    ) -> Preprocessed:
+        """The [N,28,28] a model would receive for these images, within this service's limits."""
+        self._check_batch(len(blobs))
+        return preprocess(blobs, invert, self.settings.max_pixels, mode)
 
     def predict_array(
         self,

@@ -1,4 +1,4 @@
-"""Photo mode's trim: the dataset's own conversion of a product photo to a 28×28 (Xiao et al. 2017, §2).
+"""Photo mode's trim: the first steps of the dataset's own conversion (Xiao et al. 2017, §2).
 
 Fashion-MNIST was made from photos of a garment on a light ground: trim the edges close to the
 ground's colour, resize the longest edge to 28, centre the shorter one, negate, 8-bit grey.

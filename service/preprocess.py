@@ -126,9 +126,7 @@ def preprocess(
     return Preprocessed(normalize(pixels), tuple(modes))
 
 
-def _decode_pixels(
-    data: bytes, invert: str, mode: str, max_pixels: int
-) -> tuple[np.ndarray, str]:
+def _decode_pixels(data: bytes, invert: str, mode: str, max_pixels: int) -> tuple[np.ndarray, str]:
     """Decode one image to uint8 [28,28] (light on black) and the mode it was read in."""
     if not data:
         raise InvalidImage("empty image")

@@ -7,7 +7,7 @@ from flask import Flask
 from service.inference import InferenceService
 from service.settings import Settings
 
-from . import access_log, docs, errors, health, metrics, models, predict, tfserving, v2
+from . import access_log, docs, errors, health, metrics, models, predict, preprocess, tfserving, v2
 from .parsing import EXTENSION
 
 
@@ -20,7 +20,16 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
     service = InferenceService(settings)
     app.extensions[EXTENSION] = service
     errors.init_app(app)
-    for blueprint in (predict.bp, models.bp, health.bp, v2.bp, tfserving.bp, metrics.bp, docs.bp):
+    for blueprint in (
+        predict.bp,
+        preprocess.bp,
+        models.bp,
+        health.bp,
+        v2.bp,
+        tfserving.bp,
+        metrics.bp,
+        docs.bp,
+    ):
         app.register_blueprint(blueprint)
     metrics.init_app(app)  # before start(): the first model load is counted too
     access_log.init_app(app)

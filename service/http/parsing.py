@@ -5,7 +5,7 @@ from multipart import MultipartError, MultipartSegment, PushMultipartParser
 
 from service.errors import BadRequest, BatchTooLarge
 from service.inference import InferenceService, LoadedModel
-from service.preprocess import parse_invert
+from service.preprocess import parse_invert, parse_mode
 from service.registry import validate_name
 
 from .errors import HttpError
@@ -39,13 +39,22 @@ def parse_version(value: str | None, what: str = "version") -> int | None:
 
 
 def model_query() -> dict:
-    """version= / alias= / invert= from the query string, validated."""
+    """version= / alias= / invert= / mode= from the query string, validated."""
     args = request.args
     version = parse_version(args.get("version"))
     alias = args.get("alias")
     if alias is not None:
         alias = validate_name(alias, "alias")
-    return {"version": version, "alias": alias, "invert": parse_invert(args.get("invert", "auto"))}
+    return {"version": version, "alias": alias, **image_query()}
+
+
+def image_query() -> dict:
+    """invert= / mode= from the query string, validated: how to read the uploaded images."""
+    args = request.args
+    return {
+        "invert": parse_invert(args.get("invert", "auto")),
+        "mode": parse_mode(args.get("mode", "auto")),
+    }
 
 
 def uploaded_images() -> list[bytes]:
