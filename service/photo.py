@@ -73,7 +73,7 @@ def _ground(pixels: np.ndarray) -> tuple[np.ndarray, float]:
 
     A quadratic surface fitted to the outer band: flat grounds, linear gradients and radial
     vignettes are all quadratic. Band pixels far from the fit (an object touching the edge) are
-    dropped and the fit repeated.
+    dropped and the fit repeated: a trimmed, then a 3-sigma least squares.
     """
     height, width = pixels.shape
     band = max(1, round(GROUND_BAND * min(height, width)))
@@ -85,13 +85,17 @@ def _ground(pixels: np.ndarray) -> tuple[np.ndarray, float]:
     values = pixels[rows, cols].astype(np.float64)
     terms = _quadratic_terms(rows / max(height - 1, 1), cols / max(width - 1, 1))
     keep = np.ones(values.size, dtype=bool)
-    for _ in range(3):
+    for attempt in range(4):
         chosen = terms[keep]
-        # The normal equations: a 6×6 solve, not LAPACK's least squares (~100× slower here).
-        coefficients = np.linalg.solve(chosen.T @ chosen, chosen.T @ values[keep])
-        residual = values - terms @ coefficients
-        spread = _MAD_TO_SIGMA * float(np.median(np.abs(residual[keep]))) + 0.5
-        keep = np.abs(residual) <= 3 * spread
+        # The normal equations: a 6×6 solve, not LAPACK's least squares (~100× slower here);
+        # the small ridge keeps it solvable on a picture a few pixels wide.
+        normal = chosen.T @ chosen + 1e-6 * np.eye(terms.shape[1])
+        coefficients = np.linalg.solve(normal, chosen.T @ values[keep])
+        distance = np.abs(values - terms @ coefficients)
+        spread = _MAD_TO_SIGMA * float(np.median(distance[keep])) + 0.5
+        # The first fit bends towards an object on the band: drop its worst 30 % outright.
+        limit = np.quantile(distance, 0.7) if attempt == 0 else 3 * spread
+        keep = distance <= limit
     y = np.linspace(0.0, 1.0, height)[:, None]
     x = np.linspace(0.0, 1.0, width)[None, :]
     a, b, c, d, e, f = coefficients
@@ -143,7 +147,8 @@ def _object_mask(signal: np.ndarray, noise: np.ndarray) -> np.ndarray:
     threshold = np.maximum(
         np.maximum(MIN_CONTRAST, PEAK_SHARE * peak), NOISE_DEVIATIONS / 3 * noise
     )
-    return smooth > threshold
+    # The mean spreads an object by a pixel: each pixel must stand out on its own too.
+    return (smooth > threshold) & (signal > threshold)
 
 
 def _crop(signal: np.ndarray, mask: np.ndarray) -> np.ndarray:

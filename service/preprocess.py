@@ -141,7 +141,8 @@ def _photo_pixels(image: Image.Image, invert: str) -> np.ndarray:
     box = trim_to_object(_gray(image, 0 if invert == "false" else 255), _cut_out(image), invert)
     height, width = box.shape
     resized = Image.fromarray(box, "F").resize(_fit((width, height)), Image.Resampling.LANCZOS)
-    pixels = np.clip(np.asarray(resized), 0, None)
+    # Lanczos rings beyond the input's range at sharp edges: cut that before stretching.
+    pixels = np.clip(np.asarray(resized), 0, box.max())
     # Every one of the dataset's 70,000 images peaks at 254 or 255: its conversion stretched
     # each garment's contrast to full scale, whatever the garment's colour.
     pixels *= 255 / max(float(pixels.max()), 1e-6)
@@ -280,6 +281,7 @@ def _pad_square(pixels: np.ndarray, ground: int) -> np.ndarray:
     """Centre a resized image on an IMAGE_SIDE square filled with the ground level."""
     height, width = pixels.shape
     square = np.full((IMAGE_SIDE, IMAGE_SIDE), ground, dtype=np.uint8)
-    top, left = (IMAGE_SIDE - height) // 2, (IMAGE_SIDE - width) // 2
+    # An odd margin puts its extra pixel first, as in the dataset (a 21-wide item starts at 4).
+    top, left = (IMAGE_SIDE + 1 - height) // 2, (IMAGE_SIDE + 1 - width) // 2
     square[top : top + height, left : left + width] = pixels
     return square
