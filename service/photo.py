@@ -23,6 +23,7 @@ MIN_CONTRAST = 0.06
 NOISE_DEVIATIONS = 4.0
 # Edges fainter than this share of the object's strongest contrast are ground (soft shadows).
 PEAK_SHARE = 0.12
+MIN_HEADROOM = np.float32(64)
 _MAD_TO_SIGMA = 1.4826
 
 
@@ -54,7 +55,7 @@ def trim_to_object(gray: Image.Image, alpha: Image.Image | None, invert: str) ->
         ground, noise = _ground(pixels)
         darker = invert == "true" or (invert == "auto" and _darker_object(pixels, ground, noise))
         signal = _contrast(pixels, ground, darker)
-        mask = _object_mask(signal, noise / np.maximum(_headroom(ground, darker), 1.0))
+        mask = _object_mask(signal, noise / _headroom(ground, darker))
     if not mask.any():
         raise NoObjectFound(
             "no object found on the picture's ground (send ?mode=dataset to classify it as is)"
@@ -109,8 +110,12 @@ def _quadratic_terms(y: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def _headroom(ground: np.ndarray, darker: bool) -> np.ndarray:
-    """How far an object can be from the ground: down to black, or up to white."""
-    return ground if darker else 255 - ground
+    """How far an object can be from the ground: down to black, or up to white.
+
+    At least a quarter of the scale: near black or white, JPEG ringing of a few levels would
+    otherwise count as full contrast.
+    """
+    return np.maximum(ground if darker else 255 - ground, MIN_HEADROOM)
 
 
 def _contrast(pixels: np.ndarray, ground: np.ndarray, darker: bool) -> np.ndarray:
@@ -119,7 +124,7 @@ def _contrast(pixels: np.ndarray, ground: np.ndarray, darker: bool) -> np.ndarra
     Dividing (not subtracting) makes a garment on a grey or shaded ground look as it would on
     white: lighting scales the garment and its ground alike.
     """
-    headroom = np.maximum(_headroom(ground, darker), 1.0)
+    headroom = _headroom(ground, darker)
     difference = ground - pixels if darker else pixels - ground
     return np.clip(difference / headroom, 0.0, 1.0)
 

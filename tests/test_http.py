@@ -75,6 +75,8 @@ def test_named_model_with_version_and_alias(client):
         (f"/models/{MODEL}/predict?version=1&alias=production", 400, "bad_request"),
         (f"/models/{MODEL}/predict?alias=..", 400, "invalid_name"),
         ("/predict?invert=sometimes", 400, "bad_request"),
+        ("/predict?mode=raw", 400, "bad_request"),
+        (f"/models/{MODEL}/predict?mode=photos", 400, "bad_request"),
         ("/models/UPPER/predict", 400, "invalid_name"),
     ],
 )
