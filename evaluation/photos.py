@@ -115,8 +115,8 @@ def _ground(kind: str, rng: np.random.Generator, height: int, width: int) -> np.
     elif kind == "gradient":
         angle = rng.uniform(0, 2 * np.pi)
         t = (np.cos(angle) * x / width + np.sin(angle) * y / height) / 2 + 0.5
-        start, end = rng.uniform(150, 250, size=2)
-        level = start + (end - start) * t
+        start = rng.uniform(190, 252)
+        level = start - rng.uniform(30, 80) * t  # towards the darker side by 30-80 levels
     elif kind == "vignette":
         cy, cx = height * rng.uniform(0.4, 0.6), width * rng.uniform(0.4, 0.6)
         radius = np.hypot((x - cx) / width, (y - cy) / height) / np.hypot(0.5, 0.5)
