@@ -1,0 +1,126 @@
+"""Preprocessing speed: this tree against main's service/preprocess.py, interleaved, one core.
+
+Run from the project root: `.venv/bin/python -m bench.preprocess` (--rounds, --calls, --base).
+Prints a Markdown table of per-image medians: a 28×28 PNG (the dataset path, which must not be
+more than 10 % slower than before photo mode), a 600-pixel product-photo JPEG, and a
+12-megapixel camera JPEG (photo mode's budget: 30 ms on one core).
+"""
+
+import argparse
+import importlib.util
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from evaluation.photos import render_photos
+from service import preprocess as current
+from training.data import DEFAULT_DIR, load
+
+ROOT = Path(__file__).resolve().parent.parent
+CPU = 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (default 7)")
+    parser.add_argument("--calls", type=int, default=0, help="calls per input and round")
+    parser.add_argument("--base", default="main", help="git revision to compare with (main)")
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {CPU})  # one core: the budget is per core
+
+    base = _module_at(args.base)
+    inputs = _inputs()
+    impls = {args.base: base.preprocess_images, "this tree": current.preprocess_images}
+    samples: dict[tuple[str, str], list[float]] = {}
+    for round_index in range(args.rounds):
+        order = list(impls.items())
+        if round_index % 2:
+            order.reverse()  # neither side always runs second, on warmer caches
+        for name, data in inputs.items():
+            calls = args.calls or (2000 if len(data) < 10_000 else 40)
+            for impl, run in order:
+                per_call = _time(lambda run=run, data=data: run([data]), calls)
+                samples.setdefault((name, impl), []).append(per_call)
+
+    print(f"Preprocessing one image on CPU {CPU}, median of {args.rounds} interleaved rounds")
+    print(f"({args.base} = `git show {args.base}:service/preprocess.py`):\n")
+    print(f"| input | bytes | {args.base} | this tree | this tree / {args.base} |")
+    print("|---|---:|---:|---:|---:|")
+    for name, data in inputs.items():
+        old = statistics.median(samples[(name, args.base)])
+        new = statistics.median(samples[(name, "this tree")])
+        print(f"| {name} | {len(data):,} | {_ms(old)} | {_ms(new)} | {new / old:.2f} |")
+
+
+def _module_at(revision: str):
+    """service/preprocess.py as it is at a git revision, imported under another name."""
+    source = subprocess.run(
+        ["git", "show", f"{revision}:service/preprocess.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    path = Path(tempfile.mkdtemp(prefix="bench-preprocess-")) / "base_preprocess.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("base_preprocess", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _inputs() -> dict[str, bytes]:
+    """The three uploads: a dataset PNG, a product photo, a camera-sized product photo."""
+    data = load(DEFAULT_DIR)
+    buffer = io.BytesIO()
+    Image.fromarray(data.test_images[0]).save(buffer, "PNG")
+    product = render_photos(data.test_images, data.test_labels, 1, seed=0)[0].data
+    return {
+        "28×28 PNG (dataset image)": buffer.getvalue(),
+        f"{Image.open(io.BytesIO(product)).size[0]}-pixel product-photo JPEG": product,
+        "4000×3000 camera JPEG (12 MP)": _camera_photo(data.test_images[0]),
+    }
+
+
+def _camera_photo(item: np.ndarray) -> bytes:
+    """A 12-megapixel JPEG as a phone takes it: the garment on a shaded ground, sensor noise."""
+    rng = np.random.default_rng(0)
+    coverage = np.asarray(
+        Image.fromarray(item).resize((2400, 2400), Image.Resampling.BICUBIC), np.float32
+    )
+    y, x = np.mgrid[0:3000, 0:4000].astype(np.float32)
+    ground = 235 - 25 * (x / 4000) - 15 * (y / 3000)
+    alpha = np.zeros((3000, 4000), np.float32)
+    alpha[300:2700, 1000:3400] = coverage / 255
+    grey = ground * (1 - alpha) + 40 * alpha + rng.normal(0, 3, alpha.shape).astype(np.float32)
+    rgb = np.stack([grey * 0.98, grey, grey * 1.03], axis=2)
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB").save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def _time(call: Callable[[], object], calls: int) -> float:
+    """Seconds per call over a batch of calls, after one warm-up call."""
+    call()
+    started = time.perf_counter()
+    for _ in range(calls):
+        call()
+    return (time.perf_counter() - started) / calls
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.3f} ms" if seconds < 0.01 else f"{seconds * 1e3:.1f} ms"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
