@@ -16,10 +16,10 @@ from PIL import (
     WebPImagePlugin,
 )
 
+from service.contract import IMAGE_SIDE
 from service.errors import BadRequest, ImageTooLarge, InvalidImage, UnsupportedImageType
 from service.photo import trim_to_object, working_size
 
-IMAGE_SIDE = 28
 DEFAULT_MAX_PIXELS = 4096 * 4096
 INVERT_CHOICES = ("auto", "true", "false")
 # auto: a 28×28 picture is taken as a dataset image (passed through), anything else as a photo.

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from evaluation.photos import KINDS, render_photos
 from service.http import create_app
 from service.settings import Settings
+from tests.test_inference import png
 from training.data import DEFAULT_DIR, load
 
 SHIPPED = Path(__file__).resolve().parent.parent / "models"
@@ -37,12 +37,6 @@ def accuracy(client, blobs: list[bytes], labels: np.ndarray, query: str = "") ->
         assert response.status_code == 200, response.get_data(as_text=True)
         predicted += [p["class_id"] for p in response.get_json()["predictions"]]
     return float(np.mean(np.array(predicted) == labels))
-
-
-def png(pixels: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def test_photos_score_within_three_points_of_the_same_items_as_dataset_images(client):

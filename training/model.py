@@ -3,8 +3,7 @@
 import keras
 import tensorflow as tf
 
-from service.labels import NUM_CLASSES
-from service.preprocess import IMAGE_SIDE
+from service.contract import IMAGE_SIDE, INPUT_NAME, NUM_CLASSES
 
 REFERENCE = "mlp-128"
 
@@ -28,7 +27,7 @@ def build_reference(learning_rate: float, decay_steps: int | None = None) -> ker
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
     model = keras.Sequential(
         [
-            keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE), name="image"),
+            keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE), name=INPUT_NAME),
             keras.layers.Flatten(),
             keras.layers.Dense(128, activation="relu"),
             keras.layers.Dense(NUM_CLASSES),  # logits: the softmax is added at export

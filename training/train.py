@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from service.labels import CLASS_NAMES, NUM_CLASSES
+from service.contract import CLASS_NAMES, NUM_CLASSES
 
 
 class EpochLine(keras.callbacks.Callback):
