@@ -12,8 +12,10 @@ from PIL import Image
 from service.errors import NoObjectFound
 
 # The object is found on a reduced copy: a 12-megapixel photo costs no more than a small one,
-# and an object of a third of the picture still spans ~100 pixels there.
+# and an object of a third of the picture still spans ~70 pixels or more there.
 WORK_SIDE = 320
+# The ground is fitted on a thumbnail about this size: it is smooth, and the fit stays cheap.
+GROUND_SIDE = 64
 # The outer band sampled as ground, as a fraction of the shorter side (real margins are wider).
 GROUND_BAND = 0.04
 # Contrast with the ground (fraction of the ground's level) below which nothing is an object:
@@ -25,13 +27,6 @@ NOISE_DEVIATIONS = 4.0
 PEAK_SHARE = 0.12
 MIN_HEADROOM = np.float32(64)
 _MAD_TO_SIGMA = 1.4826
-
-
-def working_size(size: tuple[int, int]) -> tuple[int, int]:
-    """The smallest size photo mode needs from a decoder (JPEG draft decoding targets it)."""
-    width, height = size
-    scale = min(1.0, WORK_SIDE / max(width, height))
-    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def trim_to_object(gray: Image.Image, alpha: Image.Image | None, invert: str) -> np.ndarray:
@@ -52,7 +47,7 @@ def trim_to_object(gray: Image.Image, alpha: Image.Image | None, invert: str) ->
         level = 0.0 if invert == "false" else 255.0
         signal = _contrast(pixels, np.float32(level), invert != "false")
     else:
-        ground, noise = _ground(pixels)
+        ground, noise = _ground(gray, pixels)
         darker = invert == "true" or (invert == "auto" and _darker_object(pixels, ground, noise))
         signal = _contrast(pixels, ground, darker)
         mask = _object_mask(signal, noise / _headroom(ground, darker))
@@ -64,27 +59,24 @@ def trim_to_object(gray: Image.Image, alpha: Image.Image | None, invert: str) ->
 
 
 def _reduce(image: Image.Image) -> Image.Image:
-    """A box-reduced copy no smaller than WORK_SIDE on its longest side."""
-    factor = max(image.size) // WORK_SIDE
+    """A box-reduced copy whose longest side is the nearest to WORK_SIDE (2/3 to 3/2 of it)."""
+    factor = round(max(image.size) / WORK_SIDE)
     return image.reduce(factor) if factor > 1 else image
 
 
-def _ground(pixels: np.ndarray) -> tuple[np.ndarray, float]:
+def _ground(gray: Image.Image, pixels: np.ndarray) -> tuple[np.ndarray, float]:
     """The ground's level at every pixel, and its noise (one standard deviation, in levels).
 
     A quadratic surface fitted to the outer band: flat grounds, linear gradients and radial
     vignettes are all quadratic. Band pixels far from the fit (an object touching the edge) are
-    dropped and the fit repeated: a trimmed, then a 3-sigma least squares.
+    dropped and the fit repeated: a trimmed, then a 3-sigma least squares. The ground is smooth,
+    so the fit runs on a thumbnail; the noise is read at full size.
     """
-    height, width = pixels.shape
-    band = max(1, round(GROUND_BAND * min(height, width)))
-    edge = np.zeros(pixels.shape, dtype=bool)
-    edge[:band], edge[-band:], edge[:, :band], edge[:, -band:] = True, True, True, True
-    rows, cols = np.nonzero(edge)
-    step = max(1, rows.size // 4000)
-    rows, cols = rows[::step], cols[::step]
-    values = pixels[rows, cols].astype(np.float64)
-    terms = _quadratic_terms(rows / max(height - 1, 1), cols / max(width - 1, 1))
+    factor = max(1, max(gray.size) // GROUND_SIDE)
+    thumbnail = np.asarray(gray.reduce(factor) if factor > 1 else gray, dtype=np.float64)
+    rows, cols = np.nonzero(_band(thumbnail.shape))
+    values = thumbnail[rows, cols]
+    terms = _quadratic_terms((rows + 0.5) / thumbnail.shape[0], (cols + 0.5) / thumbnail.shape[1])
     keep = np.ones(values.size, dtype=bool)
     for attempt in range(4):
         chosen = terms[keep]
@@ -93,15 +85,31 @@ def _ground(pixels: np.ndarray) -> tuple[np.ndarray, float]:
         normal = chosen.T @ chosen + 1e-6 * np.eye(terms.shape[1])
         coefficients = np.linalg.solve(normal, chosen.T @ values[keep])
         distance = np.abs(values - terms @ coefficients)
-        spread = _MAD_TO_SIGMA * float(np.median(distance[keep])) + 0.5
         # The first fit bends towards an object on the band: drop its worst 30 % outright.
-        limit = np.quantile(distance, 0.7) if attempt == 0 else 3 * spread
+        limit = np.quantile(distance, 0.7) if attempt == 0 else 3 * _spread(distance[keep])
         keep = distance <= limit
-    y = np.linspace(0.0, 1.0, height)[:, None]
-    x = np.linspace(0.0, 1.0, width)[None, :]
-    a, b, c, d, e, f = coefficients
-    surface = a + b * y + c * x + d * y * y + e * x * x + f * x * y
-    return np.clip(surface, 0, 255).astype(np.float32), spread
+    height, width = pixels.shape
+    y = ((np.arange(height, dtype=np.float32) + 0.5) / height)[:, None]
+    x = ((np.arange(width, dtype=np.float32) + 0.5) / width)[None, :]
+    a, b, c, d, e, f = coefficients.astype(np.float32)
+    surface = np.clip(a + b * y + d * y * y + (c + f * y) * x + e * x * x, 0, 255)
+    band = _band(pixels.shape)
+    return surface, _spread(np.abs(pixels[band] - surface[band]))
+
+
+def _band(shape: tuple[int, int]) -> np.ndarray:
+    """The outer band of a picture, GROUND_BAND of its shorter side wide, as a mask."""
+    height, width = shape
+    width_of_band = max(1, round(GROUND_BAND * min(height, width)))
+    band = np.zeros(shape, dtype=bool)
+    band[:width_of_band] = band[-width_of_band:] = True
+    band[:, :width_of_band] = band[:, -width_of_band:] = True
+    return band
+
+
+def _spread(distance: np.ndarray) -> float:
+    """A robust standard deviation (median absolute deviation), at least half a level."""
+    return _MAD_TO_SIGMA * float(np.median(distance)) + 0.5
 
 
 def _quadratic_terms(y: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -144,10 +152,8 @@ def _object_mask(signal: np.ndarray, noise: np.ndarray) -> np.ndarray:
     """Pixels that belong to the object: clear of the noise, of faint shadows, of JPEG specks."""
     # A 3×3 mean first: it divides the noise by 3, and a lone speck no longer reaches threshold.
     padded = np.pad(signal, 1, mode="edge")
-    height, width = signal.shape
-    smooth = sum(
-        padded[dy : dy + height, dx : dx + width] for dy in range(3) for dx in range(3)
-    ) / np.float32(9)
+    rows = padded[:-2] + padded[1:-1] + padded[2:]
+    smooth = (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) / np.float32(9)
     peak = float(smooth.max())
     threshold = np.maximum(
         np.maximum(MIN_CONTRAST, PEAK_SHARE * peak), NOISE_DEVIATIONS / 3 * noise

@@ -18,7 +18,7 @@ from PIL import (
 
 from service.contract import IMAGE_SIDE
 from service.errors import BadRequest, ImageTooLarge, InvalidImage, UnsupportedImageType
-from service.photo import trim_to_object, working_size
+from service.photo import WORK_SIDE, trim_to_object
 
 DEFAULT_MAX_PIXELS = 4096 * 4096
 INVERT_CHOICES = ("auto", "true", "false")
@@ -132,8 +132,8 @@ def _decode_pixels(data: bytes, invert: str, mode: str, max_pixels: int) -> tupl
         raise InvalidImage("empty image")
     image = _open(data, max_pixels)
     if mode == "photo" or (mode == "auto" and image.size != (IMAGE_SIDE, IMAGE_SIDE)):
-        return _photo_pixels(_decode_upright(image, working_size(image.size)), invert), "photo"
-    return _dataset_pixels(_decode_upright(image, _fit(image.size)), invert), "dataset"
+        return _photo_pixels(_decode_upright(image, WORK_SIDE), invert), "photo"
+    return _dataset_pixels(_decode_upright(image, IMAGE_SIDE), invert), "dataset"
 
 
 def _photo_pixels(image: Image.Image, invert: str) -> np.ndarray:
@@ -215,12 +215,12 @@ def _webp_canvas(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _decode_upright(image: Image.Image, needed: tuple[int, int]) -> Image.Image:
-    """Decode the first frame (a JPEG at the least scale that covers needed), EXIF upright."""
+def _decode_upright(image: Image.Image, side: int) -> Image.Image:
+    """Decode the first frame and apply its EXIF orientation; a JPEG at least side pixels long."""
     try:
         if image.format in ("JPEG", "MPO"):
             # libjpeg decodes luma only and at 1/2..1/8 scale when that still covers the target.
-            image.draft("L", needed)
+            image.draft("L", _fit(image.size, side))
         image.load()
         ImageOps.exif_transpose(image, in_place=True)
     except Exception as exc:  # OSError, SyntaxError, EOFError, struct.error, ... on damaged data
@@ -248,10 +248,10 @@ def _gray(image: Image.Image, background: int) -> Image.Image:
         raise UnsupportedImageType(f"unsupported pixel mode {mode}") from exc
 
 
-def _fit(size: tuple[int, int]) -> tuple[int, int]:
-    """The size with the longest side IMAGE_SIDE and the same aspect ratio (as Fashion-MNIST)."""
+def _fit(size: tuple[int, int], side: int = IMAGE_SIDE) -> tuple[int, int]:
+    """The size with the longest side `side` and the same aspect ratio (as Fashion-MNIST)."""
     width, height = size
-    scale = IMAGE_SIDE / max(width, height)
+    scale = side / max(width, height)
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 

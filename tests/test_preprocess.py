@@ -340,9 +340,7 @@ def test_camera_sized_jpeg_is_read_at_a_reduced_scale(fashion_test_images):
     photo = Image.new("L", (4000, 3000), 240)
     photo.paste(Image.new("L", coverage.size, 30), (900, 300), mask=coverage)
     result = decode_image(encode(photo, "JPEG", quality=90))
-    small = decode_image(encode(photo.resize((400, 300), Image.Resampling.BOX), "JPEG"))
-    assert np.abs(result - small).mean() < 0.03
-    assert np.abs(result - normalize(item)).mean() < 0.08
+    assert np.abs(result - normalize(item)).mean() < 0.05
 
 
 @pytest.mark.parametrize(("value", "expected"), [("auto", "auto"), ("Photo", "photo")])
