@@ -1,15 +1,17 @@
 """Preprocessing speed: this tree against main's service/preprocess.py, interleaved, one core.
 
-Run from the project root: `.venv/bin/python -m bench.preprocess` (--rounds, --calls, --base).
-Prints a Markdown table of per-image medians: a 28×28 PNG (the dataset path, which must not be
-more than 10 % slower than before photo mode), a 600-pixel product-photo JPEG, and a
-12-megapixel camera JPEG (photo mode's budget: 30 ms on one core).
+Run from the project root: `.venv/bin/python -m bench.preprocess` (--rounds, --calls, --base,
+--callgrind). Prints a Markdown table of per-image medians of CPU time: a 28×28 PNG (the dataset
+path, which must not be more than 10 % slower than before photo mode), a product-photo JPEG, and
+a 12-megapixel camera JPEG (photo mode's budget: 30 ms on one core). With --callgrind, also
+valgrind's exact instruction counts per call (a run of K calls minus a run of none).
 """
 
 import argparse
 import importlib.util
 import io
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -34,11 +36,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (default 7)")
     parser.add_argument("--calls", type=int, default=0, help="calls per input and round")
     parser.add_argument("--base", default="main", help="git revision to compare with (main)")
+    parser.add_argument("--callgrind", action="store_true", help="also count instructions")
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)  # module file, input, calls
     args = parser.parse_args()
+    if args.worker:
+        return _callgrind_worker(*args.worker)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {CPU})  # one core: the budget is per core
 
-    base = _module_at(args.base)
+    base_path = _source_at(args.base)
+    base = _import(base_path)
     inputs = _inputs()
     impls = {args.base: base.preprocess_images, "this tree": current.preprocess_images}
     samples: dict[tuple[str, str], list[float]] = {}
@@ -52,18 +59,69 @@ def main() -> None:
                 per_call = _time(lambda run=run, data=data: run([data]), calls)
                 samples.setdefault((name, impl), []).append(per_call)
 
-    print(f"Preprocessing one image on CPU {CPU}, median of {args.rounds} interleaved rounds")
-    print(f"({args.base} = `git show {args.base}:service/preprocess.py`):\n")
+    print(f"Preprocessing one image on CPU {CPU}: CPU time, median of {args.rounds} interleaved")
+    print(f"rounds ({args.base} = `git show {args.base}:service/preprocess.py`):\n")
     print(f"| input | bytes | {args.base} | this tree | this tree / {args.base} |")
     print("|---|---:|---:|---:|---:|")
     for name, data in inputs.items():
         old = statistics.median(samples[(name, args.base)])
         new = statistics.median(samples[(name, "this tree")])
         print(f"| {name} | {len(data):,} | {_ms(old)} | {_ms(new)} | {new / old:.2f} |")
+    if args.callgrind:
+        _print_instructions(inputs, {args.base: base_path, "this tree": Path(current.__file__)})
 
 
-def _module_at(revision: str):
-    """service/preprocess.py as it is at a git revision, imported under another name."""
+def _print_instructions(inputs: dict[str, bytes], modules: dict[str, Path]) -> None:
+    """Instructions per call under callgrind: exact where timings on a busy host are not."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-preprocess-inputs-"))
+    names = list(modules)
+    print("\nInstructions per call (valgrind --tool=callgrind, 5 calls minus 0):\n")
+    print(f"| input | {names[0]} | {names[1]} | {names[1]} / {names[0]} |")
+    print("|---|---:|---:|---:|")
+    for index, (name, data) in enumerate(inputs.items()):
+        path = folder / f"input-{index}"
+        path.write_bytes(data)
+        counts = [
+            (_instructions(modules[impl], path, 5) - _instructions(modules[impl], path, 0)) / 5
+            for impl in names
+        ]
+        print(f"| {name} | {counts[0]:,.0f} | {counts[1]:,.0f} | {counts[1] / counts[0]:.2f} |")
+
+
+def _instructions(module: Path, data: Path, calls: int) -> int:
+    """Instructions valgrind counts for a worker process making calls calls."""
+    done = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            "-m",
+            "bench.preprocess",
+            "--worker",
+            str(module),
+            str(data),
+            str(calls),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(re.search(r"Collected : (\d+)", done.stderr).group(1))
+
+
+def _callgrind_worker(module: str, data: str, calls: str) -> None:
+    """Inside valgrind: one warm-up call, then calls calls, nothing else."""
+    run = _import(Path(module)).preprocess_images
+    blob = Path(data).read_bytes()
+    run([blob])
+    for _ in range(int(calls)):
+        run([blob])
+
+
+def _source_at(revision: str) -> Path:
+    """service/preprocess.py as it is at a git revision, in a temporary file."""
     source = subprocess.run(
         ["git", "show", f"{revision}:service/preprocess.py"],
         cwd=ROOT,
@@ -73,7 +131,12 @@ def _module_at(revision: str):
     ).stdout
     path = Path(tempfile.mkdtemp(prefix="bench-preprocess-")) / "base_preprocess.py"
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location("base_preprocess", path)
+    return path
+
+
+def _import(path: Path):
+    """A module from a file, under its own name (main's copy beside this tree's)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -110,12 +173,15 @@ def _camera_photo(item: np.ndarray) -> bytes:
 
 
 def _time(call: Callable[[], object], calls: int) -> float:
-    """Seconds per call over a batch of calls, after one warm-up call."""
+    """CPU seconds per call over a batch of calls, after one warm-up call.
+
+    CPU time, not wall time: on a shared host the wall clock also counts other jobs' turns.
+    """
     call()
-    started = time.perf_counter()
+    started = time.thread_time()
     for _ in range(calls):
         call()
-    return (time.perf_counter() - started) / calls
+    return (time.thread_time() - started) / calls
 
 
 def _ms(seconds: float) -> str:
