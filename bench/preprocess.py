@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=0, help="calls per input and round")
     parser.add_argument("--base", default="main", help="git revision to compare with (main)")
     parser.add_argument("--callgrind", action="store_true", help="also count instructions")
+    parser.add_argument("--skip-timing", action="store_true", help="with --callgrind: only count")
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)  # module file, input, calls
     args = parser.parse_args()
     if args.worker:
@@ -49,7 +50,7 @@ def main() -> None:
     inputs = _inputs()
     impls = {args.base: base.preprocess_images, "this tree": current.preprocess_images}
     samples: dict[tuple[str, str], list[float]] = {}
-    for round_index in range(args.rounds):
+    for round_index in range(0 if args.skip_timing else args.rounds):
         order = list(impls.items())
         if round_index % 2:
             order.reverse()  # neither side always runs second, on warmer caches
@@ -59,30 +60,38 @@ def main() -> None:
                 per_call = _time(lambda run=run, data=data: run([data]), calls)
                 samples.setdefault((name, impl), []).append(per_call)
 
-    print(f"Preprocessing one image on CPU {CPU}: CPU time, median of {args.rounds} interleaved")
-    print(f"rounds ({args.base} = `git show {args.base}:service/preprocess.py`):\n")
-    print(f"| input | bytes | {args.base} | this tree | this tree / {args.base} |")
-    print("|---|---:|---:|---:|---:|")
-    for name, data in inputs.items():
-        old = statistics.median(samples[(name, args.base)])
-        new = statistics.median(samples[(name, "this tree")])
-        print(f"| {name} | {len(data):,} | {_ms(old)} | {_ms(new)} | {new / old:.2f} |")
+    if samples:
+        _print_times(inputs, samples, args.base, args.rounds)
     if args.callgrind:
         _print_instructions(inputs, {args.base: base_path, "this tree": Path(current.__file__)})
+
+
+def _print_times(inputs: dict[str, bytes], samples: dict, base: str, rounds: int) -> None:
+    print(f"Preprocessing one image on CPU {CPU}: CPU time, median of {rounds} interleaved")
+    print(f"rounds ({base} = `git show {base}:service/preprocess.py`):\n")
+    print(f"| input | bytes | {base} | this tree | this tree / {base} |")
+    print("|---|---:|---:|---:|---:|")
+    for name, data in inputs.items():
+        old = statistics.median(samples[(name, base)])
+        new = statistics.median(samples[(name, "this tree")])
+        print(f"| {name} | {len(data):,} | {_ms(old)} | {_ms(new)} | {new / old:.2f} |")
 
 
 def _print_instructions(inputs: dict[str, bytes], modules: dict[str, Path]) -> None:
     """Instructions per call under callgrind: exact where timings on a busy host are not."""
     folder = Path(tempfile.mkdtemp(prefix="bench-preprocess-inputs-"))
     names = list(modules)
-    print("\nInstructions per call (valgrind --tool=callgrind, 5 calls minus 0):\n")
+    print("\nInstructions per call (valgrind --tool=callgrind: a run of K calls minus a run of")
+    print("none, PYTHONHASHSEED=0; K = 300, 30 and 3 from the smallest input up):\n")
     print(f"| input | {names[0]} | {names[1]} | {names[1]} / {names[0]} |")
     print("|---|---:|---:|---:|")
     for index, (name, data) in enumerate(inputs.items()):
         path = folder / f"input-{index}"
         path.write_bytes(data)
+        calls = 300 if len(data) < 1_000 else 30 if len(data) < 100_000 else 3
         counts = [
-            (_instructions(modules[impl], path, 5) - _instructions(modules[impl], path, 0)) / 5
+            (_instructions(modules[impl], path, calls) - _instructions(modules[impl], path, 0))
+            / calls
             for impl in names
         ]
         print(f"| {name} | {counts[0]:,.0f} | {counts[1]:,.0f} | {counts[1] / counts[0]:.2f} |")
@@ -104,6 +113,7 @@ def _instructions(module: Path, data: Path, calls: int) -> int:
             str(calls),
         ],
         cwd=ROOT,
+        env={**os.environ, "PYTHONHASHSEED": "0"},  # the same dicts, the same start-up count
         capture_output=True,
         text=True,
         check=True,

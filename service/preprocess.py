@@ -2,7 +2,7 @@
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from PIL import (
@@ -61,9 +61,8 @@ def normalize(pixels: np.ndarray) -> np.ndarray:
     return np.asarray(pixels, dtype=np.float32) / np.float32(255.0)
 
 
-@dataclass(frozen=True)
-class Preprocessed:
-    """A decoded batch and how each image was read."""
+class Preprocessed(NamedTuple):
+    """A decoded batch and how each image was read (a tuple: made per request, cheaply)."""
 
     images: np.ndarray  # float32 [N,28,28] in 0..1, C-contiguous: exactly what the model gets
     modes: tuple[str, ...]  # "photo" or "dataset", per image
