@@ -1,11 +1,11 @@
 """Configuration from FASHION_* environment variables, validated once at start."""
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from service.contract import DEFAULT_ALIAS, validate_name
+from service.contract import DEFAULT_ALIAS, validate_alias, validate_name
 from service.errors import BadRequest
 from service.preprocess import DEFAULT_MAX_PIXELS
 
@@ -44,7 +44,7 @@ class Settings:
         return cls(
             model_dir=Path(env.get("FASHION_MODEL_DIR", str(cls.model_dir))),
             default_model=_name(env, "FASHION_DEFAULT_MODEL", cls.default_model),
-            default_alias=_name(env, "FASHION_DEFAULT_ALIAS", cls.default_alias),
+            default_alias=_name(env, "FASHION_DEFAULT_ALIAS", cls.default_alias, validate_alias),
             device=device,
             threads=_number(env, "FASHION_THREADS", cls.threads, int, minimum=1),
             max_batch=_number(env, "FASHION_MAX_BATCH", cls.max_batch, int, minimum=1),
@@ -52,8 +52,7 @@ class Settings:
                 env, "FASHION_MAX_UPLOAD_BYTES", cls.max_upload_bytes, int, minimum=1
             ),
             max_pixels=_number(env, "FASHION_MAX_PIXELS", cls.max_pixels, int, minimum=784),
-            # An empty token means "no token": management stays disabled rather than open.
-            admin_token=env.get("FASHION_ADMIN_TOKEN") or None,
+            admin_token=_admin_token(env),
             reload_interval=_number(
                 env, "FASHION_RELOAD_INTERVAL", cls.reload_interval, float, minimum=0.05
             ),
@@ -61,9 +60,31 @@ class Settings:
         )
 
 
-def _name(env: Mapping[str, str], key: str, default: str) -> str:
+def _admin_token(env: Mapping[str, str]) -> str | None:
+    """FASHION_ADMIN_TOKEN, or the content of the file FASHION_ADMIN_TOKEN_FILE names.
+
+    The file form (Docker's `*_FILE` convention) reads an orchestrator's secret, so the token
+    never sits in the environment. Empty, either way, means "no token": management stays
+    disabled rather than open. A named file that cannot be read stops the start.
+    """
+    path = env.get("FASHION_ADMIN_TOKEN_FILE")
+    if not path:
+        return env.get("FASHION_ADMIN_TOKEN") or None
+    if env.get("FASHION_ADMIN_TOKEN"):
+        raise SettingsError("set FASHION_ADMIN_TOKEN or FASHION_ADMIN_TOKEN_FILE, not both")
     try:
-        return validate_name(env.get(key, default))
+        # A trailing newline is how most tools write a secret file; it is not part of the token.
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise SettingsError(f"FASHION_ADMIN_TOKEN_FILE: cannot read {path!r}: {error}") from None
+    return token or None
+
+
+def _name(
+    env: Mapping[str, str], key: str, default: str, validate: Callable[[str], str] = validate_name
+) -> str:
+    try:
+        return validate(env.get(key, default))
     except ValueError as error:
         raise SettingsError(f"{key}: {error}") from None
 
