@@ -81,14 +81,20 @@ def _print_instructions(inputs: dict[str, bytes], modules: dict[str, Path]) -> N
     """Instructions per call under callgrind: exact where timings on a busy host are not."""
     folder = Path(tempfile.mkdtemp(prefix="bench-preprocess-inputs-"))
     names = list(modules)
+    paths = []
+    for index, data in enumerate(inputs.values()):
+        paths.append(folder / f"input-{index}")
+        paths[-1].write_bytes(data)
+    for module in modules.values():
+        _instructions(module, paths[0], 0)  # writes the bytecode cache: not counted below
     print("\nInstructions per call (valgrind --tool=callgrind: a run of K calls minus a run of")
-    print("none, PYTHONHASHSEED=0; K = 300, 30 and 3 from the smallest input up):\n")
+    print("none, PYTHONHASHSEED=0; K = 3,000, 100 and 10 from the smallest input up):\n")
     print(f"| input | {names[0]} | {names[1]} | {names[1]} / {names[0]} |")
     print("|---|---:|---:|---:|")
-    for index, (name, data) in enumerate(inputs.items()):
-        path = folder / f"input-{index}"
-        path.write_bytes(data)
-        calls = 300 if len(data) < 1_000 else 30 if len(data) < 100_000 else 3
+    for path, (name, data) in zip(paths, inputs.items(), strict=True):
+        # Start-up varies by ~8 M instructions from run to run (addresses differ): K calls
+        # make that under 1 % of a call's count.
+        calls = 3000 if len(data) < 1_000 else 100 if len(data) < 100_000 else 10
         counts = [
             (_instructions(modules[impl], path, calls) - _instructions(modules[impl], path, 0))
             / calls
