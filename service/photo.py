@@ -47,8 +47,8 @@ def trim_to_object(gray: Image.Image, alpha: Image.Image | None, invert: str) ->
         # A cut-out: the ground is known exactly, the transparent pixels; the caller composited
         # them onto white (onto black for invert=false), so the rest is the dataset's own recipe.
         mask = np.asarray(_reduce(alpha)) >= 128
-        level = 0.0 if invert == "false" else 255.0
-        signal = _contrast(pixels, np.float32(level), invert != "false")
+        level = np.full(pixels.shape, 0.0 if invert == "false" else 255.0, dtype=np.float32)
+        signal = _contrast(pixels, level, invert != "false")
     else:
         ground, noise = _ground(gray, pixels)
         darker = invert == "true" or (invert == "auto" and _darker_object(pixels, ground, noise))
@@ -126,7 +126,8 @@ def _headroom(ground: np.ndarray, darker: bool) -> np.ndarray:
     At least a quarter of the scale: near black or white, JPEG ringing of a few levels would
     otherwise count as full contrast.
     """
-    return np.maximum(ground if darker else 255 - ground, MIN_HEADROOM)
+    headroom: np.ndarray = np.maximum(ground if darker else 255 - ground, MIN_HEADROOM)
+    return headroom
 
 
 def _contrast(pixels: np.ndarray, ground: np.ndarray, darker: bool) -> np.ndarray:
@@ -137,7 +138,8 @@ def _contrast(pixels: np.ndarray, ground: np.ndarray, darker: bool) -> np.ndarra
     """
     headroom = _headroom(ground, darker)
     difference = ground - pixels if darker else pixels - ground
-    return np.clip(difference / headroom, 0.0, 1.0)
+    contrast: np.ndarray = np.clip(difference / headroom, 0.0, 1.0)
+    return contrast
 
 
 def _darker_object(pixels: np.ndarray, ground: np.ndarray, noise: float) -> bool:
@@ -162,7 +164,8 @@ def _object_mask(signal: np.ndarray, noise: np.ndarray) -> np.ndarray:
         np.maximum(MIN_CONTRAST, PEAK_SHARE * peak), NOISE_DEVIATIONS / 3 * noise
     )
     # The mean spreads an object by a pixel: each pixel must stand out on its own too.
-    return (smooth > threshold) & (signal > threshold)
+    mask: np.ndarray = (smooth > threshold) & (signal > threshold)
+    return mask
 
 
 def _crop(signal: np.ndarray, mask: np.ndarray) -> np.ndarray:

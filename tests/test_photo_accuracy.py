@@ -10,7 +10,7 @@ import pytest
 from evaluation.photos import KINDS, render_photos
 from service.http import create_app
 from service.settings import Settings
-from tests.test_inference import png
+from tests.images import png
 from training.data import DEFAULT_DIR, load
 
 SHIPPED = Path(__file__).resolve().parent.parent / "models"

@@ -12,8 +12,13 @@ from service.contract import CLASS_NAMES
 from service.registry import Registry
 
 
-def tiny_model_bytes(seed: int = 0, *, input_name: str = "image", side: int = 28) -> bytes:
-    """A linear softmax classifier image[N,28,28] → probabilities[N,10] with seeded weights."""
+def tiny_model_bytes(
+    seed: int = 0, *, input_name: str = "image", side: int = 28, rows: int = -1
+) -> bytes:
+    """A linear softmax classifier image[N,28,28] → probabilities[N,10] with seeded weights.
+
+    rows other than -1 reshapes the batch to that many rows: a model that loads but cannot run.
+    """
     rng = np.random.default_rng(seed)
     weights = rng.normal(0, 0.5, (side * side, 10)).astype(np.float32)
     bias = rng.normal(0, 0.1, 10).astype(np.float32)
@@ -28,7 +33,7 @@ def tiny_model_bytes(seed: int = 0, *, input_name: str = "image", side: int = 28
         [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", side, side])],
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 10])],
         initializer=[
-            numpy_helper.from_array(np.array([-1, side * side], dtype=np.int64), "flat_shape"),
+            numpy_helper.from_array(np.array([rows, side * side], dtype=np.int64), "flat_shape"),
             numpy_helper.from_array(weights, "weights"),
             numpy_helper.from_array(bias, "bias"),
         ],

@@ -1,4 +1,6 @@
-"""The OpenAPI 3.1 description of every endpoint (tests/test_http_openapi.py keeps it complete)."""
+"""The OpenAPI 3.1 description of every endpoint (tests/http/test_openapi.py keeps it complete)."""
+
+from typing import Any
 
 from service import __version__
 from service.contract import (
@@ -14,17 +16,18 @@ from service.preprocess import INVERT_CHOICES, MODE_CHOICES
 from . import wire
 
 MODEL_EXAMPLE = "fashion-mnist"
+Schema = dict[str, Any]  # a JSON object of the document
 
 
-def _ref(name: str) -> dict:
+def _ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(schema: dict) -> dict:
+def _json(schema: Schema) -> Schema:
     return {"application/json": {"schema": schema}}
 
 
-def _ok(description: str, schema: dict) -> dict:
+def _ok(description: str, schema: Schema) -> Schema:
     return {"description": description, "content": _json(schema)}
 
 
@@ -46,13 +49,13 @@ _ERRORS = {
 }
 
 
-def _errors(*statuses: int, plain: bool = False) -> dict:
+def _errors(*statuses: int, plain: bool = False) -> Schema:
     """Error responses: the house shape, or {"error": "..."} for the /v1 and /v2 protocols."""
     schema = _ref("PlainError" if plain else "Error")
     return {str(s): {"description": _ERRORS[s], "content": _json(schema)} for s in statuses}
 
 
-def _path(name: str, description: str, schema: dict, example: str) -> dict:
+def _path(name: str, description: str, schema: Schema, example: str) -> Schema:
     return {
         "name": name,
         "in": "path",
@@ -134,7 +137,7 @@ IMAGES_BODY = {
 }
 
 
-def _predict_op(summary: str, params: list) -> dict:
+def _predict_op(summary: str, params: list[Schema]) -> Schema:
     return {
         "tags": ["predict"],
         "summary": summary,
@@ -150,7 +153,9 @@ def _predict_op(summary: str, params: list) -> dict:
     }
 
 
-def _v2_op(summary: str, params: list, response: dict, *errors: int, **extra) -> dict:
+def _v2_op(
+    summary: str, params: list[Schema], response: Schema, *errors: int, **extra: Any
+) -> Schema:
     return {
         "tags": ["open inference protocol (v2)"],
         "summary": summary,
@@ -160,7 +165,7 @@ def _v2_op(summary: str, params: list, response: dict, *errors: int, **extra) ->
     }
 
 
-def _v2_infer(params: list) -> dict:
+def _v2_infer(params: list[Schema]) -> Schema:
     return _v2_op(
         "Classify an `image` tensor (JSON, or binary tensor data).",
         [
@@ -203,7 +208,7 @@ def _v2_infer(params: list) -> dict:
     )
 
 
-def _tf_predict(params: list) -> dict:
+def _tf_predict(params: list[Schema]) -> Schema:
     return {
         "tags": ["tensorflow serving (v1)"],
         "summary": "Classify 28×28 arrays (0..1) or base64 images: rows or columns.",
@@ -219,7 +224,7 @@ def _tf_predict(params: list) -> dict:
     }
 
 
-def _tf_status(params: list) -> dict:
+def _tf_status(params: list[Schema]) -> Schema:
     return {
         "tags": ["tensorflow serving (v1)"],
         "summary": "The version that answers, in TF Serving's model status shape.",
@@ -454,7 +459,7 @@ PATHS = {
 }
 
 
-def _object(properties: dict, required: list | None = None, **extra) -> dict:
+def _object(properties: Schema, required: list[str] | None = None, **extra: Any) -> Schema:
     """A JSON object schema; every listed property required unless told otherwise."""
     return {
         "type": "object",
@@ -597,6 +602,7 @@ SCHEMAS = {
                 "description": "degraded: an alias's target is refused and the last good"
                 " version that verifies answers instead (still ready).",
             },
+            "pid": _INT,
             "default": _object({"model": _STRING, "alias": _STRING}),
             "serving": {
                 "type": "array",

@@ -21,7 +21,7 @@ MODE_HEADER = "X-Preprocess-Mode"
 
 
 @bp.post("/preprocess")
-def preprocess():
+def preprocess() -> Response:
     """The model's input for the uploaded images: one PNG, or JSON for ?format=json or a batch."""
     query = image_query()
     asked = _asked_format(request.args.get("format"))
@@ -56,7 +56,7 @@ def _png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _json_body(result: Preprocessed) -> dict:
+def _json_body(result: Preprocessed) -> dict[str, object]:
     """Each image's pixels as rows of numbers in 0..1 (float32, shortest exact form)."""
     return {
         "images": [

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from service.preprocess import preprocess
-from tests.test_http import assert_error, upload
-from tests.test_inference import dark_images, png
+from tests.http.checks import assert_error, upload
+from tests.images import dark_images, png
 
 
 def photo(ground: int = 235) -> bytes:
