@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from service.logs import logging_config
 from service.settings import Settings
 
 if TYPE_CHECKING:
@@ -19,20 +20,22 @@ workers = int(os.environ.get("FASHION_WORKERS", "2"))
 preload_app = False
 timeout = int(os.environ.get("FASHION_TIMEOUT", "30"))
 graceful_timeout = 20
-# gthread keeps client connections open between requests; the sync worker closes every one
-# after its response, so each request paid a TCP accept and close. Measured side by side (one
-# worker on one core, 8 clients, bench/README.md): median latency 0.5-0.7× the sync worker's.
-# A few threads let one slow upload not stall the others; inference releases the GIL.
-worker_class = "gthread"
+# One event loop per worker that buffers each request whole before the app runs it
+# (service/gunicorn_worker.py): slow or silent clients hold no thread, and a request costs no
+# thread hand-off. Measured against gthread and the alternatives in bench/README.md.
+# FASHION_WORKER_CLASS=gthread (with FASHION_WORKER_THREADS) brings back gunicorn's threads.
+worker_class = os.environ.get("FASHION_WORKER_CLASS", "service.gunicorn_worker.BufferedWorker")
 threads = int(os.environ.get("FASHION_WORKER_THREADS", "4"))
 keepalive = 5
-# The app writes one JSON line per request (service/http/access_log.py); FASHION_ACCESS_LOG=-
-# (or a file) adds gunicorn's own access log as well.
+# The app writes one JSON line per request (service/http/access_log.py); with gthread,
+# FASHION_ACCESS_LOG=- (or a file) adds gunicorn's own access log (BufferedWorker writes none).
 accesslog = os.environ.get("FASHION_ACCESS_LOG") or None
 errorlog = "-"
 # gunicorn's control socket defaults to one path per user: two instances would fight over it.
 control_socket_disable = True
 loglevel = os.environ.get("FASHION_LOG_LEVEL", "info")
+# Every line as JSON on stderr: gunicorn's own, the service's (loads, switches, refusals).
+logconfig_dict = logging_config(loglevel, gunicorn_access=accesslog is not None)
 
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 _made_metrics_dir: str | None = None  # removed at exit when this master created it

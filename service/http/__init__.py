@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
     ):
         app.register_blueprint(blueprint)
     metrics.init_app(app)  # before start(): the first model load is counted too
-    access_log.init_app(app)
+    access_log.init_app(app)  # after metrics: its hook pair feeds them
     if start:
         logging.getLogger("fashion_serve").setLevel(logging.INFO)
         service.start()

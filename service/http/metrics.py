@@ -7,10 +7,9 @@ the app's own registry is exposed as it is.
 """
 
 import os
-import time
 
 import numpy as np
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -99,7 +98,7 @@ class Metrics(Events):
         )
         # labels() validates and locks on every call; the label sets are few, so their children
         # are looked up once and kept (a measurable share of a single-image request).
-        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._request_children: dict[tuple[str | None, str, int], tuple[Counter, Histogram]] = {}
         self._image_children: dict[tuple[str, int], Counter] = {}
 
     def on_load(self, name: str, version: int, seconds: float) -> None:
@@ -116,21 +115,27 @@ class Metrics(Events):
         self.degraded.labels(name, alias).set(1 if degraded else 0)
 
     def on_result(self, name: str, version: int, classes: np.ndarray) -> None:
+        if len(classes) == 1:  # the common case, without bincount's array round trip
+            self._image_child(name, int(classes[0])).inc()
+            return
         counts = np.bincount(classes, minlength=len(CLASS_NAMES)).tolist()
         for class_id, count in enumerate(counts):
             if count:
-                child = self._image_children.get((name, class_id))
-                if child is None:
-                    child = self.images.labels(name, CLASS_NAMES[class_id])
-                    self._image_children[(name, class_id)] = child
-                child.inc(count)
+                self._image_child(name, class_id).inc(count)
 
-    def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        """Count one answered request and its latency."""
-        key = (endpoint, method, status)
+    def _image_child(self, name: str, class_id: int) -> Counter:
+        child = self._image_children.get((name, class_id))
+        if child is None:
+            child = self.images.labels(name, CLASS_NAMES[class_id])
+            self._image_children[(name, class_id)] = child
+        return child
+
+    def observe_request(self, rule: str | None, method: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency (rule None: no route matched)."""
+        key = (rule, method if method in METHODS else "OTHER", status)
         children = self._request_children.get(key)
         if children is None:
-            labels = (endpoint, method, str(status))
+            labels = (rule or UNMATCHED, key[1], str(status))
             children = (self.requests.labels(*labels), self.latency.labels(*labels))
             self._request_children[key] = children
         children[0].inc()
@@ -146,27 +151,13 @@ class Metrics(Events):
 
 
 def init_app(app: Flask) -> None:
-    """Create this app's metrics, observe the core's events, time every request."""
+    """Create this app's metrics and observe the core's events.
+
+    Requests are counted and timed from access_log's hook pair: one pair serves both.
+    """
     metrics = Metrics(CollectorRegistry())
     app.extensions[EXTENSION] = metrics
     app.extensions[CORE_EXTENSION].observers.append(metrics)
-
-    @app.before_request
-    def start_timer() -> None:
-        g.metrics_started = time.perf_counter()
-
-    @app.after_request
-    def count_request(response: Response) -> Response:
-        started = g.get("metrics_started")
-        if started is not None:
-            rule = request.url_rule
-            metrics.observe_request(
-                rule.rule if rule is not None else UNMATCHED,
-                request.method if request.method in METHODS else "OTHER",
-                response.status_code,
-                time.perf_counter() - started,
-            )
-        return response
 
 
 @bp.get("/metrics")

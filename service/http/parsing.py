@@ -1,5 +1,6 @@
 """What every endpoint shares: query parameters, images, the core service, the version header."""
 
+from collections.abc import Mapping
 from typing import TypedDict
 
 from flask import Response, current_app, request
@@ -49,23 +50,35 @@ class ModelQuery(ImageQuery):
 
 
 def model_query() -> ModelQuery:
-    """version= / alias= / invert= / mode= from the query string, validated."""
-    args = request.args
-    version = parse_version(args.get("version"))
-    alias = args.get("alias")
-    if alias is not None:
-        alias = validate_alias(alias)
-    image = image_query()
-    return {"version": version, "alias": alias, "invert": image["invert"], "mode": image["mode"]}
+    """version= / alias= / invert= / mode= from the query string, validated.
+
+    An empty query string (most requests) costs nothing: Werkzeug's MultiDict is not built, and
+    its get() raises and catches a KeyError per absent key, so keys are tested with `in` first.
+    """
+    query_string = request.environ.get("QUERY_STRING")
+    return _query(request.args) if query_string else ModelQuery(**DEFAULT_QUERY)
 
 
 def image_query() -> ImageQuery:
     """invert= / mode= from the query string, validated: how to read the uploaded images."""
-    args = request.args
+    return _image_query(request.args)
+
+
+def _query(args: Mapping[str, str]) -> ModelQuery:
+    version = parse_version(args["version"]) if "version" in args else None
+    alias = validate_alias(args["alias"]) if "alias" in args else None
+    image = _image_query(args)
+    return {"version": version, "alias": alias, "invert": image["invert"], "mode": image["mode"]}
+
+
+def _image_query(args: Mapping[str, str]) -> ImageQuery:
     return {
         "invert": parse_invert(args.get("invert", "auto")),
         "mode": parse_mode(args.get("mode", "auto")),
     }
+
+
+DEFAULT_QUERY = _query({})
 
 
 def uploaded_images() -> list[bytes]:

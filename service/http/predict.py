@@ -24,15 +24,19 @@ def result_body(result: Result) -> dict[str, Any]:
     }
 
 
+def encode(result: Result) -> bytes:
+    """The response body's bytes.
+
+    orjson: the same floats (shortest round-trip form) 15-50× faster than json, whose encoding
+    was ~15 % of a 256-image batch's in-process time. Same framing as jsonify: newline-ended.
+    """
+    return orjson.dumps(result_body(result), option=orjson.OPT_APPEND_NEWLINE)
+
+
 def _predict(name: str | None) -> Response:
     query = model_query()
     result = core().predict_images(uploaded_images(), name=name, **query)
-    # orjson: the same floats (shortest round-trip form) 15-50× faster than json, whose encoding
-    # was ~15 % of a 256-image batch's in-process time. Same framing as jsonify: newline-ended.
-    response = Response(
-        orjson.dumps(result_body(result), option=orjson.OPT_APPEND_NEWLINE),
-        mimetype="application/json",
-    )
+    response = Response(encode(result), mimetype="application/json")
     return with_model_version(response, result.model)
 
 

@@ -1,32 +1,38 @@
 """The access log via Flask's test client: one JSON line per request, X-Request-ID round trip."""
 
 import json
-import logging
+import multiprocessing
 
 import pytest
 
-from service.http.access_log import log as access_log
+from service.http.access_log import ids
 from tests.conftest import MODEL
 from tests.images import dark_images, png
 
 
-class FakeHandler(logging.Handler):
-    """Keeps the formatted lines instead of writing them anywhere."""
+class StderrLines(list):
+    """The JSON lines written to file descriptor 2 so far (pytest captures it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, capfd) -> None:
         super().__init__()
-        self.lines: list[str] = []
+        self.capfd = capfd
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
+    def __getitem__(self, index):
+        self.read()
+        return super().__getitem__(index)
+
+    def __iter__(self):
+        self.read()
+        return super().__iter__()
+
+    def read(self) -> None:
+        self.extend(line for line in self.capfd.readouterr().err.splitlines() if line)
 
 
 @pytest.fixture
-def lines():
-    handler = FakeHandler()
-    access_log.addHandler(handler)
-    yield handler.lines
-    access_log.removeHandler(handler)
+def lines(capfd):
+    capfd.readouterr()  # only what the test's requests write
+    return StderrLines(capfd)
 
 
 def test_one_json_line_per_request_with_model_version(client, lines):
@@ -61,3 +67,17 @@ def test_missing_or_unsafe_ids_are_replaced_by_a_fresh_uuid(client, lines, given
     assert entry["request_id"] == generated
     assert entry["status"] == 404
     assert entry["model"] is None
+
+
+def _id_in_child() -> str:
+    return ids.next()  # a module function: pickled by name, so the child uses its own `ids`
+
+
+def test_generated_ids_are_unique_and_differ_in_a_forked_worker(client, lines):
+    seen = {client.get("/healthz").headers["X-Request-ID"] for _ in range(50)}
+    assert len(seen) == 50
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        child = pool.apply(_id_in_child)
+    assert child not in seen
+    assert child[:16] != ids.next()[:16]
