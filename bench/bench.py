@@ -26,9 +26,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from service.contract import CLASS_NAMES
 from service.http.predict import result_body
-from service.inference import LoadedModel, Result
-from service.labels import CLASS_NAMES
+from service.inference import Result
+from service.loader import LoadedModel
 from service.preprocess import preprocess_images
 from service.registry import Registry
 from service.runtime import CPU, OnnxModel

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from evaluation.photos import render_photos
+from service.contract import IMAGE_SIDE
 from service.errors import FashionServeError
-from service.preprocess import IMAGE_SIDE, normalize, preprocess_images
+from service.preprocess import normalize, preprocess_images
 from service.registry import Registry
 from service.runtime import CPU, OnnxModel
 from training import data

@@ -15,9 +15,9 @@ from PIL import (
     WebPImagePlugin,
 )
 
+from service.contract import IMAGE_SIDE
 from service.errors import BadRequest, ImageTooLarge, InvalidImage, UnsupportedImageType
 
-IMAGE_SIDE = 28
 DEFAULT_MAX_PIXELS = 4096 * 4096
 INVERT_CHOICES = ("auto", "true", "false")
 

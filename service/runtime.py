@@ -3,12 +3,9 @@
 import numpy as np
 import onnxruntime as ort
 
+from service.contract import IMAGE_SIDE, INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
 from service.errors import DeviceUnavailable, ModelLoadError
-from service.labels import NUM_CLASSES
-from service.preprocess import IMAGE_SIDE
 
-INPUT_NAME = "image"
-OUTPUT_NAME = "probabilities"
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 

@@ -5,9 +5,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from service.contract import DEFAULT_ALIAS, validate_name
 from service.errors import BadRequest
 from service.preprocess import DEFAULT_MAX_PIXELS
-from service.registry import validate_name
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -22,7 +22,7 @@ class Settings:
 
     model_dir: Path = Path("models")
     default_model: str = "fashion-mnist"
-    default_alias: str = "production"
+    default_alias: str = DEFAULT_ALIAS
     device: str = "auto"
     threads: int = 1
     max_batch: int = 256

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from service.contract import CLASS_NAMES
 from service.http import create_app
-from service.labels import CLASS_NAMES
 from tests.conftest import MODEL
 from tests.test_inference import dark_images, png
 

@@ -5,7 +5,7 @@ import io
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.labels import CLASS_NAMES
+from service.contract import CLASS_NAMES
 from tests.conftest import MODEL
 from tests.test_inference import dark_images, png, wait_for
 from tests.tiny_models import register_tiny

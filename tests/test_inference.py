@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from service.contract import CLASS_NAMES
 from service.errors import (
     AliasNotFound,
     BadRequest,
@@ -19,7 +20,6 @@ from service.errors import (
     VersionNotFound,
 )
 from service.inference import InferenceService
-from service.labels import CLASS_NAMES
 from service.registry import Registry
 from tests.conftest import MODEL
 from tests.tiny_models import register_tiny

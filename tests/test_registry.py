@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from service.contract import validate_name
 from service.errors import (
     AliasNotFound,
     BadRequest,
@@ -23,7 +24,7 @@ from service.errors import (
     RegistryError,
     VersionNotFound,
 )
-from service.registry import Registry, validate_name
+from service.registry import Registry
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from service.labels import CLASS_NAMES
+from service.contract import CLASS_NAMES
 from service.preprocess import normalize
 from service.registry import Registry
 from training import data

@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from service.labels import CLASS_NAMES
+from service.contract import CLASS_NAMES
 from service.registry import Registry
 
 

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from service.contract import CLASS_NAMES, validate_name
 from service.errors import FashionServeError
-from service.labels import CLASS_NAMES
 from service.preprocess import normalize
-from service.registry import Registry, validate_name
+from service.registry import Registry
 from training import TrainingError, data
 
 if TYPE_CHECKING:  # training.train imports TensorFlow, which run() loads only when needed

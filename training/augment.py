@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import tensorflow as tf
 
-from service.preprocess import IMAGE_SIDE
+from service.contract import IMAGE_SIDE
 
 _CENTRE = (IMAGE_SIDE - 1) / 2
 

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from service.labels import NUM_CLASSES
-from service.preprocess import IMAGE_SIDE
+from service.contract import IMAGE_SIDE, NUM_CLASSES
 from training import TrainingError
 
 ENV_VAR = "FASHION_MNIST_DIR"

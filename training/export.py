@@ -9,18 +9,17 @@ import onnxruntime as ort
 import tensorflow as tf
 import tf2onnx
 
-from service.labels import NUM_CLASSES
-from service.preprocess import IMAGE_SIDE
+from service.contract import IMAGE_SIDE, INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
 from training import TrainingError
 
 OPSET = 17
-INPUT, OUTPUT, BATCH = "image", "probabilities", "N"
+BATCH = "N"
 MAX_ABS_DIFF = 1e-4
 MIN_TOP1_AGREEMENT = 0.999
 # The contract as version cards state it; a shape's None is the batch dimension (any size).
 INPUTS = [
     {
-        "name": INPUT,
+        "name": INPUT_NAME,
         "dtype": "float32",
         "shape": [None, IMAGE_SIDE, IMAGE_SIDE],
         "description": "grayscale images, pixel / 255 (0 = black background, 1 = white), "
@@ -29,7 +28,7 @@ INPUTS = [
 ]
 OUTPUTS = [
     {
-        "name": OUTPUT,
+        "name": OUTPUT_NAME,
         "dtype": "float32",
         "shape": [None, NUM_CLASSES],
         "description": "softmax probabilities of the ten classes in class_names order; each row "
@@ -45,9 +44,11 @@ class ParityError(TrainingError):
 def serving_function(model: keras.Model) -> tf.types.experimental.GenericFunction:
     """The graph that ships: images float32 [N,28,28] in 0..1 → softmax probabilities [N,10]."""
 
-    @tf.function(input_signature=[tf.TensorSpec([None, IMAGE_SIDE, IMAGE_SIDE], tf.float32, INPUT)])
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, IMAGE_SIDE, IMAGE_SIDE], tf.float32, INPUT_NAME)]
+    )
     def serve(image):
-        return {OUTPUT: tf.nn.softmax(model(image, training=False))}
+        return {OUTPUT_NAME: tf.nn.softmax(model(image, training=False))}
 
     return serve
 
@@ -91,7 +92,7 @@ def check_parity(onnx_path: Path, images: np.ndarray, keras_probabilities: np.nd
     """
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     _check_contract(session)
-    (onnx_probabilities,) = session.run([OUTPUT], {INPUT: images.astype(np.float32)})
+    (onnx_probabilities,) = session.run([OUTPUT_NAME], {INPUT_NAME: images.astype(np.float32)})
     max_abs_diff = float(np.abs(onnx_probabilities - keras_probabilities).max())
     agreement = float(
         (onnx_probabilities.argmax(axis=1) == keras_probabilities.argmax(axis=1)).mean()

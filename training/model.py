@@ -3,8 +3,7 @@
 import keras
 import tensorflow as tf
 
-from service.labels import NUM_CLASSES
-from service.preprocess import IMAGE_SIDE
+from service.contract import IMAGE_SIDE, INPUT_NAME, NUM_CLASSES
 
 REFERENCE = "mlp-128"
 CNN = "cnn-16-32-64"
@@ -63,7 +62,7 @@ def build(architecture: str, learning_rate: float, decay_steps: int | None = Non
         # tutorial setting about a point of test accuracy from one seed to the next.
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
     model = keras.Sequential(
-        [keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE), name="image"), *_layers(architecture)],
+        [keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE), name=INPUT_NAME), *_layers(architecture)],
         name=REFERENCE if architecture == "mlp" else CNN,
     )
     model.compile(

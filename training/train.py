@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from service.labels import CLASS_NAMES, NUM_CLASSES
+from service.contract import CLASS_NAMES, NUM_CLASSES
 from training.augment import Augmentation, training_batches
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")

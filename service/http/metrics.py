@@ -21,8 +21,8 @@ from prometheus_client import (
     multiprocess,
 )
 
-from service.inference import Events
-from service.labels import CLASS_NAMES
+from service.contract import CLASS_NAMES
+from service.events import Events
 
 from .parsing import EXTENSION as CORE_EXTENSION
 

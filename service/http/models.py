@@ -4,11 +4,11 @@ import hmac
 
 from flask import Blueprint, jsonify, request
 
+from service.contract import is_version, parse_version
 from service.errors import BadRequest
-from service.registry import validate_name
 
 from .errors import HttpError
-from .parsing import core, parse_version
+from .parsing import core
 
 bp = Blueprint("models", __name__, url_prefix="/models")
 
@@ -16,61 +16,19 @@ bp = Blueprint("models", __name__, url_prefix="/models")
 @bp.get("")
 def list_models():
     """Every model in the registry with its versions and aliases."""
-    service = core()
-    registry = service.registry
-    return jsonify(
-        models=[
-            {
-                "name": name,
-                "versions": registry.versions(name),
-                "aliases": registry.aliases(name),
-                "default": name == service.settings.default_model,
-            }
-            for name in registry.models()
-        ]
-    )
+    return jsonify(models=core().list_models())
 
 
 @bp.get("/<name>")
 def show_model(name: str):
     """One model: its versions (with headline metrics), aliases and alias history."""
-    registry = core().registry
-    name = validate_name(name)
-    versions = []
-    for version in registry.versions(name):
-        card = registry.card(name, version)
-        versions.append(
-            {
-                "version": version,
-                "created_at": card.get("created_at"),
-                "test_accuracy": card.get("metrics", {}).get("test_accuracy"),
-            }
-        )
-    return jsonify(
-        name=name,
-        versions=versions,
-        aliases=registry.aliases(name),
-        alias_history=registry.alias_history(name),
-    )
+    return jsonify(core().describe_model(name))
 
 
 @bp.get("/<name>/versions/<version>")
 def show_version(name: str, version: str):
     """A version's card, plus whether this worker has it loaded and on which providers."""
-    service = core()
-    name, number = validate_name(name), parse_version(version)
-    card = service.registry.card(name, number)
-    loaded = service.loaded_version(name, number)
-    return jsonify(
-        {
-            **card,
-            "serving": {
-                "loaded": loaded is not None,
-                "device": service.settings.device,
-                "providers": loaded.model.providers if loaded else service.providers,
-            },
-        }
-    )
+    return jsonify(core().version_card(name, parse_version(version)))
 
 
 def _require_admin() -> None:
@@ -98,7 +56,7 @@ def promote(name: str, alias: str):
     version = body.get("version") if isinstance(body, dict) else None
     if isinstance(version, float) and version.is_integer():  # 2.0 is JSON's integer 2 too
         version = int(version)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+    if not is_version(version):
         raise BadRequest('send a JSON body {"version": N} with N a positive integer')
     return jsonify(core().set_alias(name, alias, version))
 

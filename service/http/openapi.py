@@ -1,9 +1,7 @@
 """The OpenAPI 3.1 description of every endpoint (tests/test_http_openapi.py keeps it complete)."""
 
 from service import __version__
-from service.labels import CLASS_NAMES, NUM_CLASSES
-from service.preprocess import IMAGE_SIDE
-from service.registry import NAME_RE
+from service.contract import CLASS_NAMES, IMAGE_SIDE, NAME_PATTERN, NUM_CLASSES, VERSION_PATTERN
 
 MODEL_EXAMPLE = "fashion-mnist"
 
@@ -52,15 +50,16 @@ def _path(name: str, description: str, schema: dict, example: str) -> dict:
     }
 
 
-NAME = _path("name", "Model name.", {"type": "string", "pattern": f"^{NAME_RE}$"}, MODEL_EXAMPLE)
-VERSION_RE = "^[1-9][0-9]*$"
+NAME_RE = f"^{NAME_PATTERN}$"
+VERSION_RE = f"^{VERSION_PATTERN}$"
+NAME = _path("name", "Model name.", {"type": "string", "pattern": NAME_RE}, MODEL_EXAMPLE)
 VERSION = _path(
     "version", "Model version, a positive integer.", {"type": "string", "pattern": VERSION_RE}, "1"
 )
 ALIAS = _path(
     "alias",
     "Alias name (e.g. production).",
-    {"type": "string", "pattern": f"^{NAME_RE}$"},
+    {"type": "string", "pattern": NAME_RE},
     "production",
 )
 QUERY = [
@@ -74,7 +73,7 @@ QUERY = [
         "name": "alias",
         "in": "query",
         "description": "Serve with this alias's version (default: production).",
-        "schema": {"type": "string", "pattern": f"^{NAME_RE}$"},
+        "schema": {"type": "string", "pattern": NAME_RE},
     },
     {
         "name": "invert",

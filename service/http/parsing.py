@@ -3,10 +3,10 @@
 from flask import Response, current_app, request
 from multipart import MultipartError, MultipartSegment, PushMultipartParser
 
+from service.contract import parse_version, validate_name
 from service.errors import BadRequest, BatchTooLarge
 from service.inference import InferenceService, LoadedModel
 from service.preprocess import parse_invert
-from service.registry import validate_name
 
 from .errors import HttpError
 
@@ -27,15 +27,6 @@ def with_model_version(response: Response, model: LoadedModel) -> Response:
     """Name the version that answered ("name:version"), for clients and the access log."""
     response.headers[MODEL_VERSION_HEADER] = f"{model.name}:{model.version}"
     return response
-
-
-def parse_version(value: str | None, what: str = "version") -> int | None:
-    """A positive integer version from a path or query string, or None when absent."""
-    if value is None:
-        return None
-    if not value.isascii() or not value.isdigit() or value.startswith("0"):
-        raise BadRequest(f"{what} must be a positive integer, not {value!r}")
-    return int(value)
 
 
 def model_query() -> dict:

@@ -9,9 +9,10 @@ import binascii
 from flask import Blueprint, jsonify, request
 from werkzeug.routing import BaseConverter
 
+from service.contract import INPUT_NAME, parse_version
 from service.errors import BadRequest
 
-from .parsing import core, parse_version, with_model_version
+from .parsing import core, with_model_version
 from .tensors import array_from_json, load_json, to_images
 
 bp = Blueprint("tfserving", __name__, url_prefix="/v1/models")
@@ -26,7 +27,6 @@ class SegmentConverter(BaseConverter):
 # Before the routes below: a blueprint applies its deferred setup in the order it was recorded.
 bp.record_once(lambda state: state.app.url_map.converters.setdefault("segment", SegmentConverter))
 
-INPUT_NAME = "image"
 SIGNATURE = "serving_default"
 
 

@@ -12,14 +12,12 @@ import numpy as np
 from flask import Blueprint, Response, jsonify, request
 
 from service import __version__
+from service.contract import CLASS_NAMES, IMAGE_SIDE, INPUT_NAME, OUTPUT_NAME, parse_version
 from service.errors import BadRequest
 from service.inference import Result
-from service.labels import CLASS_NAMES
-from service.preprocess import IMAGE_SIDE
-from service.registry import validate_name
 
 from .errors import HttpError
-from .parsing import core, parse_version, with_model_version
+from .parsing import core, with_model_version
 from .tensors import array_from_json, load_json, to_images
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")
@@ -27,7 +25,6 @@ bp = Blueprint("v2", __name__, url_prefix="/v2")
 SERVER_NAME = "fashion-serve"
 EXTENSIONS = ("binary_tensor_data", "classification")
 PLATFORM = "onnxruntime_onnx"
-INPUT_NAME, OUTPUT_NAME = "image", "probabilities"
 INPUT = {"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, IMAGE_SIDE, IMAGE_SIDE]}
 OUTPUT = {"name": OUTPUT_NAME, "datatype": "FP32", "shape": [-1, len(CLASS_NAMES)]}
 HEADER_LENGTH = "Inference-Header-Content-Length"
@@ -62,12 +59,10 @@ def server_ready():
 @bp.get("/models/<name>/versions/<version>")
 def model_metadata(name: str, version: str | None = None):
     """The model's versions, platform and tensor signature (the ONNX contract)."""
-    registry = core().registry
-    name = validate_name(name)
-    registry.resolve(name, version=parse_version(version))  # 404 for an unknown model or version
+    versions = core().versions(name, parse_version(version))  # 404: unknown model or version
     return jsonify(
         name=name,
-        versions=[str(v) for v in registry.versions(name)],
+        versions=[str(v) for v in versions],
         platform=PLATFORM,
         inputs=[INPUT],
         outputs=[OUTPUT],

@@ -21,7 +21,7 @@ import pytest
 import requests
 from PIL import Image
 
-from service.labels import CLASS_NAMES
+from service.contract import CLASS_NAMES
 from tests.e2e.server import free_port
 from training import data
 

@@ -9,130 +9,42 @@ Layout (the same as TF Serving and Triton, with MLflow-style aliases)::
     <root>/<name>/.lock                     fcntl lock serialising registrations and alias changes
     <root>/<name>/.tmp-*                    registrations in progress (or killed): never visible
 
-Also the command line: ``python -m service.registry --help``.
+The file primitives live in _files, the command line in __main__ (``python -m service.registry``).
 """
 
-import argparse
-import contextlib
 import datetime
-import fcntl
-import hashlib
-import json
 import os
-import re
-import secrets
 import shutil
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
+from service.contract import (
+    DEFAULT_ALIAS,
+    check_target,
+    check_version,
+    is_name,
+    is_version,
+    is_version_text,
+    validate_name,
+)
 from service.errors import (
     AliasNotFound,
     BadRequest,
-    FashionServeError,
     IntegrityError,
-    InvalidName,
     ModelNotFound,
     NoAliasHistory,
     RegistryError,
     VersionNotFound,
 )
 
-NAME_RE = r"[a-z0-9][a-z0-9._-]{0,63}"
-DEFAULT_ALIAS = "production"
+from . import _files
+
 MODEL_FILE = "model.onnx"
 CARD_FILE = "model.json"
 ALIASES_FILE = "aliases.json"
 HISTORY_FILE = "alias_history.json"
 LOCK_FILE = ".lock"
-TEMP_PREFIX = ".tmp-"
-CHUNK_SIZE = 1 << 20
-
-_NAME = re.compile(NAME_RE)
-# Only canonical decimal numbers are versions, so "01" or "-1" can never alias a real folder.
-_VERSION = re.compile(r"[1-9][0-9]*")
-
-
-def validate_name(name: str, what: str = "model") -> str:
-    """Return ``name`` if it is a valid model/alias/file name, else raise InvalidName."""
-    if not isinstance(name, str) or _NAME.fullmatch(name) is None:
-        raise InvalidName(
-            f"invalid {what} name {name!r:.80}: use 1 to 64 characters from a-z, 0-9, '.', '_',"
-            " '-', starting with a letter or digit"
-        )
-    return name
-
-
-def _is_version(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-def _check_version(version: object) -> int:
-    if not _is_version(version):
-        raise BadRequest(f"invalid version {version!r:.80}: versions are positive integers")
-    return version
-
-
-def _dump(data: object) -> str:
-    """The one JSON style of the registry's files: sorted keys, indented, trailing newline."""
-    return json.dumps(data, sort_keys=True, indent=2, allow_nan=False) + "\n"
-
-
-def _read_json(path: Path) -> object:
-    """Parse a JSON file; None if it does not exist; RegistryError if unreadable or corrupt."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise RegistryError(f"cannot read {path}: {exc.strerror}") from exc
-    except ValueError as exc:  # both JSONDecodeError and UnicodeDecodeError
-        raise RegistryError(f"corrupt JSON in {path}: {exc}") from exc
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename or a new entry in ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_new(path: Path, text: str) -> None:
-    with open(path, "x", encoding="utf-8") as file:
-        file.write(text)
-        file.flush()
-        os.fsync(file.fileno())
-
-
-def _write_json_atomic(path: Path, data: object) -> None:
-    """Replace ``path`` so that readers see either the old or the new content, never a mix."""
-    temp = path.with_name(f"{TEMP_PREFIX}{secrets.token_hex(8)}-{path.name}")
-    try:
-        _write_new(temp, _dump(data))
-        os.replace(temp, path)
-        _fsync_dir(path.parent)
-    except OSError as exc:
-        temp.unlink(missing_ok=True)
-        raise RegistryError(f"cannot write {path}: {exc.strerror}") from exc
-
-
-def _copy(source: Path, target: Path) -> None:
-    # Streamed by hand rather than shutil.copyfile: we want the fsync, and any readable source.
-    with open(source, "rb") as src, open(target, "xb") as dst:
-        while chunk := src.read(CHUNK_SIZE):
-            dst.write(chunk)
-        dst.flush()
-        os.fsync(dst.fileno())
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while chunk := file.read(CHUNK_SIZE):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class Registry:
@@ -153,7 +65,7 @@ class Registry:
         return sorted(
             entry.name
             for entry in entries
-            if _NAME.fullmatch(entry.name) and self._scan_versions(Path(entry.path))
+            if is_name(entry.name) and self._scan_versions(Path(entry.path))
         )
 
     def versions(self, name: str) -> list[int]:
@@ -168,20 +80,19 @@ class Registry:
     def aliases(self, name: str) -> dict[str, int]:
         """The model's aliases and the versions they point at ({} if none)."""
         self.versions(name)
-        return self._read_mapping(self._model_dir(name) / ALIASES_FILE, _is_version)
+        return self._read_mapping(self._model_dir(name) / ALIASES_FILE, is_version)
 
     def alias_history(self, name: str) -> dict[str, list[int]]:
         """Each alias's earlier targets, oldest first: what rollback walks back through."""
         self.versions(name)
         return self._read_mapping(
             self._model_dir(name) / HISTORY_FILE,
-            lambda value: isinstance(value, list) and all(map(_is_version, value)),
+            lambda value: isinstance(value, list) and all(map(is_version, value)),
         )
 
     def resolve(self, name: str, version: int | None = None, alias: str | None = None) -> int:
         """The version to serve: the one given, or an alias's target ("production" by default)."""
-        if version is not None and alias is not None:
-            raise BadRequest("give a version or an alias, not both")
+        check_target(version, alias)
         if version is not None:
             self._require_version(name, version)
             return version
@@ -199,7 +110,7 @@ class Registry:
     def card(self, name: str, version: int) -> dict:
         """The version card (model.json) of one version."""
         path = self._require_version(name, version) / CARD_FILE
-        card = _read_json(path)
+        card = _files.read_json(path)
         if card is None:
             raise RegistryError(f"{path} is missing")
         if not isinstance(card, dict):
@@ -208,7 +119,7 @@ class Registry:
 
     def version_dir(self, name: str, version: int) -> Path:
         """Where a version lives (no I/O: it need not exist)."""
-        return self._model_dir(name) / str(_check_version(version))
+        return self._model_dir(name) / str(check_version(version))
 
     def model_path(self, name: str, version: int) -> Path:
         """Where a version's model.onnx lives (no I/O: it need not exist)."""
@@ -252,7 +163,7 @@ class Registry:
         if not isinstance(card, dict):
             raise BadRequest(f"the card must be a dict, not {type(card).__name__}")
         try:
-            _dump(card)
+            _files.dump(card)
         except (TypeError, ValueError) as exc:
             raise BadRequest(f"the card is not JSON-serializable: {exc}") from exc
         self._require_root()
@@ -276,9 +187,9 @@ class Registry:
                 history.setdefault(alias, []).append(previous)
                 # History first: a crash in between leaves only a duplicate of the current target
                 # at its end, which rollback skips.
-                _write_json_atomic(model_dir / HISTORY_FILE, history)
+                _files.write_json_atomic(model_dir / HISTORY_FILE, history)
             aliases[alias] = version
-            _write_json_atomic(model_dir / ALIASES_FILE, aliases)
+            _files.write_json_atomic(model_dir / ALIASES_FILE, aliases)
         return previous
 
     def append_to_card(self, name: str, version: int, key: str, entry: dict) -> None:
@@ -290,7 +201,7 @@ class Registry:
         if key in ("name", "version", "sha256", "created_at"):
             raise BadRequest(f"card field {key!r} is written by the registry only")
         try:
-            _dump(entry)
+            _files.dump(entry)
         except (TypeError, ValueError) as exc:
             raise BadRequest(f"the card entry is not JSON-serializable: {exc}") from exc
         path = self._require_version(name, version) / CARD_FILE
@@ -300,7 +211,7 @@ class Registry:
             if not isinstance(entries, list):
                 raise RegistryError(f"{path}: field {key!r} is not a list")
             entries.append(entry)
-            _write_json_atomic(path, card)
+            _files.write_json_atomic(path, card)
 
     def rollback(self, name: str, alias: str) -> int:
         """Point an alias back at its previous target and return it; each call goes further back."""
@@ -333,8 +244,8 @@ class Registry:
                 del history[alias]
             # Alias first: a crash in between leaves the new target at the end of the history,
             # which the next rollback skips.
-            _write_json_atomic(model_dir / ALIASES_FILE, aliases)
-            _write_json_atomic(model_dir / HISTORY_FILE, history)
+            _files.write_json_atomic(model_dir / ALIASES_FILE, aliases)
+            _files.write_json_atomic(model_dir / HISTORY_FILE, history)
         return target
 
     # -- checking --------------------------------------------------------------------------------
@@ -366,7 +277,7 @@ class Registry:
             raise IntegrityError(f"{label}: {MODEL_FILE} is missing") from exc
         except OSError as exc:
             raise IntegrityError(f"{label}: cannot read {MODEL_FILE}: {exc.strerror}") from exc
-        actual = hashlib.sha256(data).hexdigest()
+        actual = _files.sha256_bytes(data)
         if actual != expected:
             raise IntegrityError(
                 f"{label}: {MODEL_FILE} has sha256 {actual}, but its card records {expected}"
@@ -421,34 +332,22 @@ class Registry:
         except OSError as exc:
             raise RegistryError(f"cannot list {model_dir}: {exc.strerror}") from exc
         return sorted(
-            int(entry.name)
-            for entry in entries
-            if _VERSION.fullmatch(entry.name) and entry.is_dir()
+            int(entry.name) for entry in entries if is_version_text(entry.name) and entry.is_dir()
         )
 
     @staticmethod
     def _read_mapping(path: Path, valid_value: Callable[[object], bool]) -> dict:
-        data = _read_json(path)
+        data = _files.read_json(path)
         if data is None:
             return {}
         if not isinstance(data, dict) or not all(
-            _NAME.fullmatch(key) and valid_value(value) for key, value in data.items()
+            is_name(key) and valid_value(value) for key, value in data.items()
         ):
             raise RegistryError(f"{path} does not map alias names to versions")
         return data
 
-    @contextlib.contextmanager
-    def _locked(self, name: str) -> Iterator[None]:
-        path = self._model_dir(name) / LOCK_FILE
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise RegistryError(f"cannot lock {path}: {exc.strerror}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock, as does the death of the process
+    def _locked(self, name: str) -> AbstractContextManager[None]:
+        return _files.locked(self._model_dir(name) / LOCK_FILE)
 
     def _register(self, name: str, sources: dict[str, Path], card: dict) -> int:
         model_dir = self._model_dir(name)
@@ -457,147 +356,27 @@ class Registry:
         except FileExistsError:
             pass
         else:
-            _fsync_dir(self.root)
-        staging = model_dir / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+            _files.fsync_dir(self.root)
+        staging = model_dir / _files.temp_name()
         staging.mkdir()
         try:
             # The slow part (copying) happens outside the lock; only numbering happens inside.
             for file_name, source in sources.items():
-                _copy(source, staging / file_name)
+                _files.copy(source, staging / file_name)
             record = {
                 "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                 **card,
                 "name": name,
-                "sha256": _sha256(staging / MODEL_FILE),
+                "sha256": _files.sha256_file(staging / MODEL_FILE),
             }
             with self._locked(name):
                 version = max(self._scan_versions(model_dir), default=0) + 1
                 record["version"] = version
-                _write_new(staging / CARD_FILE, _dump(record))
-                _fsync_dir(staging)
+                _files.write_new(staging / CARD_FILE, _files.dump(record))
+                _files.fsync_dir(staging)
                 staging.rename(model_dir / str(version))
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        _fsync_dir(model_dir)
+        _files.fsync_dir(model_dir)
         return version
-
-
-# -- command line --------------------------------------------------------------------------------
-
-
-def _parse_version(text: str) -> int:
-    if _VERSION.fullmatch(text) is None:
-        raise BadRequest(
-            f"invalid version {text!r:.80}: versions are positive integers (1, 2, 3 ...)"
-        )
-    return int(text)
-
-
-def _format_aliases(aliases: dict[str, int]) -> str:
-    return ", ".join(f"{alias} -> {target}" for alias, target in sorted(aliases.items())) or "none"
-
-
-def _cmd_list(registry: Registry, args: argparse.Namespace) -> int:
-    models = registry.models()
-    if not models:
-        print(f"no models in {registry.root}")
-    for name in models:
-        versions = ", ".join(map(str, registry.versions(name)))
-        print(f"{name}  versions: {versions}  aliases: {_format_aliases(registry.aliases(name))}")
-    return 0
-
-
-def _cmd_show(registry: Registry, args: argparse.Namespace) -> int:
-    name, has_version, version = args.target.partition(":")
-    if has_version:
-        print(_dump(registry.card(name, _parse_version(version))), end="")
-        return 0
-    print(f"model: {name}")
-    print(f"versions: {', '.join(map(str, registry.versions(name)))}")
-    print(f"aliases: {_format_aliases(registry.aliases(name))}")
-    for alias, earlier in sorted(registry.alias_history(name).items()):
-        print(f"earlier targets of {alias}: {', '.join(map(str, earlier))}")
-    return 0
-
-
-def _cmd_promote(registry: Registry, args: argparse.Namespace) -> int:
-    version = _parse_version(args.version)
-    previous = registry.set_alias(args.name, args.alias, version)
-    if previous is None:
-        change = "new alias"
-    elif previous == version:
-        change = "unchanged"
-    else:
-        change = f"was {previous}"
-    print(f"{args.name}: {args.alias} -> {version} ({change})")
-    return 0
-
-
-def _cmd_rollback(registry: Registry, args: argparse.Namespace) -> int:
-    target = registry.rollback(args.name, args.alias)
-    print(f"{args.name}: {args.alias} -> {target} (rolled back)")
-    return 0
-
-
-def _cmd_verify(registry: Registry, args: argparse.Namespace) -> int:
-    failed = False
-    for name in registry.models() if args.name is None else [args.name]:
-        problems = registry.verify(name)
-        for problem in problems:
-            print(f"FAILED {problem}")
-        if not problems:
-            print(f"OK {name}: {len(registry.versions(name))} version(s) match their cards")
-        failed = failed or bool(problems)
-    return 1 if failed else 0
-
-
-_COMMANDS: dict[str, Callable[[Registry, argparse.Namespace], int]] = {
-    "list": _cmd_list,
-    "show": _cmd_show,
-    "promote": _cmd_promote,
-    "rollback": _cmd_rollback,
-    "verify": _cmd_verify,
-}
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m service.registry", description="Inspect and manage the model registry."
-    )
-    parser.add_argument(
-        "--root",
-        default=os.environ.get("FASHION_MODEL_DIR") or "models",
-        help="the registry folder (default: $FASHION_MODEL_DIR, else ./models)",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("list", help="list the models with their versions and aliases")
-    show = commands.add_parser("show", help="a model's versions and aliases, or a version's card")
-    show.add_argument("target", metavar="NAME[:V]")
-    promote = commands.add_parser("promote", help="point an alias at a version")
-    promote.add_argument("name", metavar="NAME")
-    promote.add_argument("version", metavar="V")
-    promote.add_argument("--alias", required=True, metavar="A")
-    rollback = commands.add_parser("rollback", help="point an alias back at its previous target")
-    rollback.add_argument("name", metavar="NAME")
-    rollback.add_argument("--alias", required=True, metavar="A")
-    verify = commands.add_parser("verify", help="check every model.onnx against its card's sha256")
-    verify.add_argument("name", nargs="?", metavar="NAME")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the registry command line; returns the exit status."""
-    args = _parser().parse_args(argv)
-    try:
-        return _COMMANDS[args.command](Registry(args.root), args)
-    except (InvalidName, BadRequest) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except FashionServeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,121 @@
+"""The registry's command line: ``python -m service.registry --help``."""
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+
+from service.contract import parse_version
+from service.errors import BadRequest, FashionServeError, InvalidName
+
+from . import Registry
+from ._files import dump
+
+
+def _format_aliases(aliases: dict[str, int]) -> str:
+    return ", ".join(f"{alias} -> {target}" for alias, target in sorted(aliases.items())) or "none"
+
+
+def _cmd_list(registry: Registry, args: argparse.Namespace) -> int:
+    models = registry.models()
+    if not models:
+        print(f"no models in {registry.root}")
+    for name in models:
+        versions = ", ".join(map(str, registry.versions(name)))
+        print(f"{name}  versions: {versions}  aliases: {_format_aliases(registry.aliases(name))}")
+    return 0
+
+
+def _cmd_show(registry: Registry, args: argparse.Namespace) -> int:
+    name, has_version, version = args.target.partition(":")
+    if has_version:
+        print(dump(registry.card(name, parse_version(version))), end="")
+        return 0
+    print(f"model: {name}")
+    print(f"versions: {', '.join(map(str, registry.versions(name)))}")
+    print(f"aliases: {_format_aliases(registry.aliases(name))}")
+    for alias, earlier in sorted(registry.alias_history(name).items()):
+        print(f"earlier targets of {alias}: {', '.join(map(str, earlier))}")
+    return 0
+
+
+def _cmd_promote(registry: Registry, args: argparse.Namespace) -> int:
+    version = parse_version(args.version)
+    previous = registry.set_alias(args.name, args.alias, version)
+    if previous is None:
+        change = "new alias"
+    elif previous == version:
+        change = "unchanged"
+    else:
+        change = f"was {previous}"
+    print(f"{args.name}: {args.alias} -> {version} ({change})")
+    return 0
+
+
+def _cmd_rollback(registry: Registry, args: argparse.Namespace) -> int:
+    target = registry.rollback(args.name, args.alias)
+    print(f"{args.name}: {args.alias} -> {target} (rolled back)")
+    return 0
+
+
+def _cmd_verify(registry: Registry, args: argparse.Namespace) -> int:
+    failed = False
+    for name in registry.models() if args.name is None else [args.name]:
+        problems = registry.verify(name)
+        for problem in problems:
+            print(f"FAILED {problem}")
+        if not problems:
+            print(f"OK {name}: {len(registry.versions(name))} version(s) match their cards")
+        failed = failed or bool(problems)
+    return 1 if failed else 0
+
+
+_COMMANDS: dict[str, Callable[[Registry, argparse.Namespace], int]] = {
+    "list": _cmd_list,
+    "show": _cmd_show,
+    "promote": _cmd_promote,
+    "rollback": _cmd_rollback,
+    "verify": _cmd_verify,
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m service.registry", description="Inspect and manage the model registry."
+    )
+    parser.add_argument(
+        "--root",
+        default=os.environ.get("FASHION_MODEL_DIR") or "models",
+        help="the registry folder (default: $FASHION_MODEL_DIR, else ./models)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("list", help="list the models with their versions and aliases")
+    show = commands.add_parser("show", help="a model's versions and aliases, or a version's card")
+    show.add_argument("target", metavar="NAME[:V]")
+    promote = commands.add_parser("promote", help="point an alias at a version")
+    promote.add_argument("name", metavar="NAME")
+    promote.add_argument("version", metavar="V")
+    promote.add_argument("--alias", required=True, metavar="A")
+    rollback = commands.add_parser("rollback", help="point an alias back at its previous target")
+    rollback.add_argument("name", metavar="NAME")
+    rollback.add_argument("--alias", required=True, metavar="A")
+    verify = commands.add_parser("verify", help="check every model.onnx against its card's sha256")
+    verify.add_argument("name", nargs="?", metavar="NAME")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the registry command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](Registry(args.root), args)
+    except (InvalidName, BadRequest) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except FashionServeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
