@@ -8,12 +8,13 @@ candidate's card, whatever the verdict.
 """
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from evaluation.photos import render_photos
-from service.contract import IMAGE_SIDE
+from service.contract import IMAGE_SIDE, validate_name
 from service.errors import FashionServeError
 from service.preprocess import normalize, preprocess_images
 from service.registry import Registry
@@ -31,6 +32,10 @@ METRICS = {
     "photo_raw_accuracy": "same items, 28x28",
 }
 GATED = ("test_accuracy", "photo_accuracy")  # where a candidate must not be worse
+
+
+class GateError(FashionServeError):
+    """The gate cannot measure: its test set is missing or unreadable."""
 
 
 class GateRefused(FashionServeError):
@@ -57,16 +62,25 @@ class Benchmark:
 
 
 def load_benchmark(
-    data_dir: str | None = None, photo_count: int = PHOTO_COUNT, photo_seed: int = PHOTO_SEED
+    data_dir: str | None = None, photo_count: int | None = None, photo_seed: int = PHOTO_SEED
 ) -> Benchmark:
-    """Read the test split and render and preprocess the photo set (seeded, deterministic)."""
+    """Read the test split and render and preprocess the photo set (seeded, deterministic).
+
+    photo_count: the first that many test items (default PHOTO_COUNT).
+    """
+    photo_count = PHOTO_COUNT if photo_count is None else photo_count
+    if photo_count < 1:
+        raise GateError(f"the gate needs at least one photo, not {photo_count}")
     found = data.find_data_dir(data_dir)
     if found is None:
-        raise data.DataError(
+        raise GateError(
             f"the gate needs the Fashion-MNIST test set: none in ${data.ENV_VAR} or "
             f"{data.DEFAULT_DIR} (apt-get install dataset-fashion-mnist)"
         )
-    dataset = data.load(found)
+    try:
+        dataset = data.load(found)
+    except data.DataError as exc:
+        raise GateError(f"the gate cannot read its test set: {exc}") from exc
     photos = render_photos(dataset.test_images, dataset.test_labels, photo_count, photo_seed)
     converted, labels = [], []
     for photo in photos:
@@ -188,14 +202,21 @@ def compare(
 
 
 def gated_promote(
-    registry: Registry, name: str, candidate: int, alias: str, benchmark: Benchmark
+    registry: Registry,
+    name: str,
+    candidate: int,
+    alias: str,
+    benchmark: Callable[[], Benchmark] = load_benchmark,
 ) -> Comparison:
     """Compare, print the table, record it in the candidate's card, then promote or refuse.
 
     Raises GateRefused, leaving the alias untouched, when the candidate is worse on the test
-    set or on the photo set than the version the alias points at.
+    set or on the photo set than the version the alias points at. The benchmark is loaded
+    (rendering the photos takes a while) only once name, version and alias are known good.
     """
-    comparison = compare(registry, name, candidate, alias, benchmark)
+    validate_name(alias, "alias")
+    registry.card(name, candidate)  # ModelNotFound, VersionNotFound
+    comparison = compare(registry, name, candidate, alias, benchmark())
     print(comparison.table(), flush=True)
     registry.append_to_card(name, candidate, CARD_KEY, comparison.card_entry())
     if not comparison.passed:

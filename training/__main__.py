@@ -28,7 +28,7 @@ ARCH_DEFAULTS = {
         "patience": 0, "augment": False,
     },
     "cnn": {
-        "epochs": 15, "batch_size": 64, "learning_rate": 2e-3, "validation": 5000,
+        "epochs": 12, "batch_size": 128, "learning_rate": 2e-3, "validation": 5000,
         "patience": 5, "augment": True,
     },
 }  # fmt: skip
@@ -109,6 +109,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--promote", metavar="ALIAS", help="point ALIAS (e.g. production) at it")
     parser.add_argument(
+        "--gate",
+        action="store_true",
+        help="with --promote: first compare the new version with ALIAS's current one on the "
+        "test set and the photo set (evaluation/gate.py) and leave ALIAS alone if it is worse "
+        "on either; the comparison goes into the new version's card",
+    )
+    parser.add_argument(
+        "--gate-photos",
+        type=int,
+        metavar="N",
+        help="photos the gate renders and compares on (default: evaluation.gate.PHOTO_COUNT)",
+    )
+    parser.add_argument(
         "--train-limit",
         type=int,
         metavar="N",
@@ -119,7 +132,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for option, default in ARCH_DEFAULTS[args.arch].items():
         if getattr(args, option) is None:
             setattr(args, option, default)
-    for option in ("epochs", "batch_size", "train_limit"):
+    for option in ("epochs", "batch_size", "train_limit", "gate_photos"):
         value = getattr(args, option)
         if value is not None and value < 1:
             parser.error(f"--{option.replace('_', '-')} must be at least 1")
@@ -130,6 +143,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--learning-rate must be positive")
     if args.patience and not args.validation:
         parser.error("--patience needs a validation set (--validation N)")
+    if args.gate and not args.promote:
+        parser.error("--gate needs --promote ALIAS")
     return args
 
 
@@ -170,6 +185,7 @@ def training_entry(args: argparse.Namespace, fitted: "Fit", augmentation: dict |
         "loss": "sparse_categorical_crossentropy(from_logits=True)",
         "history": fitted.history,
         "wall_seconds": fitted.wall_seconds,
+        "cpu_seconds": fitted.cpu_seconds,
     }
 
 
@@ -254,6 +270,7 @@ def run(args: argparse.Namespace) -> int:
         augmentation=augmentation, seed=args.seed, validation=validation,
         patience=args.patience,
     )  # fmt: skip
+    print(f"trained in {fitted.wall_seconds:.0f} s wall, {fitted.cpu_seconds:.0f} s CPU")
     if fitted.best_epoch is not None:
         print(f"kept the weights of epoch {fitted.best_epoch} (best validation accuracy)")
     evaluation = train.evaluate(model, test_images, dataset.test_labels)
@@ -289,7 +306,17 @@ def run(args: argparse.Namespace) -> int:
         version = registry.register(name, onnx_file, card, extra_files=extra)
     print(f"registered {name} version {version} in {registry.root}")
     if args.promote:
-        previous = registry.set_alias(name, args.promote, version)
+        previous = registry.aliases(name).get(args.promote)
+        if args.gate:
+            # Imported only now: the gate is TensorFlow-free but renders photos.
+            from evaluation.gate import gated_promote, load_benchmark
+
+            gated_promote(
+                registry, name, version, args.promote,
+                lambda: load_benchmark(args.data_dir, args.gate_photos),
+            )  # fmt: skip
+        else:
+            registry.set_alias(name, args.promote, version)
         moved = f" (was {previous})" if previous is not None else ""
         print(f"alias {args.promote} -> {version}{moved}")
     return version

@@ -39,6 +39,9 @@ class Fit:
 
     history: dict[str, list[float]]  # "loss", "accuracy" (and "val_..."), one value per epoch
     wall_seconds: float
+    # CPU time of all threads: what the run costs on an otherwise idle machine, where the wall
+    # time is about this divided by the cores TensorFlow keeps busy.
+    cpu_seconds: float
     best_epoch: int | None = None  # 1-based epoch whose weights were kept, with a validation set
 
 
@@ -77,7 +80,7 @@ def fit(
                 restore_best_weights=True,
             )
         )
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     if augmentation is None:
         result = model.fit(
             images, labels, epochs=epochs, batch_size=batch_size, validation_data=validation,
@@ -89,7 +92,7 @@ def fit(
             batches, epochs=epochs, steps_per_epoch=-(-len(images) // batch_size),
             validation_data=validation, verbose=0, callbacks=callbacks,
         )  # fmt: skip
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     history = {
         key: [round(float(v), 6) for v in result.history[key]]
         for key in HISTORY_KEYS
@@ -98,7 +101,12 @@ def fit(
     best_epoch = None
     if validation is not None:
         best_epoch = int(np.argmax(history["val_accuracy"])) + 1
-    return Fit(history=history, wall_seconds=round(wall, 2), best_epoch=best_epoch)
+    return Fit(
+        history=history,
+        wall_seconds=round(wall, 2),
+        cpu_seconds=round(cpu, 2),
+        best_epoch=best_epoch,
+    )
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
