@@ -90,6 +90,7 @@ def fit(
         batches = training_batches(images, labels, batch_size, epochs, seed, augmentation)
         result = model.fit(
             batches, epochs=epochs, steps_per_epoch=-(-len(images) // batch_size),
+            shuffle=False,  # training_batches shuffles, seeded
             validation_data=validation, verbose=0, callbacks=callbacks,
         )  # fmt: skip
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
