@@ -44,8 +44,14 @@ def _cmd_promote(registry: Registry, args: argparse.Namespace) -> int:
     previous = registry.aliases(args.name).get(args.alias)
     if args.gate:
         # Imported here only: the gate renders photos and reads the test set; nothing else in
-        # the service needs it.
-        from evaluation.gate import gated_promote, load_benchmark
+        # the service needs it, and the serving image does not ship it.
+        try:
+            from evaluation.gate import gated_promote, load_benchmark
+        except ImportError as exc:
+            raise BadRequest(
+                f"--gate needs the project's evaluation and training packages ({exc}); "
+                "run it from a checkout or the train image"
+            ) from exc
 
         gated_promote(
             registry, args.name, version, args.alias,
