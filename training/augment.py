@@ -21,7 +21,7 @@ _CENTRE = (IMAGE_SIDE - 1) / 2
 class Augmentation:
     """Ranges of the random changes; each image draws its own amounts uniformly in them."""
 
-    probability: float = 0.5  # share of images changed at all; the rest stay dataset-exact
+    probability: float = 0.4  # share of images changed at all; the rest stay dataset-exact
     shift: float = 0.06  # translation, ± fraction of the side (0.06: ±1.7 px)
     scale: float = 0.10  # zoom, ± relative
     rotation: float = 8.0  # ± degrees
