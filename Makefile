@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DOCKER_BASE_IMAGE ?= local/python:3.11-slim
 
-.PHONY: serve train test lint test-docker test-docker-gpu bench clean
+.PHONY: serve train test lint test-docker test-swarm test-docker-gpu bench clean
 
 # uv installs the pinned sets: pip needed over an hour for the test set on a busy two-core CI
 # machine (its resolver and bytecode compiler are pure Python); uv takes minutes.
@@ -48,6 +48,9 @@ test: lint  ## lint, then the whole test suite (real data, real models, real gun
 
 test-docker: $(VENV)/.test  ## build the images, run the compose deployment end to end
 	$(BIN)/python -m pytest -m docker tests/docker -p no:cacheprovider
+
+test-swarm: $(VENV)/.test  ## deploy/swarm/stack.yml on a one-node swarm: promote, update, lost replica
+	$(BIN)/python -m pytest -m swarm tests/docker/test_swarm.py -p no:cacheprovider
 
 bench: $(VENV)/.test  ## benchmark against FastAPI+uvicorn and naive Flask (bench/README.md)
 	$(BIN)/python -m bench.bench $(ARGS)

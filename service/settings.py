@@ -52,13 +52,32 @@ class Settings:
                 env, "FASHION_MAX_UPLOAD_BYTES", cls.max_upload_bytes, int, minimum=1
             ),
             max_pixels=_number(env, "FASHION_MAX_PIXELS", cls.max_pixels, int, minimum=784),
-            # An empty token means "no token": management stays disabled rather than open.
-            admin_token=env.get("FASHION_ADMIN_TOKEN") or None,
+            admin_token=_admin_token(env),
             reload_interval=_number(
                 env, "FASHION_RELOAD_INTERVAL", cls.reload_interval, float, minimum=0.05
             ),
             max_loaded=_number(env, "FASHION_MAX_LOADED", cls.max_loaded, int, minimum=1),
         )
+
+
+def _admin_token(env: Mapping[str, str]) -> str | None:
+    """FASHION_ADMIN_TOKEN, or the content of the file FASHION_ADMIN_TOKEN_FILE names.
+
+    The file form (Docker's `*_FILE` convention) reads an orchestrator's secret, so the token
+    never sits in the environment. Empty, either way, means "no token": management stays
+    disabled rather than open. A named file that cannot be read stops the start.
+    """
+    path = env.get("FASHION_ADMIN_TOKEN_FILE")
+    if not path:
+        return env.get("FASHION_ADMIN_TOKEN") or None
+    if env.get("FASHION_ADMIN_TOKEN"):
+        raise SettingsError("set FASHION_ADMIN_TOKEN or FASHION_ADMIN_TOKEN_FILE, not both")
+    try:
+        # A trailing newline is how most tools write a secret file; it is not part of the token.
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise SettingsError(f"FASHION_ADMIN_TOKEN_FILE: cannot read {path!r}: {error}") from None
+    return token or None
 
 
 def _name(env: Mapping[str, str], key: str, default: str) -> str:

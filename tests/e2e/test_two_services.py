@@ -1,0 +1,72 @@
+"""Two independent services over one registry folder: a promote through one reaches the other.
+
+This is the property every multi-replica deployment (Swarm replicas, Kubernetes pods over a
+ReadWriteMany volume) relies on: the registry folder is the only shared state, and each service
+follows its aliases on its own, within its reload interval, with no message between services.
+"""
+
+import time
+
+import pytest
+import requests
+
+from tests.conftest import MODEL
+from tests.e2e.server import GunicornServer
+from tests.test_inference import dark_images, png
+
+pytestmark = pytest.mark.slow
+TOKEN = "two-services-token"
+RELOAD_INTERVAL = 1.0  # the service's default: what a deployment gets without tuning
+# Loading and warming a tiny version takes ~0.1 s; the rest is room for a busy two-core machine.
+LOAD_SLACK = 2.0
+SETTLED = 8  # answers in a row from the new version: every worker of the follower has switched
+
+
+def test_a_promote_through_one_service_is_followed_by_the_other(registry, tmp_path):
+    image = png(dark_images(1)[0])
+    admin = GunicornServer(
+        registry.root,
+        tmp_path / "admin.log",
+        FASHION_ADMIN_TOKEN=TOKEN,
+        FASHION_RELOAD_INTERVAL=str(RELOAD_INTERVAL),
+    )
+    # The follower has no token: it is read-only, and still follows what the admin moves.
+    follower = GunicornServer(
+        registry.root,
+        tmp_path / "follower.log",
+        FASHION_ADMIN_TOKEN="",
+        FASHION_RELOAD_INTERVAL=str(RELOAD_INTERVAL),
+    )
+    with admin, follower, requests.Session() as http:
+
+        def version(server: GunicornServer) -> int:
+            response = http.post(f"{server.url}/predict", files={"image": image}, timeout=30)
+            assert response.status_code == 200, response.text
+            return response.json()["model"]["version"]
+
+        assert version(admin) == version(follower) == 1
+        refused = http.put(
+            f"{follower.url}/models/{MODEL}/aliases/production",
+            json={"version": 2},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=30,
+        )
+        assert refused.status_code == 403
+
+        promoted = http.put(
+            f"{admin.url}/models/{MODEL}/aliases/production",
+            json={"version": 2},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=30,
+        )
+        assert promoted.status_code == 200, promoted.text
+        moved_at = time.monotonic()
+
+        deadline = moved_at + RELOAD_INTERVAL + LOAD_SLACK
+        answers: list[int] = []
+        while answers[-SETTLED:] != [2] * SETTLED:
+            assert time.monotonic() < deadline, f"the follower still answers {answers[-SETTLED:]}"
+            answers.append(version(follower))
+        print(f"follower settled on version 2 {time.monotonic() - moved_at:.2f} s after the move")
+        assert version(admin) == 2
+    assert "Traceback" not in follower.log()
