@@ -120,7 +120,7 @@ def test_each_architecture_has_its_own_defaults_and_options_override_them():
     assert mlp.arch == "mlp"  # the default: `python -m training` still trains version 1's network
     assert (mlp.epochs, mlp.batch_size, mlp.learning_rate) == (10, 32, 1e-3)
     assert (mlp.validation, mlp.augment) == (0, False)
-    assert (cnn.epochs, cnn.batch_size, cnn.validation, cnn.augment) == (12, 128, 5000, True)
+    assert (cnn.epochs, cnn.batch_size, cnn.validation, cnn.augment) == (15, 128, 5000, True)
     tuned = parse_args(["--arch", "cnn", "--epochs", "3", "--no-augment", "--validation", "0",
                         "--patience", "0"])  # fmt: skip
     assert (tuned.epochs, tuned.augment, tuned.validation) == (3, False, 0)
@@ -257,7 +257,7 @@ def test_a_short_cnn_run_with_augmentation_passes_the_gate_against_a_worse_versi
     assert "alias production -> 2 (was 1)" in out
     assert registry.aliases(NAME) == {"production": 2}
     card = registry.card(NAME, 2)
-    assert card["architecture"]["name"] == "cnn-16-32-64"
+    assert card["architecture"]["name"] == "cnn-16-32-64-64"
     assert card["architecture"]["flops_per_image"] > 1e6
     training = card["training"]
     assert training["architecture"] == "cnn"
