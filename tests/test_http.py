@@ -1,6 +1,8 @@
 """The Flask layer through its test client: shapes, status codes and JSON errors for bad input."""
 
 import io
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,10 +10,15 @@ from PIL import Image
 
 from service.contract import CLASS_NAMES
 from service.http import create_app
+from service.registry import Registry
+from service.runtime import CPU, OnnxModel
+from service.settings import Settings
 from tests.conftest import MODEL
 from tests.test_inference import dark_images, png
+from training import data
 
 AUTH = {"Authorization": "Bearer s3cret-token"}
+REPO = Path(__file__).resolve().parents[1]
 
 
 def upload(*images: bytes, field: str = "image") -> dict:
@@ -258,3 +265,28 @@ def test_health_and_readiness(client, settings, tmp_path):
         app.test_client().post("/predict", data=upload(png(dark_images(1)[0]))), 503, "not_ready"
     )
     app.extensions["fashion_serve"].close()
+
+
+@pytest.mark.skipif(not data.DEFAULT_DIR.is_dir(), reason="needs Debian's dataset-fashion-mnist")
+def test_the_shipped_registry_serves_the_cnn_by_default_and_the_mlp_as_version_1(tmp_path):
+    shutil.copytree(REPO / "models", tmp_path / "models")
+    registry = Registry(tmp_path / "models")
+    test_set = data.load(data.DEFAULT_DIR)
+    pixels, labels = test_set.test_images[:200], test_set.test_labels[:200]
+    app = create_app(Settings(model_dir=registry.root))
+    try:
+        client = app.test_client()
+        for query, version in (("", 2), ("?version=1", 1)):
+            response = client.post(
+                f"/models/{MODEL}/predict{query}", data=upload(*[png(p) for p in pixels])
+            )
+            assert response.status_code == 200, response.get_data(as_text=True)
+            body = response.get_json()
+            assert body["model"]["version"] == version
+            served = np.array([list(p["probabilities"].values()) for p in body["predictions"]])
+            model = OnnxModel(registry.read_verified(MODEL, version), [CPU])
+            expected = model.run(pixels.astype(np.float32) / 255)
+            np.testing.assert_allclose(served, expected, atol=1e-6)
+            assert (served.argmax(1) == labels).mean() > 0.85
+    finally:
+        app.extensions["fashion_serve"].close()
