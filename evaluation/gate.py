@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evaluation.photos import render_photos
-from service.contract import IMAGE_SIDE, validate_name
+from service.contract import IMAGE_SIDE, validate_alias
 from service.errors import FashionServeError
 from service.preprocess import normalize, preprocess_images
 from service.registry import Registry
@@ -207,6 +207,8 @@ def gated_promote(
     candidate: int,
     alias: str,
     benchmark: Callable[[], Benchmark] = load_benchmark,
+    *,
+    verify: Callable[[bytes], object] | None = None,
 ) -> Comparison:
     """Compare, print the table, record it in the candidate's card, then promote or refuse.
 
@@ -214,7 +216,7 @@ def gated_promote(
     set or on the photo set than the version the alias points at. The benchmark is loaded
     (rendering the photos takes a while) only once name, version and alias are known good.
     """
-    validate_name(alias, "alias")
+    validate_alias(alias)
     registry.card(name, candidate)  # ModelNotFound, VersionNotFound
     comparison = compare(registry, name, candidate, alias, benchmark())
     print(comparison.table(), flush=True)
@@ -229,5 +231,5 @@ def gated_promote(
             f"gate refused {name} version {candidate} for {alias}: worse than version "
             f"{comparison.current} on {reasons}; {alias} stays at {comparison.current}"
         )
-    registry.set_alias(name, alias, candidate)
+    registry.set_alias(name, alias, candidate, verify=verify)
     return comparison

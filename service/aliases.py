@@ -1,4 +1,10 @@
-"""Follow alias moves: poll aliases.json, switch to a new target once it loads, else refuse it."""
+"""Follow alias moves: poll the registry, switch to a new target once it verifies, else refuse it.
+
+A refused target leaves the alias on what it served before; a process that had nothing yet (a
+worker just started) serves the latest earlier target from the alias history that verifies, and
+reports itself degraded. A refusal is decided once per change of the registry's files: requests
+never read or hash anything to learn it again.
+"""
 
 import logging
 import threading
@@ -6,21 +12,21 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.contract import validate_name
-from service.errors import FashionServeError, NotReady
+from service.contract import validate_alias, validate_name
+from service.errors import AliasNotFound, FashionServeError, NotReady
 from service.events import Observers
 from service.loader import LoadedModel, Loader, VersionKey
 from service.registry import Registry
 from service.settings import Settings
 
-log = logging.getLogger("fashion_serve")
+log = logging.getLogger("fashion_serve.aliases")
 
 AliasKey = tuple[str, str]  # (model, alias)
 
 
 @dataclass(frozen=True)
 class Refusal:
-    """A version this process would not serve, and why."""
+    """Why an alias does not answer with its target, in this process."""
 
     name: str
     alias: str
@@ -49,10 +55,13 @@ class AliasFollower:
         self.settings = settings
         self.loader = loader
         self.observers = observers
-        self._lock = loader.lock
+        # Guards the maps below. The serving path reads _serving without it; the poller holds it
+        # while a new target loads, so switches never interleave.
+        self._lock = threading.RLock()
         self._serving: dict[AliasKey, LoadedModel] = {}  # what answers for each alias
-        self._tracked: set[AliasKey] = set()  # aliases followed, loaded or not
-        self._stamps: dict[str, object] = {}
+        self._pinned: frozenset[VersionKey] = frozenset()  # their versions, read without a lock
+        self._tracked: set[AliasKey] = set()  # aliases followed, answering or not
+        self._stamps: dict[AliasKey, object] = {}  # the registry files each was last judged on
         self._refusals: dict[AliasKey, Refusal] = {}
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
@@ -61,7 +70,8 @@ class AliasFollower:
 
     def start(self) -> None:
         """Load the default model's default alias, then follow alias changes in the background."""
-        self._tracked.add((self.settings.default_model, self.settings.default_alias))
+        with self._lock:
+            self._tracked.add((self.settings.default_model, self.settings.default_alias))
         self.refresh()
         self._poller = threading.Thread(target=self._poll, name="alias-poller", daemon=True)
         self._poller.start()
@@ -82,23 +92,27 @@ class AliasFollower:
     # -- readiness ---------------------------------------------------------------------------
 
     def is_ready(self) -> bool:
-        """True once the default model's default alias is loaded and answering."""
+        """True once the default model's default alias answers (degraded or not)."""
         return (self.settings.default_model, self.settings.default_alias) in self._serving
 
-    def serving(self) -> list[dict[str, Any]]:
-        """Each followed alias that answers, and with which version, for /readyz."""
-        return [
-            {"model": name, "alias": alias, "version": loaded.version}
-            for (name, alias), loaded in sorted(self._serving.items())
-        ]
+    def report(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """What each followed alias answers with (and whether degraded), and the refusals."""
+        with self._lock:
+            serving = [
+                {
+                    "model": name,
+                    "alias": alias,
+                    "version": loaded.version,
+                    "degraded": (name, alias) in self._refusals,
+                }
+                for (name, alias), loaded in sorted(self._serving.items())
+            ]
+            refusals = [refusal.as_dict() for _, refusal in sorted(self._refusals.items())]
+        return serving, refusals
 
-    def refusals(self) -> list[dict[str, Any]]:
-        """The refused alias targets, and why, for /readyz."""
-        return [refusal.as_dict() for refusal in self._refusals.values()]
-
-    def pinned(self) -> set[VersionKey]:
-        """The versions some alias serves: never evicted."""
-        return {(m.name, m.version) for m in self._serving.values()}
+    def pinned(self) -> frozenset[VersionKey]:
+        """The versions some alias serves: never evicted (lock-free: the loader calls it)."""
+        return self._pinned
 
     # -- following ---------------------------------------------------------------------------
 
@@ -108,115 +122,159 @@ class AliasFollower:
         return loaded if loaded is not None else self._follow(name, alias)
 
     def _follow(self, name: str, alias: str) -> LoadedModel:
-        """Start following an alias on its first use; raise if it does not exist or won't load."""
+        """Start following an alias on its first use; NotReady when it has nothing to serve."""
+        key = (name, alias)
         with self._lock:
-            key = (name, alias)
-            if key in self._serving:
-                return self._serving[key]
-            try:
-                target = self.registry.resolve(name, alias=alias)
-            except LookupError as error:
-                if key == (self.settings.default_model, self.settings.default_alias):
-                    # The default is promised by /readyz: its absence means "not ready", not 404.
-                    raise NotReady(f"the default model is not available: {error}") from None
-                raise
-            self._tracked.add(key)
-            self._switch(key, target)
-            if key not in self._serving:
-                raise NotReady(
-                    f"{name}:{alias} → version {target} was refused: {self._refusals[key].reason}"
-                )
-            return self._serving[key]
+            if key not in self._tracked:
+                # Only aliases that exist are followed: a client cannot make the set grow.
+                if alias not in self.registry.aliases(name):
+                    raise AliasNotFound(f"model {name!r} has no alias {alias!r}")
+                self._tracked.add(key)
+                self._stamps[key] = self._judge(key)
+            loaded = self._serving.get(key)
+            if loaded is not None:
+                return loaded
+            refusal = self._refusals.get(key)
+            reason = refusal.reason if refusal else "not loaded yet"
+            # Cached until the registry changes: no request re-reads or re-hashes anything.
+            raise NotReady(f"{name}:{alias} has no version to serve: {reason}")
 
-    def _switch(self, key: AliasKey, target: int) -> None:
-        """Load and warm the alias's new target, then swap; on failure keep the old one."""
+    def refresh(self, force: bool = False) -> None:
+        """Judge again every followed alias whose registry files changed (all with force)."""
+        with self._lock:
+            for key in sorted(self._tracked):
+                if force or self._stamp(key, self._stamps.get(key)) != self._stamps.get(key):
+                    self._stamps[key] = self._judge(key)
+
+    def _stamp(self, key: AliasKey, judged: object) -> object:
+        """The change detector of an alias: its aliases.json, and its target's files."""
+        name, _ = key
+        target = judged[1] if isinstance(judged, tuple) else None
+        files = self.registry.version_stamp(name, target) if target is not None else None
+        return (self.registry.aliases_stamp(name), target, files)
+
+    def _judge(self, key: AliasKey) -> object:
+        """Serve the alias's target if it verifies; else keep or find a verified version.
+
+        Returns the stamp of the files it judged, each taken before it was read, so that a change
+        made meanwhile is seen on the next poll.
+        """
         name, alias = key
+        aliases_stamp = self.registry.aliases_stamp(name)
+        target: int | None = None
+        try:
+            target = self.registry.aliases(name).get(alias)
+            problem = None if target is not None else "the alias does not exist"
+        except FashionServeError as error:
+            problem = str(error)
+        files = self.registry.version_stamp(name, target) if target is not None else None
+        if target is not None:
+            problem = self._serve(key, target)
+        if problem is None:
+            self._clear(key)
+        else:
+            self._refuse(Refusal(name, alias, target, problem))
+            if key not in self._serving:
+                self._fall_back(key, target)
+        return (aliases_stamp, target, files)
+
+    def _serve(self, key: AliasKey, target: int) -> str | None:
+        """Make the target answer for the alias; the reason it cannot, else None."""
+        name, _ = key
         current = self._serving.get(key)
         if current is not None and current.version == target:
-            self._refusals.pop(key, None)
-            return
+            try:  # its files changed on disk: does the registry's copy still verify?
+                self.registry.verify_version(name, target)
+            except FashionServeError as error:
+                return f"{error}; serving the copy verified when it was loaded"
+            return None
         try:
             loaded = self.loader.load(name, target)
         except FashionServeError as error:
-            self._refuse(Refusal(name, alias, target, str(error)))
-            log.error(
-                "refused %s v%d for alias %s: %s; still serving %s",
+            return str(error)
+        self._switch(key, loaded)
+        return None
+
+    def _fall_back(self, key: AliasKey, refused: int | None) -> None:
+        """Serve the latest earlier target of the alias that verifies, if any."""
+        name, alias = key
+        try:
+            earlier = self.registry.alias_history(name).get(alias, [])
+        except FashionServeError:
+            earlier = []
+        for version in dict.fromkeys(reversed(earlier)):
+            if version == refused:
+                continue
+            try:
+                loaded = self.loader.load(name, version)
+            except FashionServeError:
+                continue
+            log.warning(
+                "alias %s:%s serves last good v%d while its target is refused",
                 name,
-                target,
                 alias,
-                error,
-                f"v{current.version}" if current else "nothing",
+                version,
             )
+            self._switch(key, loaded)
             return
+
+    def _switch(self, key: AliasKey, loaded: LoadedModel) -> None:
+        name, alias = key
+        current = self._serving.get(key)
         self._serving[key] = loaded  # requests in flight keep their reference to the old one
-        self._refusals.pop(key, None)
+        self._pinned = frozenset((m.name, m.version) for m in self._serving.values())
         self.loader.evict()
-        self.observers.notify("on_switch", name, alias, target)
+        self.observers.notify("on_switch", name, alias, loaded.version)
         log.info(
             "alias %s:%s now serves v%d (was %s)",
             name,
             alias,
-            target,
+            loaded.version,
             f"v{current.version}" if current else "nothing",
         )
-
-    def refresh(self, force: bool = False) -> None:
-        """Re-read the aliases of every followed model whose aliases.json changed."""
-        with self._lock:
-            for name in sorted({name for name, _ in self._tracked}):
-                stamp: object
-                try:
-                    stamp = self.registry.aliases_stamp(name)
-                except FashionServeError as error:
-                    stamp = ("error", str(error))
-                if not force and name in self._stamps and stamp == self._stamps[name]:
-                    continue
-                self._stamps[name] = stamp
-                self._refresh_model(name)
-
-    def _refresh_model(self, name: str) -> None:
-        try:
-            aliases = self.registry.aliases(name)
-        except FashionServeError as error:
-            for key in [k for k in self._tracked if k[0] == name]:
-                self._refuse(Refusal(name, key[1], None, str(error)))
-            log.error("cannot read aliases of %s: %s", name, error)
-            return
-        for key in sorted(k for k in self._tracked if k[0] == name):
-            target = aliases.get(key[1])
-            if target is None:
-                self._refuse(Refusal(name, key[1], None, "alias does not exist"))
-                continue
-            self._switch(key, target)
 
     def _refuse(self, refusal: Refusal) -> None:
         key = (refusal.name, refusal.alias)
         known = self._refusals.get(key)
+        if known is not None and (known.version, known.reason) == (refusal.version, refusal.reason):
+            return  # the same refusal seen again: counted and logged once
         self._refusals[key] = refusal
-        # The poller re-reads a broken alias on every change: count each refusal once, not per look.
-        if known is None or (known.version, known.reason) != (refusal.version, refusal.reason):
-            self.observers.notify(
-                "on_refusal", refusal.name, refusal.alias, refusal.version, refusal.reason
-            )
+        serving = self._serving.get(key)
+        self.observers.notify(
+            "on_refusal", refusal.name, refusal.alias, refusal.version, refusal.reason
+        )
+        self.observers.notify("on_degraded", refusal.name, refusal.alias, True)
+        log.error(
+            "refused %s v%s for alias %s: %s; serving %s",
+            refusal.name,
+            refusal.version if refusal.version is not None else "?",
+            refusal.alias,
+            refusal.reason,
+            f"v{serving.version}" if serving else "nothing",
+        )
+
+    def _clear(self, key: AliasKey) -> None:
+        if self._refusals.pop(key, None) is not None:
+            self.observers.notify("on_degraded", key[0], key[1], False)
+            log.info("alias %s:%s serves its target again", *key)
 
     # -- management --------------------------------------------------------------------------
 
     def set_alias(self, name: str, alias: str, version: int) -> dict[str, Any]:
-        """Point an alias at a version after proving this process can load it."""
-        name, alias = validate_name(name), validate_name(alias, "alias")
-        self.loader.load(name, version)  # a version that won't load is never promoted
-        with self._lock:
-            previous = self.registry.set_alias(name, alias, version)
-            self._tracked.add((name, alias))
-            self.refresh(force=True)
+        """Point an alias at a version once it verifies and loads here; then switch to it."""
+        name, alias = validate_name(name), validate_alias(alias)
+        previous = self.registry.set_alias(name, alias, version, verify=self.loader.verify)
+        self._moved(name, alias)
         return {"model": name, "alias": alias, "version": version, "previous": previous}
 
     def rollback(self, name: str, alias: str) -> dict[str, Any]:
-        """Move an alias back to the version it pointed at before."""
-        name, alias = validate_name(name), validate_name(alias, "alias")
+        """Move an alias back to its latest earlier target that exists and verifies."""
+        name, alias = validate_name(name), validate_alias(alias)
+        previous, version = self.registry.rollback(name, alias, verify=self.loader.verify)
+        self._moved(name, alias)
+        return {"model": name, "alias": alias, "version": version, "previous": previous}
+
+    def _moved(self, name: str, alias: str) -> None:
         with self._lock:
-            previous = self.registry.resolve(name, alias=alias)
-            version = self.registry.rollback(name, alias)
             self._tracked.add((name, alias))
             self.refresh(force=True)
-        return {"model": name, "alias": alias, "version": version, "previous": previous}

@@ -31,11 +31,14 @@ OUTPUT_NAME = "probabilities"
 
 # Model, alias and file names: safe as one path segment, never "..", "/" or empty.
 NAME_PATTERN = r"[a-z0-9][a-z0-9._-]{0,63}"
+# An alias starts with a letter, so none ("0", "1e3") can be mistaken for a version number.
+ALIAS_PATTERN = r"[a-z][a-z0-9._-]{0,63}"
 # Only canonical decimal numbers are versions, so "01" or "-1" can never alias a real folder.
 VERSION_PATTERN = r"[1-9][0-9]*"
 DEFAULT_ALIAS = "production"
 
 _NAME = re.compile(NAME_PATTERN)
+_ALIAS = re.compile(ALIAS_PATTERN)
 _VERSION = re.compile(VERSION_PATTERN)
 
 
@@ -52,6 +55,16 @@ def validate_name(name: str, what: str = "model") -> str:
             " '-', starting with a letter or digit"
         )
     return name
+
+
+def validate_alias(alias: str) -> str:
+    """Return ``alias`` if it is a valid alias name (a name starting with a letter)."""
+    if not (isinstance(alias, str) and _ALIAS.fullmatch(alias)):
+        raise InvalidName(
+            f"invalid alias name {alias!r:.80}: use 1 to 64 characters from a-z, 0-9, '.', '_',"
+            " '-', starting with a letter"
+        )
+    return alias
 
 
 def is_version_text(text: str) -> bool:

@@ -45,6 +45,14 @@ class NotReady(FashionServeError):
     """The requested model is not loaded (yet, or it was refused)."""
 
 
+class LoadThrottled(FashionServeError):
+    """Loading another version now would starve the traffic this process already serves."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class InvalidImage(FashionServeError, ValueError):
     """Bytes that cannot be decoded as a supported image."""
 

@@ -22,6 +22,9 @@ class Events:
     def on_refusal(self, name: str, alias: str, version: int | None, reason: str) -> None:
         """An alias's target was refused (missing, corrupt, unloadable); the old one serves on."""
 
+    def on_degraded(self, name: str, alias: str, degraded: bool) -> None:
+        """An alias stopped (True) or went back to (False) answering with its verified target."""
+
     def on_result(self, name: str, version: int, classes: np.ndarray) -> None:
         """A batch was classified: the predicted class id of each image."""
 

@@ -1,6 +1,5 @@
 """The data plane and the facade the HTTP layer uses: predict, model lists, summaries, cards."""
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -8,13 +7,13 @@ from typing import Any
 import numpy as np
 
 from service.aliases import AliasFollower
-from service.contract import CLASS_NAMES, IMAGE_SIDE, check_target, validate_name
+from service.contract import CLASS_NAMES, IMAGE_SIDE, check_target, validate_alias, validate_name
 from service.errors import BadRequest, BatchTooLarge
 from service.events import Observers
 from service.loader import LoadedModel, Loader
 from service.preprocess import preprocess_images
 from service.registry import Registry
-from service.runtime import choose_providers
+from service.runtime import choose_providers, provider_names, provider_options
 from service.settings import Settings
 
 
@@ -49,13 +48,11 @@ class InferenceService:
         self._registry = Registry(settings.model_dir)
         # Fails at start, before any model is touched, when FASHION_DEVICE=cuda has no CUDA.
         self.providers = choose_providers(settings.device)
-        lock = threading.RLock()
         self._loader = Loader(
             self._registry,
             settings,
             self.providers,
             self.observers,
-            lock,
             pinned=lambda: self._aliases.pinned(),
         )
         self._aliases = AliasFollower(self._registry, settings, self._loader, self.observers)
@@ -75,23 +72,31 @@ class InferenceService:
         self._aliases.refresh(force)
 
     def is_ready(self) -> bool:
-        """True once the default model's default alias is loaded and answering."""
+        """True once the default model's default alias answers (with a verified version)."""
         return self._aliases.is_ready()
 
     def status(self) -> dict[str, Any]:
-        """What this process serves and what it refused, for /readyz."""
+        """What this process serves and what it refused, for /readyz.
+
+        "degraded": some followed alias answers with a verified version other than its target's
+        registry copy (refused: corrupt, missing, unloadable); it still answers, so it is ready.
+        """
+        serving, refused = self._aliases.report()
+        ready = self.is_ready()
+        degraded = any(entry["degraded"] for entry in serving)
         return {
-            "ready": self.is_ready(),
+            "ready": ready,
+            "status": "degraded" if ready and degraded else "ready" if ready else "not_ready",
             "default": {
                 "model": self.settings.default_model,
                 "alias": self.settings.default_alias,
             },
-            "serving": self._aliases.serving(),
+            "serving": serving,
             "loaded": [
                 {"model": m.name, "version": m.version, "providers": m.model.providers}
                 for m in self._loader.loaded()
             ],
-            "refused": self._aliases.refusals(),
+            "refused": refused,
         }
 
     # -- resolution ----------------------------------------------------------------------------
@@ -104,8 +109,8 @@ class InferenceService:
         check_target(version, alias)
         if version is not None:
             loaded = self._loader.get(name, version)
-            return (loaded or self._loader.load(name, version)), None
-        alias = validate_name(alias or self.settings.default_alias, "alias")
+            return (loaded or self._loader.load(name, version, on_demand=True)), None
+        alias = validate_alias(alias or self.settings.default_alias)
         return self._aliases.get(name, alias), alias
 
     def loaded_version(self, name: str, version: int) -> LoadedModel | None:
@@ -134,11 +139,14 @@ class InferenceService:
         versions = []
         for version in registry.versions(name):
             card = registry.card(name, version)
+            metrics = card.get("metrics")  # a card is free-form JSON: null, a list, ...
             versions.append(
                 {
                     "version": version,
                     "created_at": card.get("created_at"),
-                    "test_accuracy": card.get("metrics", {}).get("test_accuracy"),
+                    "test_accuracy": metrics.get("test_accuracy")
+                    if isinstance(metrics, dict)
+                    else None,
                 }
             )
         return {
@@ -158,7 +166,12 @@ class InferenceService:
             "serving": {
                 "loaded": loaded is not None,
                 "device": self.settings.device,
-                "providers": loaded.model.providers if loaded else self.providers,
+                "providers": loaded.model.providers if loaded else provider_names(self.providers),
+                # The options each provider runs with (CUDA: use_tf32 "0"), as onnxruntime
+                # reports them once loaded, else as they would be passed.
+                "provider_options": loaded.model.provider_options
+                if loaded
+                else provider_options(self.providers),
             },
         }
 

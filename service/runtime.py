@@ -1,5 +1,7 @@
 """One onnxruntime session per model version: provider choice, contract check, warm-up, run."""
 
+from collections.abc import Sequence
+
 import numpy as np
 import onnxruntime as ort
 
@@ -8,6 +10,12 @@ from service.errors import DeviceUnavailable, ModelLoadError
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
+# CUDA's default TF32 matmuls drifted up to 9.9e-4 from CPU and flipped 1 top class in 10,000
+# (FINDINGS.md, H200): exact FP32 costs nothing that matters at this model's size.
+CUDA_OPTIONS = {"use_tf32": "0"}
+
+# Providers as onnxruntime takes them: a name, or (name, options).
+Providers = Sequence[str | tuple[str, dict[str, str]]]
 
 
 def available_providers() -> list[str]:
@@ -15,9 +23,13 @@ def available_providers() -> list[str]:
     return list(ort.get_available_providers())
 
 
-def choose_providers(device: str) -> list[str]:
-    """Map FASHION_DEVICE to providers; 'cuda' without CUDA is an error, never a silent fallback."""
-    offered = available_providers()
+def choose_providers(device: str, offered: Sequence[str] | None = None) -> Providers:
+    """Map FASHION_DEVICE to providers; 'cuda' without CUDA is an error, never a silent fallback.
+
+    ``offered`` defaults to what this onnxruntime build offers on this machine.
+    """
+    offered = available_providers() if offered is None else offered
+    cuda: Providers = [(CUDA, dict(CUDA_OPTIONS)), CPU]
     if device == "cpu":
         return [CPU]
     if device == "cuda":
@@ -27,8 +39,23 @@ def choose_providers(device: str) -> list[str]:
                 f"(offered: {', '.join(offered)}); install onnxruntime-gpu with its CUDA "
                 "libraries or use FASHION_DEVICE=cpu"
             )
-        return [CUDA, CPU]
-    return [CUDA, CPU] if CUDA in offered else [CPU]
+        return cuda
+    return cuda if CUDA in offered else [CPU]
+
+
+def provider_names(providers: Providers) -> list[str]:
+    """The names in a providers list."""
+    return [entry if isinstance(entry, str) else entry[0] for entry in providers]
+
+
+def provider_options(providers: Providers) -> dict[str, dict[str, str]]:
+    """The options passed to each provider of a providers list ({} for none)."""
+    return {
+        name: options
+        for name, options in (
+            (entry, {}) if isinstance(entry, str) else entry for entry in providers
+        )
+    }
 
 
 def _session_options(threads: int) -> ort.SessionOptions:
@@ -48,15 +75,17 @@ def _session_options(threads: int) -> ort.SessionOptions:
 class OnnxModel:
     """A loaded ONNX model honouring the contract image float32 [N,28,28] → probabilities [N,10]."""
 
-    def __init__(self, model: bytes, providers: list[str], threads: int = 1) -> None:
+    def __init__(self, model: bytes, providers: Providers, threads: int = 1) -> None:
         try:
             self._session = ort.InferenceSession(
-                model, sess_options=_session_options(threads), providers=providers
+                model, sess_options=_session_options(threads), providers=list(providers)
             )
         except Exception as error:  # onnxruntime raises its own untyped errors on bad models
             raise ModelLoadError(f"onnxruntime cannot load the model: {error}") from None
         self._check_contract()
         self.providers: list[str] = self._session.get_providers()
+        # What each provider actually runs with (e.g. CUDA's use_tf32), for the version endpoint.
+        self.provider_options: dict[str, dict[str, str]] = self._session.get_provider_options()
 
     def _check_contract(self) -> None:
         inputs = {i.name: i for i in self._session.get_inputs()}

@@ -1,11 +1,11 @@
 """Configuration from FASHION_* environment variables, validated once at start."""
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from service.contract import DEFAULT_ALIAS, validate_name
+from service.contract import DEFAULT_ALIAS, validate_alias, validate_name
 from service.errors import BadRequest
 from service.preprocess import DEFAULT_MAX_PIXELS
 
@@ -44,7 +44,7 @@ class Settings:
         return cls(
             model_dir=Path(env.get("FASHION_MODEL_DIR", str(cls.model_dir))),
             default_model=_name(env, "FASHION_DEFAULT_MODEL", cls.default_model),
-            default_alias=_name(env, "FASHION_DEFAULT_ALIAS", cls.default_alias),
+            default_alias=_name(env, "FASHION_DEFAULT_ALIAS", cls.default_alias, validate_alias),
             device=device,
             threads=_number(env, "FASHION_THREADS", cls.threads, int, minimum=1),
             max_batch=_number(env, "FASHION_MAX_BATCH", cls.max_batch, int, minimum=1),
@@ -80,9 +80,11 @@ def _admin_token(env: Mapping[str, str]) -> str | None:
     return token or None
 
 
-def _name(env: Mapping[str, str], key: str, default: str) -> str:
+def _name(
+    env: Mapping[str, str], key: str, default: str, validate: Callable[[str], str] = validate_name
+) -> str:
     try:
-        return validate_name(env.get(key, default))
+        return validate(env.get(key, default))
     except ValueError as error:
         raise SettingsError(f"{key}: {error}") from None
 

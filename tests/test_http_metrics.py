@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from service.contract import CLASS_NAMES
 from tests.conftest import MODEL
 from tests.test_inference import dark_images, png, wait_for
-from tests.tiny_models import register_tiny
+from tests.tiny_models import force_alias, register_tiny
 
 
 def scrape(client) -> dict[tuple[str, tuple], float]:
@@ -71,15 +71,18 @@ def test_loads_switches_and_refusals_are_visible(client, app, registry, tmp_path
     # A corrupted third version promoted behind the service's back is refused once.
     broken = register_tiny(registry, MODEL, 9, tmp_path)
     registry.model_path(MODEL, broken).write_bytes(b"not the registered model")
-    registry.set_alias(MODEL, "production", broken)
+    force_alias(registry, MODEL, "production", broken)  # the registry itself would refuse it
     core = app.extensions["fashion_serve"]
     wait_for(lambda: core.status()["refused"])
     samples = scrape(client)
     assert value(samples, "fashion_model_refusals_total", model=MODEL, alias="production") == 1
     assert value(samples, "fashion_alias_version", model=MODEL, alias="production") == 1
+    assert value(samples, "fashion_alias_degraded", model=MODEL, alias="production") == 1
     registry.set_alias(MODEL, "production", 2)
     wait_for(lambda: core.model(MODEL)[0].version == 2)
-    assert value(scrape(client), "fashion_alias_version", model=MODEL, alias="production") == 2
+    samples = scrape(client)
+    assert value(samples, "fashion_alias_version", model=MODEL, alias="production") == 2
+    assert value(samples, "fashion_alias_degraded", model=MODEL, alias="production") == 0
 
 
 def test_a_failing_observer_never_breaks_serving(client, app):

@@ -22,7 +22,7 @@ from service.errors import (
 from service.inference import InferenceService
 from service.registry import Registry
 from tests.conftest import MODEL
-from tests.tiny_models import register_tiny
+from tests.tiny_models import force_alias, register_tiny
 
 
 def png(pixels: np.ndarray) -> bytes:
@@ -62,7 +62,10 @@ def test_start_loads_the_default_alias_and_becomes_ready(service):
     assert (loaded.name, loaded.version, alias) == (MODEL, 1, "production")
     status = service.status()
     assert status["ready"] is True
-    assert {"model": MODEL, "alias": "production", "version": 1} in status["serving"]
+    assert status["status"] == "ready"
+    assert {"model": MODEL, "alias": "production", "version": 1, "degraded": False} in status[
+        "serving"
+    ]
 
 
 def test_predict_images_gives_ten_labelled_probabilities_matching_the_model(service):
@@ -137,7 +140,7 @@ def test_corrupted_version_is_refused_and_the_old_one_keeps_serving(service, set
     version = register_tiny(outside, MODEL, 3, tmp_path)
     model_file = outside.model_path(MODEL, version)
     model_file.write_bytes(model_file.read_bytes()[:-1] + b"\0")  # one flipped byte
-    outside.set_alias(MODEL, "production", version)
+    force_alias(outside, MODEL, "production", version)  # the registry itself would refuse it
     wait_for(lambda: service.status()["refused"])
     (refusal,) = service.status()["refused"]
     assert refusal["version"] == version
@@ -192,8 +195,9 @@ def test_only_max_loaded_versions_stay_in_memory_but_aliases_are_pinned(settings
     try:
         for version in (2, 3, 4, 5):
             assert core.model(version=version)[0].version == version
+        # production's version 1 is pinned and does not count against the limit (the README's
+        # "besides those aliases serve"): it stays, with the two most recent others.
         loaded = {entry["version"] for entry in core.status()["loaded"]}
-        assert len(loaded) == 2
-        assert 1 in loaded
+        assert loaded == {1, 4, 5}
     finally:
         core.close()

@@ -5,9 +5,11 @@ import hashlib
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from service.errors import (
     RegistryError,
     VersionNotFound,
 )
-from service.registry import Registry
+from service.registry import HISTORY_LIMIT, Registry
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 # middle of its registration (model.onnx already staged) until the test signals it.
 BLOCKED_REGISTRATION = """
 import sys
-from service.registry import Registry
+from service.registry import HISTORY_LIMIT, Registry
 root, model, fifo = sys.argv[1:]
 Registry(root).register("m", model, {}, extra_files={"slow.bin": fifo})
 """
@@ -40,7 +42,7 @@ Registry(root).register("m", model, {}, extra_files={"slow.bin": fifo})
 # A child that waits for a start file, then registers several versions and prints their numbers.
 RACING_REGISTRATIONS = """
 import pathlib, sys, time
-from service.registry import Registry
+from service.registry import HISTORY_LIMIT, Registry
 root, worker, start = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
 registry = Registry(root)
 while not start.exists():
@@ -293,7 +295,7 @@ def test_interrupted_registration_removes_its_staging_folder(populated, fake_mod
 def test_missing_root(tmp_path, fake_model):
     registry = Registry(tmp_path / "missing")
     for read in (registry.models, lambda: registry.versions("m"), lambda: registry.card("m", 1)):
-        with pytest.raises(RegistryError, match=r"registry folder .*missing does not exist"):
+        with pytest.raises(RegistryError, match="the model registry folder does not exist"):
             read()
     with pytest.raises(RegistryError, match="does not exist"):
         registry.register("m", fake_model(), {})
@@ -361,9 +363,9 @@ def test_promote_records_history_and_rollback_walks_back(empty_registry, fake_mo
     assert empty_registry.set_alias("m", "production", 3) == 2
     assert empty_registry.alias_history("m") == {"production": [1, 2]}
 
-    assert empty_registry.rollback("m", "production") == 2
+    assert empty_registry.rollback("m", "production") == (3, 2)
     assert empty_registry.aliases("m") == {"production": 2}
-    assert empty_registry.rollback("m", "production") == 1
+    assert empty_registry.rollback("m", "production") == (2, 1)
     assert empty_registry.aliases("m") == {"production": 1}
     with pytest.raises(NoAliasHistory, match="nothing to roll back to"):
         empty_registry.rollback("m", "production")
@@ -381,7 +383,7 @@ def test_rollback_skips_history_entries_equal_to_the_current_target(populated):
     # What a crash between set_alias's two writes leaves behind: the history already names the
     # current target.
     (populated.root / "m" / "alias_history.json").write_text('{"production": [2, 1]}')
-    assert populated.rollback("m", "production") == 2
+    assert populated.rollback("m", "production") == (1, 2)
 
 
 def test_aliases_stamp_changes_with_every_alias_change(empty_registry, fake_model):
@@ -450,3 +452,106 @@ def test_verify_detects_a_version_folder_copied_to_the_wrong_place(populated):
     os.rename(populated.version_dir("m", 2), populated.root / "m" / "5")
     with pytest.raises(IntegrityError, match="describes 'm' version 2"):
         populated.verify_version("m", 5)
+
+
+# -- verified alias moves (issue 12) ---------------------------------------------------------------
+
+
+def test_set_alias_refuses_a_version_that_fails_verification(populated):
+    populated.model_path("m", 2).write_bytes(b"tampered")
+    before = snapshot(populated.root)
+    with pytest.raises(IntegrityError, match="sha256"):
+        populated.set_alias("m", "production", 2)
+
+    def refuse(data: bytes) -> None:
+        raise IntegrityError(f"the verifier saw {data!r}")
+
+    with pytest.raises(IntegrityError, match="the verifier saw b'one'"):
+        populated.set_alias("m", "staging", 1, verify=refuse)
+    assert snapshot(populated.root) == before
+
+
+def test_rollback_works_when_the_current_target_is_gone(populated):
+    populated.set_alias("m", "production", 2)
+    shutil.rmtree(populated.version_dir("m", 2))
+    assert populated.rollback("m", "production") == (2, 1)
+    assert populated.aliases("m") == {"production": 1}
+
+
+def test_rollback_skips_earlier_targets_that_are_gone(empty_registry, fake_model):
+    for _ in range(3):
+        empty_registry.register("m", fake_model(), {})
+    for version in (1, 2, 3):
+        empty_registry.set_alias("m", "production", version)
+    shutil.rmtree(empty_registry.version_dir("m", 2))
+    assert empty_registry.rollback("m", "production") == (3, 1)
+
+
+def test_rollback_refuses_an_earlier_target_that_fails_verification(populated):
+    populated.set_alias("m", "production", 2)
+    populated.model_path("m", 1).write_bytes(b"tampered")
+    before = snapshot(populated.root)
+    with pytest.raises(IntegrityError, match="m version 1"):
+        populated.rollback("m", "production")
+    assert snapshot(populated.root) == before
+
+
+def test_alias_history_keeps_the_last_targets_only(empty_registry, fake_model):
+    empty_registry.register("m", fake_model(b"one"), {})
+    empty_registry.register("m", fake_model(b"two"), {})
+    for _ in range(HISTORY_LIMIT + 10):
+        empty_registry.set_alias("m", "production", 1)
+        empty_registry.set_alias("m", "production", 2)
+    earlier = empty_registry.alias_history("m")["production"]
+    assert len(earlier) == HISTORY_LIMIT
+    assert earlier[-2:] == [2, 1]
+
+
+@pytest.mark.parametrize("alias", ["0", "1e3", "7", "-x", "Prod"])
+def test_aliases_must_start_with_a_letter(populated, alias):
+    with pytest.raises(InvalidName, match="starting with a letter"):
+        populated.set_alias("m", alias, 1)
+
+
+def test_an_older_aliases_file_with_a_numeric_alias_stays_readable(populated):
+    (populated.root / "m" / "aliases.json").write_text('{"production": 1, "0": 2}')
+    assert populated.aliases("m") == {"production": 1, "0": 2}
+
+
+def test_error_messages_never_show_the_server_layout(populated):
+    (populated.root / "m" / "aliases.json").write_text("{not json")
+    (populated.version_dir("m", 2) / "model.json").write_text("[]")
+    errors = []
+    for call in (lambda: populated.aliases("m"), lambda: populated.card("m", 2)):
+        with pytest.raises(RegistryError) as caught:
+            call()
+        errors.append(str(caught.value))
+    with pytest.raises(RegistryError) as caught:
+        Registry(populated.root / "gone").models()
+    errors.append(str(caught.value))
+    assert errors[0].startswith("corrupt JSON in m/aliases.json")
+    assert errors[1] == "m/2/model.json is not a JSON object"
+    for message in errors:
+        assert str(populated.root) not in message
+
+
+def test_concurrent_rollbacks_each_report_the_target_they_moved_from(empty_registry, fake_model):
+    """Issue 12.6: DELETE's "previous" was read outside the lock, so two rollbacks could both
+    claim to have moved the alias from the same version."""
+    for _ in range(5):
+        empty_registry.register("m", fake_model(), {})
+    for version in range(1, 6):
+        empty_registry.set_alias("m", "production", version)
+    start = threading.Barrier(4)
+    moves = []
+
+    def roll_back() -> None:
+        start.wait()
+        moves.append(empty_registry.rollback("m", "production"))
+
+    threads = [threading.Thread(target=roll_back) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(moves, reverse=True) == [(5, 4), (4, 3), (3, 2), (2, 1)]

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,18 +11,19 @@ import pytest
 
 from service.registry import Registry
 from tests.test_registry import snapshot
+from tests.tiny_models import tiny_model_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def build_registry(root: Path) -> Registry:
-    """Model "m": versions 1 and 2 (tiny stand-in model files, never parsed), production -> 1."""
+    """Model "m": versions 1 and 2 (tiny real ONNX models: promote loads them), production -> 1."""
     root.mkdir()
     registry = Registry(root)
-    for content in (b"one", b"two"):
-        fake_model = root.parent / "fake.onnx"
-        fake_model.write_bytes(content)
-        registry.register("m", fake_model, {"note": content.decode()})
+    for seed, note in enumerate(("one", "two")):
+        model = root.parent / "tiny.onnx"
+        model.write_bytes(tiny_model_bytes(seed))
+        registry.register("m", model, {"note": note})
     registry.set_alias("m", "production", 1)
     return registry
 
@@ -109,7 +111,7 @@ def test_promote_and_roll_back(own):
 
     rolled = run_cli("--root", root, "rollback", "m", "--alias", "production")
     assert rolled.returncode == 0, rolled.stderr
-    assert rolled.stdout == "m: production -> 1 (rolled back)\n"
+    assert rolled.stdout == "m: production -> 1 (rolled back from 2)\n"
     assert own.aliases("m") == {"production": 1, "staging": 2}
 
     before = snapshot(own.root)
@@ -132,7 +134,7 @@ def test_verify_names_a_tampered_model(own):
 def test_missing_registry_folder(tmp_path, command):
     missing = tmp_path / "no-such-registry"
     result = run_cli("--root", str(missing), *command)
-    assert_one_line_error(result, 1, f"model registry folder {missing} does not exist")
+    assert_one_line_error(result, 1, f"registry folder does not exist (registry {missing})")
     assert not missing.exists()
 
 
@@ -180,3 +182,22 @@ def test_usage_errors_exit_2(shared):
     assert result.returncode == 2
     assert "usage:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_promote_refuses_a_version_that_does_not_load(own, tmp_path):
+    """Issue 12.1: the CLI once pointed production at a file onnxruntime cannot load."""
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"not an onnx model, but its sha256 matches its card")
+    version = own.register("m", garbage, {})
+    before = snapshot(own.root)
+    result = run_cli("--root", str(own.root), "promote", "m", str(version), "--alias", "production")
+    assert_one_line_error(result, 1, "onnxruntime cannot load the model")
+    assert snapshot(own.root) == before
+
+
+def test_rollback_when_the_current_target_is_gone(own):
+    promoted = run_cli("--root", str(own.root), "promote", "m", "2", "--alias", "production")
+    assert promoted.returncode == 0, promoted.stderr
+    shutil.rmtree(own.version_dir("m", 2))
+    rolled = run_cli("--root", str(own.root), "rollback", "m", "--alias", "production")
+    assert rolled.stdout == "m: production -> 1 (rolled back from 2)\n", rolled.stderr

@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 from service.errors import DeviceUnavailable, ModelLoadError
-from service.runtime import CPU, CUDA, OnnxModel, available_providers, choose_providers
+from service.runtime import (
+    CPU,
+    CUDA,
+    OnnxModel,
+    available_providers,
+    choose_providers,
+    provider_names,
+    provider_options,
+)
 from tests.tiny_models import tiny_model_bytes
 
 
@@ -14,8 +22,17 @@ def test_cpu_is_always_offered():
 
 
 def test_auto_uses_cuda_only_when_offered():
-    expected = [CUDA, CPU] if CUDA in available_providers() else [CPU]
+    expected = [(CUDA, {"use_tf32": "0"}), CPU] if CUDA in available_providers() else [CPU]
     assert choose_providers("auto") == expected
+
+
+@pytest.mark.parametrize("device", ["cuda", "auto"])
+def test_cuda_runs_without_tf32_matmuls(device):
+    """Issue 12.7: CUDA's default TF32 moved answers by up to 9.9e-4 from CPU's."""
+    providers = choose_providers(device, offered=[CUDA, CPU])
+    assert providers == [(CUDA, {"use_tf32": "0"}), CPU]
+    assert provider_options(providers) == {CUDA: {"use_tf32": "0"}, CPU: {}}
+    assert provider_names(providers) == [CUDA, CPU]
 
 
 @pytest.mark.skipif(CUDA in available_providers(), reason="this machine has CUDA")

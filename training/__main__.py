@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from service.contract import CLASS_NAMES, validate_name
-from service.errors import FashionServeError
+from service.contract import CLASS_NAMES, validate_alias, validate_name
+from service.errors import FashionServeError, RegistryError
+from service.loader import check_model
 from service.preprocess import normalize
 from service.registry import Registry
 from training import TrainingError, data
@@ -221,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
     """
     name = validate_name(args.name)
     if args.promote:
-        validate_name(args.promote, "alias")
+        validate_alias(args.promote)
     registry = Registry(args.registry)
     registry.models()  # fails now, not after training, if the registry root is missing
 
@@ -313,10 +314,10 @@ def run(args: argparse.Namespace) -> int:
 
             gated_promote(
                 registry, name, version, args.promote,
-                lambda: load_benchmark(args.data_dir, args.gate_photos),
+                lambda: load_benchmark(args.data_dir, args.gate_photos), verify=check_model,
             )  # fmt: skip
         else:
-            registry.set_alias(name, args.promote, version)
+            registry.set_alias(name, args.promote, version, verify=check_model)
         moved = f" (was {previous})" if previous is not None else ""
         print(f"alias {args.promote} -> {version}{moved}")
     return version
@@ -327,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         run(args)
+    except RegistryError as exc:  # its messages name files relative to the registry: say which
+        print(f"error: {exc} (registry {args.registry})", file=sys.stderr)
+        return 1
     except (TrainingError, FashionServeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

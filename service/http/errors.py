@@ -20,6 +20,7 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (errors.IntegrityError, 503, "model_refused"),
     (errors.ModelLoadError, 503, "model_refused"),
     (errors.NotReady, 503, "not_ready"),
+    (errors.LoadThrottled, 503, "load_throttled"),
     (errors.DeviceUnavailable, 503, "device_unavailable"),
     (errors.RegistryError, 503, "registry_unavailable"),
 )
@@ -64,7 +65,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(errors.FashionServeError)
     def domain_error(error: errors.FashionServeError):
         status, code = classify(error)
-        return error_response(status, code, str(error))
+        headers = None
+        if isinstance(error, errors.LoadThrottled):
+            headers = {"Retry-After": str(error.retry_after)}
+        return error_response(status, code, str(error), headers)
 
     @app.errorhandler(HttpError)
     def http_error(error: HttpError):

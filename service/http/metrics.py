@@ -88,6 +88,15 @@ class Metrics(Events):
             multiprocess_mode="livemostrecent",
             registry=registry,
         )
+        # 1 while any live worker answers for the alias with a version other than its verified
+        # target (refused: corrupt, missing, unloadable), so an alert can fire on it.
+        self.degraded = Gauge(
+            "fashion_alias_degraded",
+            "1 while an alias's target is refused and another verified version answers.",
+            ("model", "alias"),
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
         # labels() validates and locks on every call; the label sets are few, so their children
         # are looked up once and kept (a measurable share of a single-image request).
         self._request_children: dict[tuple, tuple] = {}
@@ -102,6 +111,9 @@ class Metrics(Events):
 
     def on_refusal(self, name: str, alias: str, version: int | None, reason: str) -> None:
         self.refusals.labels(name, alias).inc()
+
+    def on_degraded(self, name: str, alias: str, degraded: bool) -> None:
+        self.degraded.labels(name, alias).set(1 if degraded else 0)
 
     def on_result(self, name: str, version: int, classes: np.ndarray) -> None:
         counts = np.bincount(classes, minlength=len(CLASS_NAMES)).tolist()

@@ -7,6 +7,7 @@ from flask import Blueprint, jsonify, request
 from service.contract import is_version, parse_version
 from service.errors import BadRequest
 
+from .body import load_json, read_body
 from .errors import HttpError
 from .parsing import core
 
@@ -52,7 +53,10 @@ def _require_admin() -> None:
 def promote(name: str, alias: str):
     """Point an alias at a version: body {"version": N}. Needs the admin token."""
     _require_admin()
-    body = request.get_json(silent=True)
+    try:
+        body = load_json(read_body(core().settings, json_prefix=-1))
+    except BadRequest:
+        body = None
     version = body.get("version") if isinstance(body, dict) else None
     if isinstance(version, float) and version.is_integer():  # 2.0 is JSON's integer 2 too
         version = int(version)

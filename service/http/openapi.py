@@ -1,7 +1,15 @@
 """The OpenAPI 3.1 description of every endpoint (tests/test_http_openapi.py keeps it complete)."""
 
 from service import __version__
-from service.contract import CLASS_NAMES, IMAGE_SIDE, NAME_PATTERN, NUM_CLASSES, VERSION_PATTERN
+from service.contract import (
+    ALIAS_PATTERN,
+    CLASS_NAMES,
+    NAME_PATTERN,
+    NUM_CLASSES,
+    VERSION_PATTERN,
+)
+
+from . import wire
 
 MODEL_EXAMPLE = "fashion-mnist"
 
@@ -25,11 +33,13 @@ _ERRORS = {
     403: "Model management is disabled (no FASHION_ADMIN_TOKEN on the server).",
     404: "Unknown model, version or alias (or path).",
     409: "The alias has no previous target to roll back to.",
-    413: "Body over the upload limit, or more images than the batch limit, or an image declaring "
-    "more pixels than allowed.",
+    413: "Body over the upload limit (chunked or not, and after gzip/deflate decompression), a JSON"
+    " body holding more values than a full batch, more images than the batch limit, or an image"
+    " declaring more pixels than allowed.",
     415: "Unsupported Content-Type or image type.",
     422: "The image cannot be decoded (damaged or truncated).",
-    503: "The model is not loaded (yet), or was refused.",
+    503: "The model is not loaded (yet), or was refused; or this worker is loading other"
+    " versions at its limit (load_throttled, with Retry-After).",
 }
 
 
@@ -51,6 +61,7 @@ def _path(name: str, description: str, schema: dict, example: str) -> dict:
 
 
 NAME_RE = f"^{NAME_PATTERN}$"
+ALIAS_RE = f"^{ALIAS_PATTERN}$"
 VERSION_RE = f"^{VERSION_PATTERN}$"
 NAME = _path("name", "Model name.", {"type": "string", "pattern": NAME_RE}, MODEL_EXAMPLE)
 VERSION = _path(
@@ -58,8 +69,8 @@ VERSION = _path(
 )
 ALIAS = _path(
     "alias",
-    "Alias name (e.g. production).",
-    {"type": "string", "pattern": NAME_RE},
+    "Alias name (e.g. production): starts with a letter, so it never looks like a version.",
+    {"type": "string", "pattern": ALIAS_RE},
     "production",
 )
 QUERY = [
@@ -73,7 +84,7 @@ QUERY = [
         "name": "alias",
         "in": "query",
         "description": "Serve with this alias's version (default: production).",
-        "schema": {"type": "string", "pattern": NAME_RE},
+        "schema": {"type": "string", "pattern": ALIAS_RE},
     },
     {
         "name": "invert",
@@ -274,7 +285,7 @@ PATHS = {
     "/readyz": {
         "get": {
             "tags": ["health"],
-            "summary": "Readiness: 200 once the default model is loaded, 503 before.",
+            "summary": "Readiness: 200 once the default alias answers (even degraded), 503 before.",
             "responses": {
                 "200": _ok(
                     "Ready; what this worker serves, has loaded and refused.", _ref("Ready")
@@ -483,6 +494,14 @@ SCHEMAS = {
                     "loaded": {"type": "boolean"},
                     "device": _STRING,
                     "providers": {"type": "array", "items": _STRING},
+                    "provider_options": {
+                        "type": "object",
+                        "description": 'Options per provider (CUDA: use_tf32 "0").',
+                        "additionalProperties": {
+                            "type": "object",
+                            "additionalProperties": _STRING,
+                        },
+                    },
                 }
             ),
         },
@@ -496,8 +515,23 @@ SCHEMAS = {
     "Ready": _object(
         {
             "ready": {"type": "boolean"},
+            "status": {
+                "enum": ["ready", "degraded", "not_ready"],
+                "description": "degraded: an alias's target is refused and the last good"
+                " version that verifies answers instead (still ready).",
+            },
             "default": _object({"model": _STRING, "alias": _STRING}),
-            "serving": {"type": "array", "items": {"type": "object"}},
+            "serving": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "model": _STRING,
+                        "alias": _STRING,
+                        "version": _INT,
+                        "degraded": {"type": "boolean"},
+                    }
+                ),
+            },
             "loaded": {"type": "array", "items": {"type": "object"}},
             "refused": {"type": "array", "items": {"type": "object"}},
         }
@@ -516,58 +550,6 @@ SCHEMAS = {
             "inputs": {"type": "array", "items": _TENSOR_META},
             "outputs": {"type": "array", "items": _TENSOR_META},
         }
-    ),
-    "InferRequest": _object(
-        {
-            "id": _STRING,
-            "parameters": _PARAMETERS,
-            "inputs": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": 1,
-                "items": _object(
-                    {
-                        "name": {"const": "image"},
-                        "datatype": {"enum": ["FP32", "UINT8"]},
-                        "shape": {
-                            "type": "array",
-                            "items": _INT,
-                            "prefixItems": [
-                                {"type": "integer", "minimum": 1},
-                                {"const": IMAGE_SIDE},
-                                {"const": IMAGE_SIDE},
-                            ],
-                            "minItems": 3,
-                            "maxItems": 3,
-                        },
-                        "parameters": _PARAMETERS,
-                        "data": {
-                            "type": "array",
-                            "minItems": 1,
-                            "description": "FP32 0..1 or UINT8 0..255 values, nested [N][28][28] "
-                            "or flat; absent with binary_data_size.",
-                        },
-                    },
-                    required=["name", "datatype", "shape"],
-                    # The values come inline, or as binary tensor data after the JSON header.
-                    anyOf=[
-                        {"required": ["data"]},
-                        {
-                            "required": ["parameters"],
-                            "properties": {"parameters": {"required": ["binary_data_size"]}},
-                        },
-                    ],
-                ),
-            },
-            "outputs": {
-                "type": "array",
-                "items": _object(
-                    {"name": {"const": "probabilities"}, "parameters": _PARAMETERS},
-                    required=["name"],
-                ),
-            },
-        },
-        required=["inputs"],
     ),
     "InferResponse": _object(
         {
@@ -604,17 +586,6 @@ SCHEMAS = {
             }
         }
     ),
-    "TfPredictRequest": {
-        "type": "object",
-        "description": 'Exactly one of "instances" (one entry per image: a 28×28 array, '
-        '{"image": array}, or {"b64": encoded image}) or "inputs" (the whole batch).',
-        "properties": {
-            "signature_name": {"const": "serving_default"},
-            "instances": {"type": "array", "minItems": 1},
-            "inputs": {"type": ["array", "object"]},
-        },
-        "oneOf": [{"required": ["instances"]}, {"required": ["inputs"]}],
-    },
     "TfPredictResponse": {
         "type": "object",
         "properties": {
@@ -630,6 +601,8 @@ SCHEMAS = {
             for key in ("predictions", "outputs")
         },
     },
+    # The request bodies /v2 infer and TF Serving predict decode into (service/http/wire.py).
+    **wire.schemas(),
 }
 
 DOCUMENT = {

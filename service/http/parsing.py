@@ -3,11 +3,12 @@
 from flask import Response, current_app, request
 from multipart import MultipartError, MultipartSegment, PushMultipartParser
 
-from service.contract import parse_version, validate_name
+from service.contract import parse_version, validate_alias
 from service.errors import BadRequest, BatchTooLarge
 from service.inference import InferenceService, LoadedModel
 from service.preprocess import parse_invert
 
+from .body import read_body
 from .errors import HttpError
 
 EXTENSION = "fashion_serve"
@@ -35,7 +36,7 @@ def model_query() -> dict:
     version = parse_version(args.get("version"))
     alias = args.get("alias")
     if alias is not None:
-        alias = validate_name(alias, "alias")
+        alias = validate_alias(alias)
     return {"version": version, "alias": alias, "invert": parse_invert(args.get("invert", "auto"))}
 
 
@@ -45,7 +46,7 @@ def uploaded_images() -> list[bytes]:
     if mimetype == "multipart/form-data":
         return _multipart_images()
     if mimetype.startswith("image/") or mimetype in RAW_BODY_TYPES:
-        body = request.get_data(cache=False)
+        body = read_body(core().settings)
         if not body:
             raise BadRequest("empty request body: send the image bytes")
         return [body]
@@ -64,13 +65,13 @@ def _multipart_images() -> list[bytes]:
 
     Parsed with `multipart` rather than Werkzeug's form parser: the same body costs 5 µs per
     part instead of 40-90 (bench/README.md), and no FileStorage or spool file is made per image.
-    The body is read whole, which MAX_CONTENT_LENGTH bounds (413 beyond it).
+    The body is read whole, which FASHION_MAX_UPLOAD_BYTES bounds (413 beyond it, body.py).
     """
     boundary = request.mimetype_params.get("boundary")
     if not boundary:
         raise BadRequest("multipart/form-data needs a boundary parameter in its Content-Type")
     limit = core().settings.max_batch
-    body = request.get_data(cache=False)
+    body = read_body(core().settings)
     images: list[bytes] = []
     others: set[str] = set()
     chunks: list[bytes] | None = None  # the current image part's body, None for other parts

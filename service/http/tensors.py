@@ -1,6 +1,4 @@
-"""JSON bodies and numeric arrays for the tensor protocols (Open Inference Protocol, TF Serving)."""
-
-import json
+"""Numeric arrays from JSON for the tensor protocols (Open Inference Protocol, TF Serving)."""
 
 import numpy as np
 
@@ -10,16 +8,6 @@ from service.preprocess import normalize
 # What JSON numbers may become: ints and floats for FP32, ints only for UINT8 (never bools,
 # strings or nulls, which numpy would otherwise turn into numbers or objects without a word).
 _KINDS = {"FP32": "iuf", "UINT8": "iu"}
-
-
-def load_json(data: bytes, what: str = "request body") -> object:
-    """Parse a JSON document from raw bytes; BadRequest (never a 500) when it is not JSON."""
-    if not data:
-        raise BadRequest(f"empty {what}: send a JSON document")
-    try:
-        return json.loads(data)
-    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
-        raise BadRequest(f"{what} is not valid JSON: {str(error)[:200]}") from None
 
 
 def array_from_json(data: object, datatype: str, what: str) -> np.ndarray:

@@ -6,14 +6,17 @@ Errors are {"error": "message"} as TF Serving writes them (service/http/errors.p
 import base64
 import binascii
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
+from msgspec import UNSET
 from werkzeug.routing import BaseConverter
 
 from service.contract import INPUT_NAME, parse_version
 from service.errors import BadRequest
 
+from .body import read_body
 from .parsing import core, with_model_version
-from .tensors import array_from_json, load_json, to_images
+from .tensors import array_from_json, to_images
+from .wire import TfPredictRequest, decode
 
 bp = Blueprint("tfserving", __name__, url_prefix="/v1/models")
 
@@ -26,8 +29,6 @@ class SegmentConverter(BaseConverter):
 
 # Before the routes below: a blueprint applies its deferred setup in the order it was recorded.
 bp.record_once(lambda state: state.app.url_map.converters.setdefault("segment", SegmentConverter))
-
-SIGNATURE = "serving_default"
 
 
 @bp.get("/<segment:name>")
@@ -53,18 +54,13 @@ def model_status(name: str, version: str | None = None, alias: str | None = None
 def predict(name: str, version: str | None = None, alias: str | None = None):
     """{"instances": [...]} → {"predictions": [...]}, or {"inputs": ...} → {"outputs": [...]}."""
     target = {"name": name, "version": parse_version(version), "alias": alias}
-    body = load_json(request.get_data(cache=False))
-    if not isinstance(body, dict):
-        raise BadRequest('the request must be a JSON object with "instances" or "inputs"')
-    signature = body.get("signature_name", SIGNATURE)
-    if signature != SIGNATURE:
-        raise BadRequest(f"unknown signature_name {str(signature)[:40]!r}: use {SIGNATURE!r}")
-    if ("instances" in body) == ("inputs" in body):
+    body = decode(TfPredictRequest, read_body(core().settings, json_prefix=-1), "request body")
+    if (body.instances is UNSET) == (body.inputs is UNSET):
         raise BadRequest('give exactly one of "instances" (rows) or "inputs" (columns)')
-    if "instances" in body:
-        key, images = "predictions", _rows(body["instances"])
+    if body.instances is not UNSET:
+        key, images = "predictions", _rows(body.instances)
     else:
-        key, images = "outputs", _columns(body["inputs"])
+        key, images = "outputs", _columns(body.inputs)
     service = core()
     if isinstance(images, list):
         result = service.predict_images(images, **target)
@@ -73,10 +69,8 @@ def predict(name: str, version: str | None = None, alias: str | None = None):
     return with_model_version(jsonify({key: result.probabilities.tolist()}), result.model)
 
 
-def _rows(instances: object):
+def _rows(instances: list):
     """Each instance is a 28×28 array, {"b64": encoded image}, or {"image": either of those}."""
-    if not isinstance(instances, list) or not instances:
-        raise BadRequest('"instances" must be a non-empty list')
     return _images([_named(instance) for instance in instances])
 
 

@@ -6,7 +6,6 @@ talk to this service unchanged. Errors are {"error": "message"} (service/http/er
 
 import json
 import math
-import zlib
 
 import numpy as np
 from flask import Blueprint, Response, jsonify, request
@@ -16,9 +15,10 @@ from service.contract import CLASS_NAMES, IMAGE_SIDE, INPUT_NAME, OUTPUT_NAME, p
 from service.errors import BadRequest
 from service.inference import Result
 
-from .errors import HttpError
+from .body import read_body
 from .parsing import core, with_model_version
-from .tensors import array_from_json, load_json, to_images
+from .tensors import array_from_json, to_images
+from .wire import InferInput, InferOutput, InferRequest, decode
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")
 
@@ -30,7 +30,6 @@ OUTPUT = {"name": OUTPUT_NAME, "datatype": "FP32", "shape": [-1, len(CLASS_NAMES
 HEADER_LENGTH = "Inference-Header-Content-Length"
 # Binary tensors are little-endian, as the extension specifies.
 DATATYPES = {"FP32": np.dtype("<f4"), "UINT8": np.dtype("u1")}
-INFLATE_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
 # -- health and metadata -----------------------------------------------------------------------
@@ -86,75 +85,38 @@ def infer(name: str, version: str | None = None):
     """Classify the `image` tensor (FP32 0..1 or UINT8 0..255, [N,28,28]); JSON or binary."""
     number = parse_version(version)
     header, binary = _read_request()
-    request_id = header.get("id")
-    if request_id is not None and not isinstance(request_id, str):
-        raise BadRequest("'id' must be a string")
-    inputs = header.get("inputs")
-    if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
-        raise BadRequest(f"'inputs' must be a list holding exactly one tensor, {INPUT_NAME!r}")
-    images = _input_images(inputs[0], binary)
+    images = _input_images(header.inputs[0], binary)
     outputs = _requested_outputs(header)
     result = core().predict_array(images, name=name, version=number)
-    return _infer_response(result, request_id, outputs)
+    return _infer_response(result, header.id, outputs)
 
 
-def _read_request() -> tuple[dict, memoryview]:
+def _read_request() -> tuple[InferRequest, memoryview]:
     """The JSON inference header and the binary tensor data after it (possibly empty)."""
-    body = request.get_data(cache=False)
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding in INFLATE_WBITS:
-        body = _inflate(body, encoding)
-    elif encoding != "identity":
-        raise HttpError(
-            415, "unsupported_encoding", f"unsupported Content-Encoding {encoding[:40]!r}"
-        )
     length = request.headers.get(HEADER_LENGTH)
+    if length is not None and not (length.isascii() and length.isdigit()):
+        raise BadRequest(f"{HEADER_LENGTH} must be a byte count within the body, not {length!r}")
+    body = read_body(core().settings, json_prefix=-1 if length is None else int(length))
     if length is None:
         split = len(body)
-    elif length.isascii() and length.isdigit() and int(length) <= len(body):
+    elif int(length) <= len(body):
         split = int(length)
     else:
         raise BadRequest(f"{HEADER_LENGTH} must be a byte count within the body, not {length!r}")
-    header = load_json(body[:split], "inference request")
-    if not isinstance(header, dict):
-        raise BadRequest("the inference request must be a JSON object")
+    header = decode(InferRequest, body[:split], "inference request")
     return header, memoryview(body)[split:]
 
 
-def _inflate(body: bytes, encoding: str) -> bytes:
-    """Decompress a gzip/deflate request body, refusing more than the upload limit (a zip bomb)."""
-    limit = core().settings.max_upload_bytes
-    inflater = zlib.decompressobj(INFLATE_WBITS[encoding])
-    try:
-        data = inflater.decompress(body, limit + 1)
-    except zlib.error as error:
-        raise BadRequest(f"the {encoding} body cannot be decompressed: {error}") from None
-    if len(data) > limit or inflater.unconsumed_tail:
-        raise HttpError(413, "payload_too_large", f"decompressed body exceeds {limit} bytes")
-    return data
-
-
-def _input_images(tensor: dict, binary: memoryview) -> np.ndarray:
+def _input_images(tensor: InferInput, binary: memoryview) -> np.ndarray:
     """The `image` input as float32 [N,28,28], from JSON data or the binary section."""
-    if tensor.get("name") != INPUT_NAME:
-        raise BadRequest(f"unknown input {tensor.get('name')!r}: the model takes {INPUT_NAME!r}")
-    datatype = tensor.get("datatype")
-    if datatype not in DATATYPES:
-        raise BadRequest(f"input datatype must be FP32 or UINT8, not {datatype!r}")
-    shape = tensor.get("shape")
-    if (
-        not isinstance(shape, list)
-        or len(shape) != 3
-        or any(type(dim) is not int or dim < 0 for dim in shape)
-    ):
-        raise BadRequest(f"input shape must be [N, {IMAGE_SIDE}, {IMAGE_SIDE}], not {shape!r}")
-    parameters = _parameters(tensor, "input")
+    datatype, shape = tensor.datatype, list(tensor.shape)
+    parameters = _parameters(tensor.parameters, "input")
     size = parameters.get("binary_data_size")
     count = math.prod(shape)
     if size is None:
-        if "data" not in tensor:
+        if tensor.data is None:
             raise BadRequest("the input has neither 'data' nor a 'binary_data_size' parameter")
-        array = array_from_json(tensor["data"], datatype, "input data")
+        array = array_from_json(tensor.data, datatype, "input data")
     else:
         dtype = DATATYPES[datatype]
         if type(size) is not int or size != count * dtype.itemsize:
@@ -170,17 +132,11 @@ def _input_images(tensor: dict, binary: memoryview) -> np.ndarray:
     return to_images(array.reshape(shape), datatype)
 
 
-def _requested_outputs(header: dict) -> dict:
+def _requested_outputs(header: InferRequest) -> dict:
     """{"binary": bool, "classes": k} for `probabilities`; k > 0 means Triton classification."""
-    binary = _parameters(header, "request").get("binary_data_output", False)
-    outputs = header.get("outputs") or [{"name": OUTPUT_NAME}]
-    if not isinstance(outputs, list) or len(outputs) != 1 or not isinstance(outputs[0], dict):
-        raise BadRequest(f"'outputs' must list one tensor, {OUTPUT_NAME!r}")
-    if outputs[0].get("name") != OUTPUT_NAME:
-        raise BadRequest(
-            f"unknown output {outputs[0].get('name')!r}: the model gives {OUTPUT_NAME!r}"
-        )
-    parameters = _parameters(outputs[0], "output")
+    binary = _parameters(header.parameters, "request").get("binary_data_output", False)
+    output = header.outputs[0] if header.outputs else InferOutput(OUTPUT_NAME)
+    parameters = _parameters(output.parameters, "output")
     binary = parameters.get("binary_data", binary)
     classes = parameters.get("classification", 0)
     if type(binary) is not bool:
@@ -190,10 +146,8 @@ def _requested_outputs(header: dict) -> dict:
     return {"binary": binary, "classes": classes}
 
 
-def _parameters(holder: dict, what: str) -> dict:
-    parameters = holder.get("parameters") or {}
-    if not isinstance(parameters, dict):
-        raise BadRequest(f"{what} 'parameters' must be a JSON object")
+def _parameters(parameters: dict | None, what: str) -> dict:
+    parameters = parameters or {}
     if "shared_memory_region" in parameters:
         raise BadRequest("shared memory is not supported: send the tensor in the request")
     return parameters

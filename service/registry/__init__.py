@@ -6,10 +6,16 @@ Layout (the same as TF Serving and Triton, with MLflow-style aliases)::
     <root>/<name>/<version>/model.json      the version card
     <root>/<name>/aliases.json              {"production": 3, "staging": 4}
     <root>/<name>/alias_history.json        {"production": [1, 2]}: earlier targets, oldest first
+                                            (the last HISTORY_LIMIT of them)
     <root>/<name>/.lock                     fcntl lock serialising registrations and alias changes
     <root>/<name>/.tmp-*                    registrations in progress (or killed): never visible
 
 The file primitives live in _files, the command line in __main__ (``python -m service.registry``).
+No alias ever points at a version that fails verification: set_alias and rollback check the
+target's sha256 against its card, then run the caller's ``verify`` (loading it in onnxruntime,
+service/loader.py) on the very bytes they checked, before anything is written.
+
+Error messages name files relative to the root: they reach anonymous HTTP clients.
 """
 
 import datetime
@@ -18,6 +24,7 @@ import shutil
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 from service.contract import (
     DEFAULT_ALIAS,
@@ -26,6 +33,7 @@ from service.contract import (
     is_name,
     is_version,
     is_version_text,
+    validate_alias,
     validate_name,
 )
 from service.errors import (
@@ -45,6 +53,12 @@ CARD_FILE = "model.json"
 ALIASES_FILE = "aliases.json"
 HISTORY_FILE = "alias_history.json"
 LOCK_FILE = ".lock"
+# Earlier targets kept per alias: rollback rarely goes further back, and the file must not grow
+# with every promotion forever.
+HISTORY_LIMIT = 50
+
+# Checks a version's model bytes beyond their sha256 (loads them, checks the contract); raises.
+Verifier = Callable[[bytes], object]
 
 
 class Registry:
@@ -61,7 +75,7 @@ class Registry:
         try:
             entries = list(os.scandir(self.root))
         except OSError as exc:
-            raise RegistryError(f"cannot list {self.root}: {exc.strerror}") from exc
+            raise RegistryError(f"cannot list the model registry: {exc.strerror}") from exc
         return sorted(
             entry.name
             for entry in entries
@@ -74,19 +88,20 @@ class Registry:
         self._require_root()
         found = self._scan_versions(model_dir)
         if not found:
-            raise ModelNotFound(f"no model named {name!r} in {self.root}")
+            raise ModelNotFound(f"no model named {name!r} in the registry")
         return found
 
     def aliases(self, name: str) -> dict[str, int]:
         """The model's aliases and the versions they point at ({} if none)."""
         self.versions(name)
-        return self._read_mapping(self._model_dir(name) / ALIASES_FILE, is_version)
+        return self._read_mapping(name, ALIASES_FILE, is_version)
 
     def alias_history(self, name: str) -> dict[str, list[int]]:
         """Each alias's earlier targets, oldest first: what rollback walks back through."""
         self.versions(name)
         return self._read_mapping(
-            self._model_dir(name) / HISTORY_FILE,
+            name,
+            HISTORY_FILE,
             lambda value: isinstance(value, list) and all(map(is_version, value)),
         )
 
@@ -96,7 +111,7 @@ class Registry:
         if version is not None:
             self._require_version(name, version)
             return version
-        alias = validate_name(DEFAULT_ALIAS if alias is None else alias, "alias")
+        alias = validate_alias(DEFAULT_ALIAS if alias is None else alias)
         target = self.aliases(name).get(alias)
         if target is None:
             raise AliasNotFound(f"model {name!r} has no alias {alias!r}")
@@ -107,14 +122,15 @@ class Registry:
             )
         return target
 
-    def card(self, name: str, version: int) -> dict:
+    def card(self, name: str, version: int) -> dict[str, Any]:
         """The version card (model.json) of one version."""
         path = self._require_version(name, version) / CARD_FILE
-        card = _files.read_json(path)
+        shown = self._shown(path)
+        card = _files.read_json(path, shown)
         if card is None:
-            raise RegistryError(f"{path} is missing")
+            raise RegistryError(f"{shown} is missing")
         if not isinstance(card, dict):
-            raise RegistryError(f"{path} is not a JSON object")
+            raise RegistryError(f"{shown} is not a JSON object")
         return card
 
     def version_dir(self, name: str, version: int) -> Path:
@@ -127,13 +143,14 @@ class Registry:
 
     def aliases_stamp(self, name: str) -> tuple[int, int, int] | None:
         """A cheap change detector of aliases.json for hot reload: None while there is none."""
-        try:
-            stat = (self._model_dir(name) / ALIASES_FILE).stat()
-        except (FileNotFoundError, NotADirectoryError):
-            return None
         # os.replace gives every new aliases.json a new inode, so even same-size,
         # same-timestamp rewrites are seen.
-        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        return _files.stamp(self._model_dir(name) / ALIASES_FILE)
+
+    def version_stamp(self, name: str, version: int) -> tuple[object, object]:
+        """A cheap change detector of a version's files: a refusal stands until this changes."""
+        directory = self.version_dir(name, version)
+        return (_files.stamp(directory / MODEL_FILE), _files.stamp(directory / CARD_FILE))
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -172,24 +189,28 @@ class Registry:
         except OSError as exc:
             raise RegistryError(f"cannot register {name!r} in {self.root}: {exc}") from exc
 
-    def set_alias(self, name: str, alias: str, version: int) -> int | None:
-        """Point an alias at a version; return its previous target (None if it is new)."""
-        validate_name(alias, "alias")
+    def set_alias(
+        self, name: str, alias: str, version: int, verify: Verifier | None = None
+    ) -> int | None:
+        """Point an alias at a verified version; return its previous target (None if it is new)."""
+        validate_alias(alias)
         self._require_version(name, version)
-        model_dir = self._model_dir(name)
         with self._locked(name):
             aliases = self.aliases(name)
             previous = aliases.get(alias)
             if previous == version:
                 return previous
+            self._verify(name, version, verify)
             if previous is not None:
                 history = self.alias_history(name)
-                history.setdefault(alias, []).append(previous)
+                earlier = history.setdefault(alias, [])
+                earlier.append(previous)
+                del earlier[:-HISTORY_LIMIT]
                 # History first: a crash in between leaves only a duplicate of the current target
                 # at its end, which rollback skips.
-                _files.write_json_atomic(model_dir / HISTORY_FILE, history)
+                self._write(name, HISTORY_FILE, history)
             aliases[alias] = version
-            _files.write_json_atomic(model_dir / ALIASES_FILE, aliases)
+            self._write(name, ALIASES_FILE, aliases)
         return previous
 
     def append_to_card(self, name: str, version: int, key: str, entry: dict) -> None:
@@ -209,44 +230,45 @@ class Registry:
             card = self.card(name, version)
             entries = card.setdefault(key, [])
             if not isinstance(entries, list):
-                raise RegistryError(f"{path}: field {key!r} is not a list")
+                raise RegistryError(f"{self._shown(path)}: field {key!r} is not a list")
             entries.append(entry)
-            _files.write_json_atomic(path, card)
+            _files.write_json_atomic(path, card, self._shown(path))
 
-    def rollback(self, name: str, alias: str) -> int:
-        """Point an alias back at its previous target and return it; each call goes further back."""
-        validate_name(alias, "alias")
-        versions = self.versions(name)
-        model_dir = self._model_dir(name)
+    def rollback(self, name: str, alias: str, verify: Verifier | None = None) -> tuple[int, int]:
+        """Point an alias back at its latest earlier target that still exists: (from, to).
+
+        Each call goes further back. The current target need not exist any more (that is when a
+        rollback is needed most); earlier targets whose folders are gone are skipped; one that
+        exists but fails verification stops the rollback (IntegrityError, nothing written).
+        """
+        validate_alias(alias)
         with self._locked(name):
+            versions = self.versions(name)
             aliases = self.aliases(name)
             if alias not in aliases:
                 raise AliasNotFound(f"model {name!r} has no alias {alias!r}")
+            previous = aliases[alias]
             history = self.alias_history(name)
-            earlier = history.get(alias, [])
-            while earlier and earlier[-1] == aliases[alias]:
+            earlier = [v for v in history.get(alias, []) if v in versions]
+            while earlier and earlier[-1] == previous:
                 earlier.pop()
             if not earlier:
                 raise NoAliasHistory(
-                    f"alias {alias!r} of model {name!r} never pointed at another version:"
+                    f"alias {alias!r} of model {name!r} has no earlier target that still exists:"
                     " nothing to roll back to"
                 )
             target = earlier.pop()
-            if target not in versions:
-                raise VersionNotFound(
-                    f"cannot roll back alias {alias!r} of model {name!r}: its previous target,"
-                    f" version {target}, no longer exists"
-                )
+            self._verify(name, target, verify)
             aliases[alias] = target
             if earlier:
                 history[alias] = earlier
             else:
-                del history[alias]
+                history.pop(alias, None)
             # Alias first: a crash in between leaves the new target at the end of the history,
             # which the next rollback skips.
-            _files.write_json_atomic(model_dir / ALIASES_FILE, aliases)
-            _files.write_json_atomic(model_dir / HISTORY_FILE, history)
-        return target
+            self._write(name, ALIASES_FILE, aliases)
+            self._write(name, HISTORY_FILE, history)
+        return previous, target
 
     # -- checking --------------------------------------------------------------------------------
 
@@ -312,9 +334,22 @@ class Registry:
     def _model_dir(self, name: str) -> Path:
         return self.root / validate_name(name)
 
+    def _shown(self, path: Path) -> str:
+        """A path as error messages show it: relative to the root, never the server's layout."""
+        return str(path.relative_to(self.root))
+
+    def _verify(self, name: str, version: int, verify: Verifier | None) -> None:
+        data = self.read_verified(name, version)
+        if verify is not None:
+            verify(data)
+
+    def _write(self, name: str, file_name: str, data: object) -> None:
+        path = self._model_dir(name) / file_name
+        _files.write_json_atomic(path, data, self._shown(path))
+
     def _require_root(self) -> None:
         if not self.root.is_dir():
-            raise RegistryError(f"model registry folder {self.root} does not exist")
+            raise RegistryError("the model registry folder does not exist")
 
     def _require_version(self, name: str, version: int) -> Path:
         directory = self.version_dir(name, version)
@@ -330,24 +365,29 @@ class Registry:
         except (FileNotFoundError, NotADirectoryError):
             return []
         except OSError as exc:
-            raise RegistryError(f"cannot list {model_dir}: {exc.strerror}") from exc
+            raise RegistryError(f"cannot list model {model_dir.name!r}: {exc.strerror}") from exc
         return sorted(
             int(entry.name) for entry in entries if is_version_text(entry.name) and entry.is_dir()
         )
 
-    @staticmethod
-    def _read_mapping(path: Path, valid_value: Callable[[object], bool]) -> dict:
-        data = _files.read_json(path)
+    def _read_mapping(
+        self, name: str, file_name: str, valid_value: Callable[[object], bool]
+    ) -> dict[str, Any]:
+        path = self._model_dir(name) / file_name
+        shown = self._shown(path)
+        data = _files.read_json(path, shown)
         if data is None:
             return {}
+        # Keys are read as names (not the stricter alias rule): an older file stays readable.
         if not isinstance(data, dict) or not all(
             is_name(key) and valid_value(value) for key, value in data.items()
         ):
-            raise RegistryError(f"{path} does not map alias names to versions")
+            raise RegistryError(f"{shown} does not map alias names to versions")
         return data
 
     def _locked(self, name: str) -> AbstractContextManager[None]:
-        return _files.locked(self._model_dir(name) / LOCK_FILE)
+        path = self._model_dir(name) / LOCK_FILE
+        return _files.locked(path, self._shown(path))
 
     def _register(self, name: str, sources: dict[str, Path], card: dict) -> int:
         model_dir = self._model_dir(name)

@@ -39,6 +39,14 @@ def _cmd_show(registry: Registry, args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(data: bytes) -> None:
+    """The service's rule: a version loads in onnxruntime and honours the contract (on CPU)."""
+    # Imported here: list, show and verify run without onnxruntime's start-up cost.
+    from service.loader import check_model
+
+    check_model(data)
+
+
 def _cmd_promote(registry: Registry, args: argparse.Namespace) -> int:
     version = parse_version(args.version)
     previous = registry.aliases(args.name).get(args.alias)
@@ -55,10 +63,10 @@ def _cmd_promote(registry: Registry, args: argparse.Namespace) -> int:
 
         gated_promote(
             registry, args.name, version, args.alias,
-            lambda: load_benchmark(photo_count=args.gate_photos),
+            lambda: load_benchmark(photo_count=args.gate_photos), verify=_verify,
         )  # fmt: skip
     else:
-        previous = registry.set_alias(args.name, args.alias, version)
+        previous = registry.set_alias(args.name, args.alias, version, verify=_verify)
     if previous is None:
         change = "new alias"
     elif previous == version:
@@ -70,8 +78,8 @@ def _cmd_promote(registry: Registry, args: argparse.Namespace) -> int:
 
 
 def _cmd_rollback(registry: Registry, args: argparse.Namespace) -> int:
-    target = registry.rollback(args.name, args.alias)
-    print(f"{args.name}: {args.alias} -> {target} (rolled back)")
+    previous, target = registry.rollback(args.name, args.alias, verify=_verify)
+    print(f"{args.name}: {args.alias} -> {target} (rolled back from {previous})")
     return 0
 
 
@@ -143,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except FashionServeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc} (registry {args.root})", file=sys.stderr)
         return 1
 
 

@@ -25,16 +25,19 @@ def dump(data: object) -> str:
     return json.dumps(data, sort_keys=True, indent=2, allow_nan=False) + "\n"
 
 
-def read_json(path: Path) -> object:
-    """Parse a JSON file; None if it does not exist; RegistryError if unreadable or corrupt."""
+def read_json(path: Path, shown: str) -> object:
+    """Parse a JSON file; None if it does not exist; RegistryError if unreadable or corrupt.
+
+    Messages name the file as ``shown`` (relative to the registry): they may reach HTTP clients.
+    """
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
-        raise RegistryError(f"cannot read {path}: {exc.strerror}") from exc
+        raise RegistryError(f"cannot read {shown}: {exc.strerror}") from exc
     except ValueError as exc:  # both JSONDecodeError and UnicodeDecodeError
-        raise RegistryError(f"corrupt JSON in {path}: {exc}") from exc
+        raise RegistryError(f"corrupt JSON in {shown}: {exc}") from exc
 
 
 def fsync_dir(path: Path) -> None:
@@ -54,7 +57,7 @@ def write_new(path: Path, text: str) -> None:
         os.fsync(file.fileno())
 
 
-def write_json_atomic(path: Path, data: object) -> None:
+def write_json_atomic(path: Path, data: object, shown: str) -> None:
     """Replace ``path`` so that readers see either the old or the new content, never a mix."""
     temp = path.with_name(temp_name(path.name))
     try:
@@ -63,7 +66,7 @@ def write_json_atomic(path: Path, data: object) -> None:
         fsync_dir(path.parent)
     except OSError as exc:
         temp.unlink(missing_ok=True)
-        raise RegistryError(f"cannot write {path}: {exc.strerror}") from exc
+        raise RegistryError(f"cannot write {shown}: {exc.strerror}") from exc
 
 
 def copy(source: Path, target: Path) -> None:
@@ -85,18 +88,27 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def stamp(path: Path) -> tuple[int, int, int] | None:
+    """A cheap change detector of one file (mtime, size, inode); None while it does not exist."""
+    try:
+        stat = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
 def sha256_bytes(data: bytes) -> str:
     """The hex sha256 of bytes already read."""
     return hashlib.sha256(data).hexdigest()
 
 
 @contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
+def locked(path: Path, shown: str) -> Iterator[None]:
     """Hold an exclusive fcntl lock on ``path`` (created if missing) for the block."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise RegistryError(f"cannot lock {path}: {exc.strerror}") from exc
+        raise RegistryError(f"cannot lock {shown}: {exc.strerror}") from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

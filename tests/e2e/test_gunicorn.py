@@ -17,7 +17,7 @@ from service.runtime import CPU, OnnxModel
 from tests.conftest import MODEL
 from tests.e2e.server import REPO, GunicornServer
 from tests.test_inference import dark_images, png
-from tests.tiny_models import register_tiny
+from tests.tiny_models import force_alias, register_tiny
 from training.data import DEFAULT_DIR, load
 
 pytestmark = pytest.mark.slow
@@ -122,7 +122,7 @@ def test_corrupted_version_is_refused_while_the_old_one_keeps_serving(registry, 
     model_file.write_bytes(b"\0" + model_file.read_bytes()[1:])
     image = png(dark_images(1)[0])
     with GunicornServer(registry.root, tmp_path / "log", workers=1) as server:
-        registry.set_alias(MODEL, "production", version)
+        force_alias(registry, MODEL, "production", version)  # the registry itself refuses it
         deadline = time.monotonic() + 10
         while not (ready := requests.get(f"{server.url}/readyz", timeout=10).json())["refused"]:
             assert time.monotonic() < deadline

@@ -1,0 +1,81 @@
+"""Typed wire models of the tensor protocols' request bodies (msgspec Structs).
+
+Decoding into them parses and validates a body's shape in one pass (issue 15 measured ~34 µs
+for a single-image /v2 body against ~135 µs for json.loads plus checks by hand); what types
+cannot say (binary sizes, value ranges) the endpoints check. The OpenAPI document takes these
+models' JSON Schema from them (schemas()), so the two cannot drift apart.
+"""
+
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+
+from service.contract import IMAGE_SIDE, INPUT_NAME, OUTPUT_NAME
+from service.errors import BadRequest
+
+T = TypeVar("T")
+Parameters = Annotated[
+    dict[str, Any], msgspec.Meta(description="Protocol parameters (binary_data, ...).")
+]
+Count = Annotated[int, msgspec.Meta(ge=1)]
+Side = Annotated[int, msgspec.Meta(ge=IMAGE_SIDE, le=IMAGE_SIDE)]
+SIGNATURE = "serving_default"
+
+
+class InferInput(msgspec.Struct, forbid_unknown_fields=False):
+    """The `image` tensor, FP32 0..1 or UINT8 0..255: `data`, or binary (binary_data_size)."""
+
+    name: Annotated[str, msgspec.Meta(pattern=f"^{INPUT_NAME}$")]
+    datatype: Literal["FP32", "UINT8"]
+    shape: tuple[Count, Side, Side]
+    data: Annotated[list[Any], msgspec.Meta(min_length=1)] | None = None
+    parameters: Parameters | None = None
+
+
+class InferOutput(msgspec.Struct, forbid_unknown_fields=False):
+    """The `probabilities` output: JSON or binary data, or Triton's top-k classification."""
+
+    name: Annotated[str, msgspec.Meta(pattern=f"^{OUTPUT_NAME}$")]
+    parameters: Parameters | None = None
+
+
+class InferRequest(msgspec.Struct, forbid_unknown_fields=False):
+    """The Open Inference Protocol's inference request (the JSON header, with binary data)."""
+
+    inputs: Annotated[list[InferInput], msgspec.Meta(min_length=1, max_length=1)]
+    id: str | None = None
+    outputs: Annotated[list[InferOutput], msgspec.Meta(max_length=1)] | None = None
+    parameters: Parameters | None = None
+
+
+class TfPredictRequest(msgspec.Struct, forbid_unknown_fields=False):
+    """Exactly one of "instances" (per image: 28×28, {"b64"}, {"image"}) or "inputs" (a batch)."""
+
+    signature_name: Annotated[str, msgspec.Meta(pattern=f"^{SIGNATURE}$")] = SIGNATURE
+    instances: Annotated[list[Any], msgspec.Meta(min_length=1)] | msgspec.UnsetType = msgspec.UNSET
+    inputs: list[Any] | dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+
+
+_DECODERS: dict[type, msgspec.json.Decoder] = {
+    kind: msgspec.json.Decoder(kind) for kind in (InferRequest, TfPredictRequest)
+}
+
+
+def decode(kind: type[T], data: bytes, what: str) -> T:
+    """Parse and validate a body as ``kind``; BadRequest saying where it is wrong (never a 500)."""
+    if not data:
+        raise BadRequest(f"empty {what}: send a JSON document")
+    try:
+        return _DECODERS[kind].decode(data)  # type: ignore[no-any-return]
+    except msgspec.ValidationError as error:
+        raise BadRequest(f"invalid {what}: {str(error)[:300]}") from None
+    except (msgspec.DecodeError, RecursionError) as error:  # RecursionError: absurdly deep
+        raise BadRequest(f"{what} is not valid JSON: {str(error)[:200]}") from None
+
+
+def schemas() -> dict[str, Any]:
+    """The models' JSON Schemas, as OpenAPI components (#/components/schemas/<class name>)."""
+    _, components = msgspec.json.schema_components(
+        list(_DECODERS), ref_template="#/components/schemas/{name}"
+    )
+    return components
