@@ -15,7 +15,7 @@ import numpy as np
 
 from evaluation.photos import render_photos
 from service.contract import IMAGE_SIDE, validate_alias
-from service.errors import FashionServeError
+from service.errors import FashionServeError, InvalidImage
 from service.preprocess import normalize, preprocess_images
 from service.registry import Registry
 from service.runtime import CPU, OnnxModel
@@ -86,7 +86,7 @@ def load_benchmark(
     for photo in photos:
         try:
             converted.append(preprocess_images([photo.data])[0])
-        except FashionServeError:  # e.g. no object found on the ground: a 422 in the service
+        except InvalidImage:  # e.g. no object found on its ground: a 422 in the service
             continue
         labels.append(photo.label)
     indices = [photo.index for photo in photos]
