@@ -97,7 +97,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action=argparse.BooleanOptionalAction,
         help=arch_help(
             "augment",
-            "change every training batch on the fly as photo mode's output differs from "
+            "change 40 %% of every training batch on the fly as photo mode's output differs from "
             "dataset images (shift, scale, rotation, blur/sharpen, contrast, ground, noise); ",
         ),
     )
