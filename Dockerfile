@@ -36,19 +36,19 @@ RUN pip install --no-cache-dir --target /uv "uv==${UV_VERSION}"
 # The serving dependencies, exactly as pinned, in a venv without pip; bytecode compiled now,
 # since the non-root user cannot write it at run time.
 FROM base AS venv-serve
-COPY requirements/serve.txt requirements/
+COPY requirements/serve.lock requirements/
 RUN --mount=from=uv,source=/uv/bin/uv,target=/usr/local/bin/uv \
     python3 -m venv --without-pip /opt/venv \
     && uv pip install --system-certs --no-cache --compile-bytecode --python /opt/venv/bin/python \
-        -r requirements/serve.txt
+        -r requirements/serve.lock
 
 # The same set with onnxruntime swapped for onnxruntime-gpu of the same version, plus its CUDA
 # and cuDNN wheels (the [cuda,cudnn] extras), so the image needs no CUDA base image.
 FROM base AS venv-gpu
-COPY requirements/serve.txt requirements/
+COPY requirements/serve.lock requirements/
 RUN --mount=from=uv,source=/uv/bin/uv,target=/usr/local/bin/uv \
-    ort="$(sed -n 's/^onnxruntime==//p' requirements/serve.txt)" \
-    && sed '/^onnxruntime==/d' requirements/serve.txt > /tmp/serve-gpu.txt \
+    ort="$(sed -n 's/^onnxruntime==//p' requirements/serve.lock)" \
+    && sed '/^onnxruntime==/d' requirements/serve.lock > /tmp/serve-gpu.txt \
     && python3 -m venv --without-pip /opt/venv \
     && uv pip install --system-certs --no-cache --compile-bytecode --python /opt/venv/bin/python \
         -r /tmp/serve-gpu.txt "onnxruntime-gpu[cuda,cudnn]==${ort}" \
@@ -71,11 +71,11 @@ LABEL org.opencontainers.image.title="fashion-serve-train"
 RUN apt-get update \
     && apt-get install -y --no-install-recommends dataset-fashion-mnist=0.0~git20200523.55506a9-1 \
     && rm -rf /var/lib/apt/lists/*
-COPY requirements/train.txt requirements/
+COPY requirements/train.lock requirements/
 # No bytecode compiled ahead here: TensorFlow's thousands of modules would take minutes on a small
 # machine, and a training run compiles the ones it imports in a fraction of that.
 RUN --mount=from=uv,source=/uv/bin/uv,target=/usr/local/bin/uv \
-    uv pip install --system-certs --no-cache --python /opt/venv/bin/python -r requirements/train.txt
+    uv pip install --system-certs --no-cache --python /opt/venv/bin/python -r requirements/train.lock
 # The shipped registry here too, so a volume seeded by this image first looks the same.
 COPY --chown=10001:10001 models/ models/
 COPY service/ service/

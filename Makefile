@@ -6,7 +6,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DOCKER_BASE_IMAGE ?= local/python:3.11-slim
 
-.PHONY: serve train test lint test-docker test-swarm test-docker-gpu bench clean
+.PHONY: help serve train test lint typecheck lock test-docker test-swarm test-docker-gpu bench clean
+.DEFAULT_GOAL := help
 
 # uv installs the pinned sets: pip needed over an hour for the test set on a busy two-core CI
 # machine (its resolver and bytecode compiler are pure Python); uv takes minutes.
@@ -20,30 +21,56 @@ $(UV):
 	$(PYTHON) -m venv --without-pip $(VENV)
 	PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --prefix $(VENV) uv==$(UV_VERSION)
 
-# One stamp per dependency set: re-install only when its requirements file changes.
-$(VENV)/.serve: requirements/serve.txt | $(UV)
-	$(UV) pip install --quiet --python $(BIN)/python -r requirements/serve.txt
+help:  ## list the targets
+	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# Every set is installed from its lock (requirements/*.lock: every package pinned, compiled by
+# `make lock` from the readable top-level pins in requirements/*.txt). One stamp per set:
+# re-install only when its lock changes.
+$(VENV)/.serve: requirements/serve.lock | $(UV)
+	$(UV) pip install --quiet --python $(BIN)/python -r requirements/serve.lock
 	touch $@
 
-$(VENV)/.train: requirements/train.txt requirements/serve.txt | $(UV)
-	$(UV) pip install --quiet --python $(BIN)/python -r requirements/train.txt
+$(VENV)/.train: requirements/train.lock | $(UV)
+	$(UV) pip install --quiet --python $(BIN)/python -r requirements/train.lock
 	touch $@
 
-$(VENV)/.test: requirements/test.txt requirements/train.txt requirements/serve.txt | $(UV)
-	$(UV) pip install --quiet --python $(BIN)/python -r requirements/test.txt
+$(VENV)/.test: requirements/test.lock | $(UV)
+	$(UV) pip install --quiet --python $(BIN)/python -r requirements/test.lock
 	touch $@
+
+# Linting needs ruff alone: its own small venv, so `make lint` never waits for TensorFlow.
+LINT_VENV := .venv-lint
+$(LINT_VENV)/.lint: requirements/lint.lock | $(UV)
+	$(PYTHON) -m venv --without-pip $(LINT_VENV)
+	$(UV) pip install --quiet --python $(LINT_VENV)/bin/python -r requirements/lint.lock
+	touch $@
+
+# The test set is resolved first, for all of it at once; the smaller sets are then held to its
+# versions, so what ships (serve, train) is exactly what the tests ran with.
+LOCK := $(UV) pip compile --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu
+REQ := requirements
+
+lock: | $(UV)  ## re-pin every dependency after a change to requirements/*.txt (needs PyPI)
+	$(LOCK) $(REQ)/serve.txt $(REQ)/train.txt $(REQ)/test.txt $(REQ)/lint.txt -o $(REQ)/test.lock
+	$(LOCK) $(REQ)/serve.txt $(REQ)/train.txt -c $(REQ)/test.lock -o $(REQ)/train.lock
+	$(LOCK) $(REQ)/serve.txt -c $(REQ)/test.lock -o $(REQ)/serve.lock
+	$(LOCK) $(REQ)/lint.txt -c $(REQ)/test.lock -o $(REQ)/lint.lock
 
 serve: $(VENV)/.serve  ## serve the shipped registry on $(HOST):$(PORT)
-	FASHION_BIND=$${FASHION_BIND:-$(HOST):$(PORT)} $(BIN)/gunicorn -c service/gunicorn.conf.py service.wsgi:app
+	FASHION_BIND=$${FASHION_BIND:-$(HOST):$(PORT)} $(BIN)/python -m service
 
 train: $(VENV)/.train  ## train, export and register a new version (ARGS="--epochs 10 --promote production")
 	$(BIN)/python -m training $(ARGS)
 
-lint: $(VENV)/.test
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+lint: $(LINT_VENV)/.lint  ## ruff check and ruff format --check (what .pre-commit-config.yaml runs)
+	$(LINT_VENV)/bin/ruff check .
+	$(LINT_VENV)/bin/ruff format --check .
 
-test: lint  ## lint, then the whole test suite (real data, real models, real gunicorn)
+typecheck: $(VENV)/.test  ## mypy, strict on service/
+	$(BIN)/mypy
+
+test: lint typecheck  ## lint, type-check, then the whole test suite (real data, models, gunicorn)
 	$(BIN)/python -m pytest
 
 test-docker: $(VENV)/.test  ## build the images, run the compose deployment end to end
@@ -74,4 +101,4 @@ test-docker-gpu:  ## build serve-gpu; onnxruntime in it must offer CUDA with its
 		"! ldd $(CUDA_PROVIDER_LIB) | grep 'not found' | grep -v 'libcuda\.so'"
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LINT_VENV) .pytest_cache .ruff_cache .mypy_cache build

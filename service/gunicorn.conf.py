@@ -4,8 +4,13 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from gunicorn.arbiter import Arbiter
+    from gunicorn.workers.base import Worker
 
 bind = os.environ.get("FASHION_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("FASHION_WORKERS", "2"))
@@ -33,7 +38,7 @@ METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 _made_metrics_dir: str | None = None  # removed at exit when this master created it
 
 
-def on_starting(server):
+def on_starting(server: "Arbiter") -> None:
     """Validate the settings once in the master, so a bad value stops the start cleanly.
 
     The master must not import onnxruntime: a child forked from a process that loaded it aborts
@@ -41,7 +46,7 @@ def on_starting(server):
     stops the server if it cannot be honoured (service/wsgi.py).
     """
     settings = Settings.from_env()
-    server.log.info(
+    server.log.info(  # type: ignore[union-attr]  # the arbiter has its log before any hook
         "fashion-serve: registry %s, default %s:%s, device %s",
         settings.model_dir.resolve(),
         settings.default_model,
@@ -51,7 +56,7 @@ def on_starting(server):
     _prepare_metrics_dir(server)
 
 
-def _prepare_metrics_dir(server) -> None:
+def _prepare_metrics_dir(server: "Arbiter") -> None:
     """Give the workers an empty folder to share Prometheus metrics through (multiprocess mode).
 
     Set before any worker is forked, so every worker imports prometheus-client in that mode.
@@ -67,17 +72,19 @@ def _prepare_metrics_dir(server) -> None:
     else:
         _made_metrics_dir = tempfile.mkdtemp(prefix="fashion-serve-metrics-")
         os.environ[METRICS_DIR] = _made_metrics_dir
-    server.log.info("fashion-serve: metrics shared through %s", os.environ[METRICS_DIR])
+    server.log.info(  # type: ignore[union-attr]  # the arbiter has its log before any hook
+        "fashion-serve: metrics shared through %s", os.environ[METRICS_DIR]
+    )
 
 
-def child_exit(server, worker):
+def child_exit(server: "Arbiter", worker: "Worker") -> None:
     """Drop an exited worker's live gauges (the alias versions) from the shared metrics."""
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid)
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
-def on_exit(server):
+def on_exit(server: "Arbiter") -> None:
     """Remove the metrics folder this master made."""
     if _made_metrics_dir:
         shutil.rmtree(_made_metrics_dir, ignore_errors=True)

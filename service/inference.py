@@ -1,5 +1,6 @@
 """The data plane and the facade the HTTP layer uses: predict, model lists, summaries, cards."""
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,7 @@ class Result:
     alias: str | None
     probabilities: np.ndarray
 
-    def predictions(self) -> list[dict]:
+    def predictions(self) -> list[dict[str, Any]]:
         """One labelled entry per image: top class, its confidence, and all ten probabilities."""
         best = self.probabilities.argmax(axis=1).tolist()
         return [
@@ -87,6 +88,7 @@ class InferenceService:
         return {
             "ready": ready,
             "status": "degraded" if ready and degraded else "ready" if ready else "not_ready",
+            "pid": os.getpid(),  # which worker answered: each gunicorn worker has its own state
             "default": {
                 "model": self.settings.default_model,
                 "alias": self.settings.default_alias,

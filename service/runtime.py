@@ -109,8 +109,15 @@ class OnnxModel:
 
     def run(self, images: np.ndarray) -> np.ndarray:
         """Probabilities float32 [N,10] for images float32 [N,28,28] in 0..1."""
-        return self._session.run([OUTPUT_NAME], {INPUT_NAME: images})[0]
+        probabilities: np.ndarray = self._session.run([OUTPUT_NAME], {INPUT_NAME: images})[0]
+        return probabilities
 
     def warm_up(self) -> None:
-        """Run once on a blank batch so the first real request pays no allocation cost."""
-        self.run(np.zeros((1, IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32))
+        """Run once on a blank batch, so the first real request pays no allocation cost.
+
+        A model that loads but cannot run is refused here, not by every request after it.
+        """
+        try:
+            self.run(np.zeros((1, IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32))
+        except Exception as error:  # onnxruntime raises its own untyped errors on bad graphs
+            raise ModelLoadError(f"the model loads but cannot run: {error}") from None

@@ -4,12 +4,15 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from service.contract import DEFAULT_ALIAS, validate_alias, validate_name
 from service.errors import BadRequest
 from service.preprocess import DEFAULT_MAX_PIXELS
 
 DEVICES = ("auto", "cpu", "cuda")
+Number = TypeVar("Number", int, float)
+_KIND_NAMES: dict[type, str] = {int: "an integer", float: "a number"}
 
 
 class SettingsError(BadRequest):
@@ -89,14 +92,16 @@ def _name(
         raise SettingsError(f"{key}: {error}") from None
 
 
-def _number(env: Mapping[str, str], key: str, default, kind, minimum):
+def _number(
+    env: Mapping[str, str], key: str, default: Number, kind: type[Number], minimum: Number
+) -> Number:
     raw = env.get(key)
     if raw is None or raw.strip() == "":
         return default
     try:
         value = kind(raw)
     except ValueError:
-        raise SettingsError(f"{key} must be a {kind.__name__}, not {raw!r}") from None
+        raise SettingsError(f"{key} must be {_KIND_NAMES[kind]}, not {raw!r}") from None
     if value < minimum:
         raise SettingsError(f"{key} must be at least {minimum}, not {raw!r}")
     return value

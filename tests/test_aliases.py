@@ -2,15 +2,16 @@
 
 import logging
 import shutil
+from dataclasses import replace
 
 import pytest
 
-from service.errors import IntegrityError, NotReady
+from service.errors import AliasNotFound, IntegrityError, NoAliasHistory, NotReady
 from service.inference import InferenceService
 from service.registry import Registry
 from tests.conftest import MODEL
-from tests.test_inference import wait_for
 from tests.tiny_models import register_tiny
+from tests.waiting import wait_for
 
 
 def corrupt(registry: Registry, version: int) -> None:
@@ -133,5 +134,59 @@ def test_promotion_through_the_api_refuses_a_version_that_does_not_verify(
             core.set_alias(MODEL, "production", version)
         assert registry.aliases(MODEL)["production"] == 1
         assert core.status()["status"] == "ready"
+    finally:
+        core.close()
+
+
+def test_an_alias_moved_by_another_process_is_followed_without_restart(registry, settings):
+    core = started(settings)
+    try:
+        Registry(settings.model_dir).set_alias(MODEL, "production", 2)  # as the CLI would
+        wait_for(lambda: core.model()[0].version == 2, "production to serve version 2")
+        assert core.status()["refused"] == []
+    finally:
+        core.close()
+
+
+def test_an_alias_is_followed_from_its_first_use(settings):
+    core = started(settings)
+    try:
+        assert core.model(alias="staging")[0].version == 2
+        serving = {(s["alias"], s["version"]) for s in core.status()["serving"]}
+        assert serving == {("production", 1), ("staging", 2)}
+        with pytest.raises(AliasNotFound):
+            core.model(alias="canary")
+    finally:
+        core.close()
+
+
+def test_set_alias_then_rollback_switch_immediately(settings):
+    core = started(settings)
+    try:
+        moved = core.set_alias(MODEL, "production", 2)
+        assert moved == {"model": MODEL, "alias": "production", "version": 2, "previous": 1}
+        assert core.model()[0].version == 2
+        back = core.rollback(MODEL, "production")
+        assert (back["version"], back["previous"]) == (1, 2)
+        assert core.model()[0].version == 1
+        with pytest.raises(NoAliasHistory):
+            core.rollback(MODEL, "production")
+    finally:
+        core.close()
+
+
+def test_an_empty_registry_is_not_ready_until_a_model_is_promoted(settings, tmp_path):
+    root = tmp_path / "empty"
+    root.mkdir()
+    core = started(replace(settings, model_dir=root))
+    try:
+        assert not core.is_ready()
+        assert core.status()["refused"]
+        with pytest.raises(NotReady, match="has no version to serve"):
+            core.model()
+        registry = Registry(root)
+        register_tiny(registry, MODEL, 5, tmp_path)
+        registry.set_alias(MODEL, "production", 1)
+        wait_for(core.is_ready, "readiness")
     finally:
         core.close()

@@ -1,51 +1,23 @@
-"""The core: resolution, labelled results, hot reload on alias moves, refusal of bad versions."""
+"""The data plane and facade: resolution, labelled results, batch limits, summaries, cards."""
 
-import io
-import time
+import os
 from dataclasses import replace
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from service.contract import CLASS_NAMES
 from service.errors import (
     AliasNotFound,
     BadRequest,
     BatchTooLarge,
-    IntegrityError,
     InvalidName,
     ModelNotFound,
-    NoAliasHistory,
     VersionNotFound,
 )
 from service.inference import InferenceService
-from service.registry import Registry
 from tests.conftest import MODEL
-from tests.tiny_models import force_alias, register_tiny
-
-
-def png(pixels: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels.astype(np.uint8)).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def dark_images(count: int, seed: int = 0) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    images = []
-    for _ in range(count):
-        pixels = np.zeros((28, 28), np.uint8)
-        pixels[4:24, 6:22] = rng.integers(0, 256, (20, 16))  # a light object on black
-        images.append(pixels)
-    return images
-
-
-def wait_for(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
+from tests.images import dark_images, png
 
 
 @pytest.fixture
@@ -62,7 +34,6 @@ def test_start_loads_the_default_alias_and_becomes_ready(service):
     assert (loaded.name, loaded.version, alias) == (MODEL, 1, "production")
     status = service.status()
     assert status["ready"] is True
-    assert status["status"] == "ready"
     assert {"model": MODEL, "alias": "production", "version": 1, "degraded": False} in status[
         "serving"
     ]
@@ -129,75 +100,33 @@ def test_predict_array_checks_shape_and_values(service):
         service.predict_array(np.full((1, 28, 28), np.nan, np.float32))
 
 
-def test_alias_moved_by_another_process_is_followed_without_restart(service, settings):
-    Registry(settings.model_dir).set_alias(MODEL, "production", 2)  # as the CLI would
-    wait_for(lambda: service.model()[0].version == 2)
-    assert service.status()["refused"] == []
+def test_status_names_what_answers_and_what_is_loaded(service):
+    service.model(version=2)
+    status = service.status()
+    assert status["default"] == {"model": MODEL, "alias": "production"}
+    assert status["pid"] == os.getpid()
+    assert status["serving"] == [
+        {"model": MODEL, "alias": "production", "version": 1, "degraded": False}
+    ]
+    assert [(m["model"], m["version"]) for m in status["loaded"]] == [(MODEL, 1), (MODEL, 2)]
+    assert status["loaded"][0]["providers"] == service.providers
 
 
-def test_corrupted_version_is_refused_and_the_old_one_keeps_serving(service, settings, tmp_path):
-    outside = Registry(settings.model_dir)
-    version = register_tiny(outside, MODEL, 3, tmp_path)
-    model_file = outside.model_path(MODEL, version)
-    model_file.write_bytes(model_file.read_bytes()[:-1] + b"\0")  # one flipped byte
-    force_alias(outside, MODEL, "production", version)  # the registry itself would refuse it
-    wait_for(lambda: service.status()["refused"])
-    (refusal,) = service.status()["refused"]
-    assert refusal["version"] == version
-    assert "sha256" in refusal["reason"]
-    assert service.model()[0].version == 1
-    assert service.is_ready()
-
-
-def test_set_alias_refuses_a_version_that_does_not_load(service, settings, tmp_path):
-    outside = Registry(settings.model_dir)
-    version = register_tiny(outside, MODEL, 4, tmp_path)
-    outside.model_path(MODEL, version).write_bytes(b"garbage")
-    with pytest.raises(IntegrityError):
-        service.set_alias(MODEL, "production", version)
-    assert outside.aliases(MODEL)["production"] == 1
-
-
-def test_set_alias_then_rollback_switch_immediately(service):
-    moved = service.set_alias(MODEL, "production", 2)
-    assert moved == {"model": MODEL, "alias": "production", "version": 2, "previous": 1}
-    assert service.model()[0].version == 2
-    back = service.rollback(MODEL, "production")
-    assert back["version"] == 1
-    assert back["previous"] == 2
-    assert service.model()[0].version == 1
-    with pytest.raises(NoAliasHistory):
-        service.rollback(MODEL, "production")
-
-
-def test_empty_registry_is_not_ready_until_a_model_is_promoted(tmp_path, settings):
-    root = tmp_path / "empty"
-    root.mkdir()
-    core = InferenceService(replace(settings, model_dir=root))
-    core.start()
-    try:
-        assert not core.is_ready()
-        assert core.status()["refused"]
-        reg = Registry(root)
-        register_tiny(reg, MODEL, 5, tmp_path)
-        reg.set_alias(MODEL, "production", 1)
-        wait_for(core.is_ready)
-    finally:
-        core.close()
-
-
-def test_only_max_loaded_versions_stay_in_memory_but_aliases_are_pinned(settings, tmp_path):
-    reg = Registry(settings.model_dir)
-    for seed in (6, 7, 8):
-        register_tiny(reg, MODEL, seed, tmp_path)
-    core = InferenceService(replace(settings, max_loaded=2))
-    core.start()
-    try:
-        for version in (2, 3, 4, 5):
-            assert core.model(version=version)[0].version == version
-        # production's version 1 is pinned and does not count against the limit (the README's
-        # "besides those aliases serve"): it stays, with the two most recent others.
-        loaded = {entry["version"] for entry in core.status()["loaded"]}
-        assert loaded == {1, 4, 5}
-    finally:
-        core.close()
+def test_model_list_summary_and_card(service, registry):
+    assert service.list_models() == [
+        {"name": MODEL, "versions": [1, 2], "aliases": {"production": 1, "staging": 2},
+         "default": True}
+    ]  # fmt: skip
+    summary = service.describe_model(MODEL)
+    assert [v["version"] for v in summary["versions"]] == [1, 2]
+    assert summary["aliases"] == registry.aliases(MODEL)
+    assert summary["alias_history"] == {}
+    card = service.version_card(MODEL, 2)
+    assert card["sha256"] == registry.card(MODEL, 2)["sha256"]
+    assert card["serving"]["loaded"] is False
+    assert card["serving"]["providers"] == service.providers
+    assert service.versions(MODEL) == service.versions(MODEL, 2) == [1, 2]
+    with pytest.raises(VersionNotFound):
+        service.versions(MODEL, 3)
+    with pytest.raises(InvalidName):
+        service.describe_model("../x")

@@ -132,3 +132,11 @@ def test_on_demand_loads_beyond_the_budget_are_throttled_but_aliases_load(regist
     assert loader.load(MODEL, 2).version == 2  # an alias target is never throttled
     assert loader.load(MODEL, 2, on_demand=True).version == 2  # loaded: no budget needed
     assert counter.loads == [(MODEL, 2)]
+
+
+def test_a_model_that_loads_but_cannot_run_is_refused_at_warm_up(registry, settings, tmp_path):
+    version = register_tiny(registry, MODEL, 4, tmp_path, rows=3)  # honours the contract on paper
+    loader, counter = make_loader(registry, settings)
+    with pytest.raises(ModelLoadError, match="loads but cannot run"):
+        loader.load(MODEL, version)
+    assert counter.loads == []

@@ -10,12 +10,10 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from service.contract import validate_name
 from service.errors import (
     AliasNotFound,
     BadRequest,
@@ -27,6 +25,7 @@ from service.errors import (
     VersionNotFound,
 )
 from service.registry import HISTORY_LIMIT, Registry
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -95,16 +94,6 @@ def staged_dirs(model_dir: Path) -> list[Path]:
     return [p for p in model_dir.glob(".tmp-*") if p.is_dir()]
 
 
-def wait_for(condition, process: subprocess.Popen, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if process.poll() is not None:
-            pytest.fail(f"child exited before {what}: {process.stderr.read()}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
 def start_blocked_registration(registry: Registry, model: Path, tmp_path: Path) -> subprocess.Popen:
     """Start a child registering "m" and return once it is stuck half-way through."""
     fifo = tmp_path / "never-written.fifo"
@@ -117,28 +106,14 @@ def start_blocked_registration(registry: Registry, model: Path, tmp_path: Path) 
     )
     wait_for(
         lambda: any((d / "model.onnx").exists() for d in staged_dirs(registry.root / "m")),
-        child,
         "the registration to stage model.onnx",
+        interval=0.01,
+        process=child,
     )
     return child
 
 
 # -- names and versions ----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", ["a", "0", "fashion-mnist", "mlp_128.v2", "a" * 64, "1..2"])
-def test_valid_names_are_accepted(name):
-    assert validate_name(name) == name
-
-
-@pytest.mark.parametrize(
-    "name",
-    ["", ".", "..", "/", "a/b", "../etc", "-a", ".hidden", "_a", "A", "Fashion", "a b", "a\n",
-     "é", "a" * 65, "a:1", None, 7],
-)  # fmt: skip
-def test_invalid_names_are_rejected(name):
-    with pytest.raises(InvalidName, match="invalid model name"):
-        validate_name(name)
 
 
 def test_alias_names_follow_the_same_rule(populated):

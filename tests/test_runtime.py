@@ -59,8 +59,11 @@ def test_run_matches_numpy_reference_and_reports_providers():
     assert model.providers == [CPU]
 
 
-def test_warm_up_runs():
+def test_warm_up_refuses_a_model_that_loads_but_cannot_run():
     OnnxModel(tiny_model_bytes(0), [CPU]).warm_up()
+    broken = OnnxModel(tiny_model_bytes(0, rows=3), [CPU])  # honours the contract on paper
+    with pytest.raises(ModelLoadError, match="loads but cannot run"):
+        broken.warm_up()
 
 
 @pytest.mark.parametrize(

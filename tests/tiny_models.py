@@ -12,12 +12,19 @@ from service.contract import CLASS_NAMES
 from service.registry import Registry
 
 
-def tiny_model_bytes(seed: int = 0, *, input_name: str = "image", side: int = 28) -> bytes:
-    """A linear softmax classifier image[N,28,28] → probabilities[N,10] with seeded weights."""
+def tiny_model_bytes(
+    seed: int = 0, *, input_name: str = "image", side: int = 28, rows: int = -1
+) -> bytes:
+    """A linear softmax classifier image[N,28,28] → probabilities[N,10] with seeded weights.
+
+    rows other than -1 reshapes the batch to that many rows: a model that loads but cannot run.
+    """
     rng = np.random.default_rng(seed)
     weights = rng.normal(0, 0.5, (side * side, 10))
     bias = rng.normal(0, 0.1, 10)
-    return linear_model_bytes(weights, bias, f"tiny-{seed}", input_name=input_name, side=side)
+    return linear_model_bytes(
+        weights, bias, f"tiny-{seed}", input_name=input_name, side=side, rows=rows
+    )
 
 
 def fitted_model_bytes(images: np.ndarray, labels: np.ndarray) -> bytes:
@@ -31,7 +38,7 @@ def fitted_model_bytes(images: np.ndarray, labels: np.ndarray) -> bytes:
 
 def linear_model_bytes(
     weights: np.ndarray, bias: np.ndarray, graph_name: str, *, input_name: str = "image",
-    side: int = 28,
+    side: int = 28, rows: int = -1,
 ) -> bytes:  # fmt: skip
     """softmax(flatten(image) @ weights + bias) as an ONNX model."""
     weights, bias = weights.astype(np.float32), bias.astype(np.float32)
@@ -46,7 +53,7 @@ def linear_model_bytes(
         [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", side, side])],
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 10])],
         initializer=[
-            numpy_helper.from_array(np.array([-1, side * side], dtype=np.int64), "flat_shape"),
+            numpy_helper.from_array(np.array([rows, side * side], dtype=np.int64), "flat_shape"),
             numpy_helper.from_array(weights, "weights"),
             numpy_helper.from_array(bias, "bias"),
         ],

@@ -3,6 +3,7 @@
 import logging
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from service.inference import InferenceService
 from service.settings import Settings
@@ -16,7 +17,9 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
     settings = settings or Settings.from_env()
     app = Flask(__name__, static_folder=None)  # no /static route: docs assets come from docs.py
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
-    app.json.sort_keys = False  # keep class order in probabilities
+    json = DefaultJSONProvider(app)
+    json.sort_keys = False  # keep class order in probabilities
+    app.json = json
     service = InferenceService(settings)
     app.extensions[EXTENSION] = service
     errors.init_app(app)

@@ -7,7 +7,7 @@ import sys
 import time
 import uuid
 
-from flask import Flask, g, request
+from flask import Flask, Response, g, request
 
 from .parsing import MODEL_VERSION_HEADER
 
@@ -40,7 +40,7 @@ def init_app(app: Flask) -> None:
         g.access_started = time.perf_counter()
 
     @app.after_request
-    def log_request(response):
+    def log_request(response: Response) -> Response:
         started = g.get("access_started")
         if started is None:  # a response built before routing (nothing to time or name)
             return response
@@ -61,5 +61,5 @@ def init_app(app: Flask) -> None:
                 },
                 ensure_ascii=True,
             )
-            log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, line, None, None))
+            log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, line, (), None))
         return response

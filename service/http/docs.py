@@ -31,13 +31,13 @@ _PAGE = """<!doctype html>
 
 
 @bp.get("/openapi.json")
-def openapi_document():
+def openapi_document() -> Response:
     """The OpenAPI 3.1 description of every endpoint."""
     return Response(_DOCUMENT_JSON, content_type="application/json")
 
 
 @bp.get("/docs")
-def docs_page():
+def docs_page() -> Response:
     """Swagger UI over /openapi.json."""
     page = _PAGE.format(
         css=url_for("docs.asset", filename="swagger-ui.css"),
@@ -48,6 +48,6 @@ def docs_page():
 
 
 @bp.get("/docs/<path:filename>")
-def asset(filename: str):
+def asset(filename: str) -> Response:
     """Swagger UI's files, from the installed package (send_from_directory refuses ../ paths)."""
     return send_from_directory(ASSETS, filename, max_age=3600)

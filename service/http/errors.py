@@ -1,7 +1,7 @@
 """The one place that turns domain errors into HTTP statuses and JSON error bodies."""
 
-from flask import Flask, has_request_context, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, has_request_context, jsonify, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from service import errors
 
@@ -34,7 +34,9 @@ PLAIN_ERROR_PREFIXES = ("/v2/", "/v1/")
 class HttpError(Exception):
     """An error that only exists at the HTTP level (authentication, content negotiation)."""
 
-    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.headers = status, code, headers or {}
 
@@ -47,7 +49,9 @@ def classify(error: Exception) -> tuple[int, str]:
     return 500, "internal_error"
 
 
-def error_response(status: int, code: str, message: str, headers: dict | None = None):
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
     """The house error body {"error": {"code", "message"}}; {"error": message} under /v1 and /v2."""
     path = request.path if has_request_context() else ""
     if path == "/v2" or path.startswith(PLAIN_ERROR_PREFIXES):
@@ -63,7 +67,7 @@ def init_app(app: Flask) -> None:
     """Register JSON handlers so no error ever leaves as HTML."""
 
     @app.errorhandler(errors.FashionServeError)
-    def domain_error(error: errors.FashionServeError):
+    def domain_error(error: errors.FashionServeError) -> Response:
         status, code = classify(error)
         headers = None
         if isinstance(error, errors.LoadThrottled):
@@ -71,13 +75,13 @@ def init_app(app: Flask) -> None:
         return error_response(status, code, str(error), headers)
 
     @app.errorhandler(HttpError)
-    def http_error(error: HttpError):
+    def http_error(error: HttpError) -> Response:
         return error_response(error.status, error.code, str(error), error.headers)
 
     @app.errorhandler(HTTPException)
-    def werkzeug_error(error: HTTPException):
+    def werkzeug_error(error: HTTPException) -> Response:
         code = (error.name or "error").lower().replace(" ", "_")
         response = error_response(error.code or 500, code, error.description or error.name)
-        if error.code == 405 and error.valid_methods:
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
         return response

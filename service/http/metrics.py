@@ -99,8 +99,8 @@ class Metrics(Events):
         )
         # labels() validates and locks on every call; the label sets are few, so their children
         # are looked up once and kept (a measurable share of a single-image request).
-        self._request_children: dict[tuple, tuple] = {}
-        self._image_children: dict[tuple[str, int], object] = {}
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._image_children: dict[tuple[str, int], Counter] = {}
 
     def on_load(self, name: str, version: int, seconds: float) -> None:
         self.loads.labels(name).inc()
@@ -140,7 +140,7 @@ class Metrics(Events):
         """The text format of every worker's metrics (multiprocess mode) or this process's."""
         if os.environ.get(MULTIPROC_ENV):
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self.registry)
 
@@ -156,7 +156,7 @@ def init_app(app: Flask) -> None:
         g.metrics_started = time.perf_counter()
 
     @app.after_request
-    def count_request(response):
+    def count_request(response: Response) -> Response:
         started = g.get("metrics_started")
         if started is not None:
             rule = request.url_rule
@@ -170,7 +170,8 @@ def init_app(app: Flask) -> None:
 
 
 @bp.get("/metrics")
-def metrics_endpoint():
+def metrics_endpoint() -> Response:
     """Prometheus text exposition format."""
-    body = current_app.extensions[EXTENSION].exposition()
+    metrics: Metrics = current_app.extensions[EXTENSION]
+    body = metrics.exposition()
     return Response(body, content_type=CONTENT_TYPE_LATEST)

@@ -2,7 +2,7 @@
 
 import hmac
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from service.contract import is_version, parse_version
 from service.errors import BadRequest
@@ -15,19 +15,19 @@ bp = Blueprint("models", __name__, url_prefix="/models")
 
 
 @bp.get("")
-def list_models():
+def list_models() -> Response:
     """Every model in the registry with its versions and aliases."""
     return jsonify(models=core().list_models())
 
 
 @bp.get("/<name>")
-def show_model(name: str):
+def show_model(name: str) -> Response:
     """One model: its versions (with headline metrics), aliases and alias history."""
     return jsonify(core().describe_model(name))
 
 
 @bp.get("/<name>/versions/<version>")
-def show_version(name: str, version: str):
+def show_version(name: str, version: str) -> Response:
     """A version's card, plus whether this worker has it loaded and on which providers."""
     return jsonify(core().version_card(name, parse_version(version)))
 
@@ -50,7 +50,7 @@ def _require_admin() -> None:
 
 
 @bp.put("/<name>/aliases/<alias>")
-def promote(name: str, alias: str):
+def promote(name: str, alias: str) -> Response:
     """Point an alias at a version: body {"version": N}. Needs the admin token."""
     _require_admin()
     try:
@@ -66,7 +66,7 @@ def promote(name: str, alias: str):
 
 
 @bp.delete("/<name>/aliases/<alias>")
-def rollback(name: str, alias: str):
+def rollback(name: str, alias: str) -> Response:
     """Move an alias back to the version it pointed at before. Needs the admin token."""
     _require_admin()
     return jsonify(core().rollback(name, alias))

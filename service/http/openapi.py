@@ -1,4 +1,6 @@
-"""The OpenAPI 3.1 description of every endpoint (tests/test_http_openapi.py keeps it complete)."""
+"""The OpenAPI 3.1 description of every endpoint (tests/http/test_openapi.py keeps it complete)."""
+
+from typing import Any
 
 from service import __version__
 from service.contract import (
@@ -12,17 +14,18 @@ from service.contract import (
 from . import wire
 
 MODEL_EXAMPLE = "fashion-mnist"
+Schema = dict[str, Any]  # a JSON object of the document
 
 
-def _ref(name: str) -> dict:
+def _ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(schema: dict) -> dict:
+def _json(schema: Schema) -> Schema:
     return {"application/json": {"schema": schema}}
 
 
-def _ok(description: str, schema: dict) -> dict:
+def _ok(description: str, schema: Schema) -> Schema:
     return {"description": description, "content": _json(schema)}
 
 
@@ -43,13 +46,13 @@ _ERRORS = {
 }
 
 
-def _errors(*statuses: int, plain: bool = False) -> dict:
+def _errors(*statuses: int, plain: bool = False) -> Schema:
     """Error responses: the house shape, or {"error": "..."} for the /v1 and /v2 protocols."""
     schema = _ref("PlainError" if plain else "Error")
     return {str(s): {"description": _ERRORS[s], "content": _json(schema)} for s in statuses}
 
 
-def _path(name: str, description: str, schema: dict, example: str) -> dict:
+def _path(name: str, description: str, schema: Schema, example: str) -> Schema:
     return {
         "name": name,
         "in": "path",
@@ -117,7 +120,7 @@ IMAGES_BODY = {
 }
 
 
-def _predict_op(summary: str, params: list) -> dict:
+def _predict_op(summary: str, params: list[Schema]) -> Schema:
     return {
         "tags": ["predict"],
         "summary": summary,
@@ -133,7 +136,9 @@ def _predict_op(summary: str, params: list) -> dict:
     }
 
 
-def _v2_op(summary: str, params: list, response: dict, *errors: int, **extra) -> dict:
+def _v2_op(
+    summary: str, params: list[Schema], response: Schema, *errors: int, **extra: Any
+) -> Schema:
     return {
         "tags": ["open inference protocol (v2)"],
         "summary": summary,
@@ -143,7 +148,7 @@ def _v2_op(summary: str, params: list, response: dict, *errors: int, **extra) ->
     }
 
 
-def _v2_infer(params: list) -> dict:
+def _v2_infer(params: list[Schema]) -> Schema:
     return _v2_op(
         "Classify an `image` tensor (JSON, or binary tensor data).",
         [
@@ -186,7 +191,7 @@ def _v2_infer(params: list) -> dict:
     )
 
 
-def _tf_predict(params: list) -> dict:
+def _tf_predict(params: list[Schema]) -> Schema:
     return {
         "tags": ["tensorflow serving (v1)"],
         "summary": "Classify 28×28 arrays (0..1) or base64 images: rows or columns.",
@@ -202,7 +207,7 @@ def _tf_predict(params: list) -> dict:
     }
 
 
-def _tf_status(params: list) -> dict:
+def _tf_status(params: list[Schema]) -> Schema:
     return {
         "tags": ["tensorflow serving (v1)"],
         "summary": "The version that answers, in TF Serving's model status shape.",
@@ -402,7 +407,7 @@ PATHS = {
 }
 
 
-def _object(properties: dict, required: list | None = None, **extra) -> dict:
+def _object(properties: Schema, required: list[str] | None = None, **extra: Any) -> Schema:
     """A JSON object schema; every listed property required unless told otherwise."""
     return {
         "type": "object",
@@ -520,6 +525,7 @@ SCHEMAS = {
                 "description": "degraded: an alias's target is refused and the last good"
                 " version that verifies answers instead (still ready).",
             },
+            "pid": _INT,
             "default": _object({"model": _STRING, "alias": _STRING}),
             "serving": {
                 "type": "array",

@@ -1,11 +1,14 @@
 """What every endpoint shares: query parameters, images, the core service, the version header."""
 
+from typing import TypedDict
+
 from flask import Response, current_app, request
 from multipart import MultipartError, MultipartSegment, PushMultipartParser
 
 from service.contract import parse_version, validate_alias
 from service.errors import BadRequest, BatchTooLarge
-from service.inference import InferenceService, LoadedModel
+from service.inference import InferenceService
+from service.loader import LoadedModel
 from service.preprocess import parse_invert
 
 from .body import read_body
@@ -21,7 +24,8 @@ EXTRA_PARTS = 32
 
 def core() -> InferenceService:
     """The app's inference service (kept in app.extensions, not in a module global)."""
-    return current_app.extensions[EXTENSION]
+    service: InferenceService = current_app.extensions[EXTENSION]
+    return service
 
 
 def with_model_version(response: Response, model: LoadedModel) -> Response:
@@ -30,7 +34,15 @@ def with_model_version(response: Response, model: LoadedModel) -> Response:
     return response
 
 
-def model_query() -> dict:
+class ModelQuery(TypedDict):
+    """Which version answers, and how to read the images: the query string of an image request."""
+
+    version: int | None
+    alias: str | None
+    invert: str
+
+
+def model_query() -> ModelQuery:
     """version= / alias= / invert= from the query string, validated."""
     args = request.args
     version = parse_version(args.get("version"))

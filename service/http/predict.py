@@ -1,5 +1,7 @@
 """POST /predict and /models/<name>/predict: images in, ten labelled probabilities out."""
 
+from typing import Any
+
 import orjson
 from flask import Blueprint, Response
 
@@ -10,7 +12,7 @@ from .parsing import core, model_query, uploaded_images, with_model_version
 bp = Blueprint("predict", __name__)
 
 
-def result_body(result: Result) -> dict:
+def result_body(result: Result) -> dict[str, Any]:
     """The response shape shared by every image endpoint."""
     return {
         "model": {
@@ -22,7 +24,7 @@ def result_body(result: Result) -> dict:
     }
 
 
-def _predict(name: str | None):
+def _predict(name: str | None) -> Response:
     query = model_query()
     result = core().predict_images(uploaded_images(), name=name, **query)
     # orjson: the same floats (shortest round-trip form) 15-50× faster than json, whose encoding
@@ -35,12 +37,12 @@ def _predict(name: str | None):
 
 
 @bp.post("/predict")
-def predict_default():
+def predict_default() -> Response:
     """Classify with the default model (its default alias unless ?version= or ?alias=)."""
     return _predict(None)
 
 
 @bp.post("/models/<name>/predict")
-def predict_model(name: str):
+def predict_model(name: str) -> Response:
     """Classify with a named model."""
     return _predict(name)

@@ -5,8 +5,11 @@ Errors are {"error": "message"} as TF Serving writes them (service/http/errors.p
 
 import base64
 import binascii
+from typing import Any
 
-from flask import Blueprint, jsonify
+import numpy as np
+from flask import Blueprint, Response, jsonify
+from flask.blueprints import BlueprintSetupState
 from msgspec import UNSET
 from werkzeug.routing import BaseConverter
 
@@ -27,14 +30,21 @@ class SegmentConverter(BaseConverter):
     regex = "[^/:]+"
 
 
+def _add_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters.setdefault("segment", SegmentConverter)
+
+
 # Before the routes below: a blueprint applies its deferred setup in the order it was recorded.
-bp.record_once(lambda state: state.app.url_map.converters.setdefault("segment", SegmentConverter))
+bp.record_once(_add_converter)
+
+# Encoded images (every entry {"b64": ...}) or pixels as float32 [N,28,28].
+Images = list[bytes] | np.ndarray
 
 
 @bp.get("/<segment:name>")
 @bp.get("/<segment:name>/versions/<segment:version>")
 @bp.get("/<segment:name>/labels/<segment:alias>")
-def model_status(name: str, version: str | None = None, alias: str | None = None):
+def model_status(name: str, version: str | None = None, alias: str | None = None) -> Response:
     """The version that answers (loading it if needed), in TF Serving's model status shape."""
     loaded, _ = core().model(name, parse_version(version), alias)
     return jsonify(
@@ -51,9 +61,9 @@ def model_status(name: str, version: str | None = None, alias: str | None = None
 @bp.post("/<name>:predict")
 @bp.post("/<name>/versions/<version>:predict")
 @bp.post("/<name>/labels/<alias>:predict")
-def predict(name: str, version: str | None = None, alias: str | None = None):
+def predict(name: str, version: str | None = None, alias: str | None = None) -> Response:
     """{"instances": [...]} → {"predictions": [...]}, or {"inputs": ...} → {"outputs": [...]}."""
-    target = {"name": name, "version": parse_version(version), "alias": alias}
+    number = parse_version(version)
     body = decode(TfPredictRequest, read_body(core().settings, json_prefix=-1), "request body")
     if (body.instances is UNSET) == (body.inputs is UNSET):
         raise BadRequest('give exactly one of "instances" (rows) or "inputs" (columns)')
@@ -63,18 +73,18 @@ def predict(name: str, version: str | None = None, alias: str | None = None):
         key, images = "outputs", _columns(body.inputs)
     service = core()
     if isinstance(images, list):
-        result = service.predict_images(images, **target)
+        result = service.predict_images(images, name, number, alias)
     else:
-        result = service.predict_array(images, **target)
+        result = service.predict_array(images, name, number, alias)
     return with_model_version(jsonify({key: result.probabilities.tolist()}), result.model)
 
 
-def _rows(instances: list):
+def _rows(instances: list[Any]) -> Images:
     """Each instance is a 28×28 array, {"b64": encoded image}, or {"image": either of those}."""
     return _images([_named(instance) for instance in instances])
 
 
-def _columns(inputs: object):
+def _columns(inputs: object) -> Images:
     """The whole batch at once: [N,28,28] (or a list of {"b64"}), bare or as {"image": ...}."""
     batch = _named(inputs)
     if not isinstance(batch, list) or not batch:
@@ -91,7 +101,7 @@ def _named(value: object) -> object:
     return value
 
 
-def _images(values: list):
+def _images(values: list[Any]) -> Images:
     """Encoded images (list of bytes) when every entry is {"b64"}; else a float32 [N,28,28]."""
     encoded = [isinstance(value, dict) for value in values]
     if all(encoded):
@@ -101,7 +111,7 @@ def _images(values: list):
     return to_images(array_from_json(values, "FP32", "pixel values"), "FP32")
 
 
-def _decode_b64(value: dict) -> bytes:
+def _decode_b64(value: dict[str, Any]) -> bytes:
     if set(value) != {"b64"}:
         raise BadRequest(
             'an encoded image is {"b64": "<base64>"}, not an object with keys '

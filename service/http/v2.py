@@ -6,6 +6,7 @@ talk to this service unchanged. Errors are {"error": "message"} (service/http/er
 
 import json
 import math
+from typing import Any
 
 import numpy as np
 from flask import Blueprint, Response, jsonify, request
@@ -29,26 +30,26 @@ INPUT = {"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, IMAGE_SIDE, IMAGE
 OUTPUT = {"name": OUTPUT_NAME, "datatype": "FP32", "shape": [-1, len(CLASS_NAMES)]}
 HEADER_LENGTH = "Inference-Header-Content-Length"
 # Binary tensors are little-endian, as the extension specifies.
-DATATYPES = {"FP32": np.dtype("<f4"), "UINT8": np.dtype("u1")}
+DATATYPES: dict[str, np.dtype[Any]] = {"FP32": np.dtype("<f4"), "UINT8": np.dtype("u1")}
 
 
 # -- health and metadata -----------------------------------------------------------------------
 
 
 @bp.get("")
-def server_metadata():
+def server_metadata() -> Response:
     """Server name, version and the protocol extensions it supports."""
     return jsonify(name=SERVER_NAME, version=__version__, extensions=list(EXTENSIONS))
 
 
 @bp.get("/health/live")
-def server_live():
+def server_live() -> Response:
     """The process answers."""
     return jsonify(live=True)
 
 
 @bp.get("/health/ready")
-def server_ready():
+def server_ready() -> tuple[Response, int]:
     """Ready once the default model is loaded (as /readyz)."""
     ready = core().is_ready()
     return jsonify(ready=ready), 200 if ready else 503
@@ -56,7 +57,7 @@ def server_ready():
 
 @bp.get("/models/<name>")
 @bp.get("/models/<name>/versions/<version>")
-def model_metadata(name: str, version: str | None = None):
+def model_metadata(name: str, version: str | None = None) -> Response:
     """The model's versions, platform and tensor signature (the ONNX contract)."""
     versions = core().versions(name, parse_version(version))  # 404: unknown model or version
     return jsonify(
@@ -70,7 +71,7 @@ def model_metadata(name: str, version: str | None = None):
 
 @bp.get("/models/<name>/ready")
 @bp.get("/models/<name>/versions/<version>/ready")
-def model_ready(name: str, version: str | None = None):
+def model_ready(name: str, version: str | None = None) -> Response:
     """200 when this version (default: the default alias's) is loaded or loads now; else 4xx/503."""
     loaded, _ = core().model(name, parse_version(version))
     return with_model_version(jsonify(name=loaded.name, ready=True), loaded)
@@ -81,7 +82,7 @@ def model_ready(name: str, version: str | None = None):
 
 @bp.post("/models/<name>/infer")
 @bp.post("/models/<name>/versions/<version>/infer")
-def infer(name: str, version: str | None = None):
+def infer(name: str, version: str | None = None) -> Response:
     """Classify the `image` tensor (FP32 0..1 or UINT8 0..255, [N,28,28]); JSON or binary."""
     number = parse_version(version)
     header, binary = _read_request()
@@ -132,7 +133,7 @@ def _input_images(tensor: InferInput, binary: memoryview) -> np.ndarray:
     return to_images(array.reshape(shape), datatype)
 
 
-def _requested_outputs(header: InferRequest) -> dict:
+def _requested_outputs(header: InferRequest) -> dict[str, Any]:
     """{"binary": bool, "classes": k} for `probabilities`; k > 0 means Triton classification."""
     binary = _parameters(header.parameters, "request").get("binary_data_output", False)
     output = header.outputs[0] if header.outputs else InferOutput(OUTPUT_NAME)
@@ -146,16 +147,18 @@ def _requested_outputs(header: InferRequest) -> dict:
     return {"binary": binary, "classes": classes}
 
 
-def _parameters(parameters: dict | None, what: str) -> dict:
+def _parameters(parameters: dict[str, Any] | None, what: str) -> dict[str, Any]:
     parameters = parameters or {}
     if "shared_memory_region" in parameters:
         raise BadRequest("shared memory is not supported: send the tensor in the request")
     return parameters
 
 
-def _infer_response(result: Result, request_id: str | None, outputs: dict) -> Response:
+def _infer_response(result: Result, request_id: str | None, outputs: dict[str, Any]) -> Response:
     """The inference response, with the output inline (JSON) or after the header (binary)."""
     probabilities = result.probabilities
+    tensor: dict[str, Any]
+    raw: bytes | None
     if outputs["classes"]:
         tensor, raw = _classification(probabilities, outputs["classes"], outputs["binary"])
     else:
@@ -165,7 +168,10 @@ def _infer_response(result: Result, request_id: str | None, outputs: dict) -> Re
             tensor["data"] = probabilities.ravel().tolist()
     if raw is not None:
         tensor["parameters"] = {"binary_data_size": len(raw)}
-    body = {"model_name": result.model.name, "model_version": str(result.model.version)}
+    body: dict[str, Any] = {
+        "model_name": result.model.name,
+        "model_version": str(result.model.version),
+    }
     if request_id is not None:
         body["id"] = request_id
     body["outputs"] = [tensor]
@@ -178,7 +184,9 @@ def _infer_response(result: Result, request_id: str | None, outputs: dict) -> Re
     return with_model_version(response, result.model)
 
 
-def _classification(probabilities: np.ndarray, k: int, binary: bool) -> tuple[dict, bytes | None]:
+def _classification(
+    probabilities: np.ndarray, k: int, binary: bool
+) -> tuple[dict[str, Any], bytes | None]:
     """Triton's classification extension: the top k as "score:index:label" BYTES per image."""
     top = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
     strings = [

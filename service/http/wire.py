@@ -56,7 +56,7 @@ class TfPredictRequest(msgspec.Struct, forbid_unknown_fields=False):
     inputs: list[Any] | dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
 
 
-_DECODERS: dict[type, msgspec.json.Decoder] = {
+_DECODERS: dict[type, msgspec.json.Decoder[Any]] = {
     kind: msgspec.json.Decoder(kind) for kind in (InferRequest, TfPredictRequest)
 }
 

@@ -64,7 +64,7 @@ Verifier = Callable[[bytes], object]
 class Registry:
     """A model registry rooted at a folder; every method re-reads the disk (no caching)."""
 
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
 
     # -- reading ---------------------------------------------------------------------------------
@@ -157,9 +157,9 @@ class Registry:
     def register(
         self,
         name: str,
-        onnx_file: str | os.PathLike,
-        card: dict,
-        extra_files: dict[str, str | os.PathLike] | None = None,
+        onnx_file: str | os.PathLike[str],
+        card: dict[str, Any],
+        extra_files: dict[str, str | os.PathLike[str]] | None = None,
     ) -> int:
         """Add the next version of a model, atomically, and return its number.
 
@@ -389,7 +389,7 @@ class Registry:
         path = self._model_dir(name) / LOCK_FILE
         return _files.locked(path, self._shown(path))
 
-    def _register(self, name: str, sources: dict[str, Path], card: dict) -> int:
+    def _register(self, name: str, sources: dict[str, Path], card: dict[str, Any]) -> int:
         model_dir = self._model_dir(name)
         try:
             model_dir.mkdir()

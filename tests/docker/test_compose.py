@@ -5,7 +5,6 @@ project name, a free loopback port, a fresh admin token and the local base image
 touches a deployment of the user's and cleans up after itself (`down -v`) even when it fails.
 """
 
-import io
 import os
 import re
 import secrets
@@ -19,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from PIL import Image
 
 from service.contract import CLASS_NAMES
 from tests.docker.engine import BASE_IMAGE, REPO, buildkit_path, prepare_engine, run
 from tests.e2e.server import free_port
+from tests.images import png
 from training import data
 
 # Cold builds download TensorFlow; the suite's default timeout is for tests without images.
@@ -106,13 +105,6 @@ class Deployment:
             headers={"Authorization": f"Bearer {token}"},
             timeout=30,
         )
-
-
-def png(image: np.ndarray) -> bytes:
-    """A uint8 28×28 array encoded as a grayscale PNG file."""
-    buffer = io.BytesIO()
-    Image.fromarray(image, mode="L").save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def real_test_images() -> tuple[np.ndarray, np.ndarray]:

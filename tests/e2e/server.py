@@ -4,10 +4,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+import pytest
 import requests
+
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,9 +22,23 @@ def free_port() -> int:
 
 
 class GunicornServer:
-    """gunicorn + service.wsgi as a subprocess; its log goes to a file the test can read."""
+    """The service under gunicorn as a subprocess; its log goes to a file the test can read.
 
-    def __init__(self, model_dir: Path, log_path: Path, workers: int = 2, **env: str) -> None:
+    By default `python -m service` from the repository; `command` and `cwd` run another copy
+    (an installed console script, say) the same way.
+    """
+
+    def __init__(
+        self,
+        model_dir: Path,
+        log_path: Path,
+        workers: int = 2,
+        command: list[str] | None = None,
+        cwd: Path = REPO,
+        **env: str,
+    ) -> None:
+        self.command = command or [sys.executable, "-m", "service"]
+        self.cwd = cwd
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -40,31 +56,37 @@ class GunicornServer:
         """Start gunicorn and wait until /readyz answers 200."""
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "-c",
-                    "service/gunicorn.conf.py",
-                    "service.wsgi:app",
-                ],
-                cwd=REPO,
+                self.command,
+                cwd=self.cwd,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited {self.process.returncode}:\n{self.log()}")
-            try:
-                if requests.get(f"{self.url}/readyz", timeout=5).status_code == 200:
-                    return self
-            except requests.RequestException:  # not listening yet, or busy booting
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"gunicorn not ready after {timeout} s:\n{self.log()}")
+        try:
+            wait_for(self._ready, "gunicorn to answer /readyz with 200", timeout, interval=0.1)
+        except pytest.fail.Exception:
+            self.stop()
+            raise RuntimeError(f"gunicorn not ready after {timeout} s:\n{self.log()}") from None
+        return self
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited {self.process.returncode}:\n{self.log()}")
+        try:
+            return requests.get(f"{self.url}/readyz", timeout=5).status_code == 200
+        except requests.RequestException:  # not listening yet, or busy booting
+            return False
+
+    def worker_versions(self, seen: dict[int, int], alias: str = "production") -> dict[int, int]:
+        """Note, by worker pid, the version an alias serves in whichever worker answers /readyz.
+
+        Each call opens a new connection, so over calls every worker answers; returns `seen`.
+        """
+        status = requests.get(f"{self.url}/readyz", timeout=10).json()
+        (entry,) = [s for s in status["serving"] if s["alias"] == alias]
+        seen[status["pid"]] = entry["version"]
+        return seen
 
     def log(self) -> str:
         """Everything gunicorn and the app have logged so far."""

@@ -1,6 +1,5 @@
 """The real service under gunicorn over real HTTP: accuracy, hot reload under load, refusals."""
 
-import io
 import shutil
 import subprocess
 import sys
@@ -10,14 +9,14 @@ import time
 import numpy as np
 import pytest
 import requests
-from PIL import Image
 
 from service.registry import Registry
 from service.runtime import CPU, OnnxModel
 from tests.conftest import MODEL
 from tests.e2e.server import REPO, GunicornServer
-from tests.test_inference import dark_images, png
+from tests.images import dark_images, png
 from tests.tiny_models import force_alias, register_tiny
+from tests.waiting import wait_for
 from training.data import DEFAULT_DIR, load
 
 pytestmark = pytest.mark.slow
@@ -26,12 +25,6 @@ SHIPPED = REPO / "models"
 # ~0.12 s on a quiet two-core machine; the rest is room for a busy one.
 SWITCH_TIMEOUT = 5
 SETTLED = 8  # answers in a row from the new version
-
-
-def encode_png(pixels: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +46,7 @@ def test_real_images_as_png_score_exactly_like_the_onnx_model(tmp_path, test_set
     ):
         got = []
         for pixels in images:
-            response = http.post(f"{server.url}/predict", files={"image": encode_png(pixels)})
+            response = http.post(f"{server.url}/predict", files={"image": png(pixels)})
             assert response.status_code == 200, response.text
             got.append(list(response.json()["predictions"][0]["probabilities"].values()))
     got = np.array(got, dtype=np.float32)
@@ -63,27 +56,31 @@ def test_real_images_as_png_score_exactly_like_the_onnx_model(tmp_path, test_set
     assert served_accuracy > 0.8
 
 
-def test_alias_moved_under_load_fails_no_request_and_switches_quickly(registry, tmp_path):
+def test_alias_moved_under_load_fails_no_request_and_every_worker_switches(registry, tmp_path):
     image = png(dark_images(1)[0])
     versions, failures, stop = [], [], threading.Event()
 
     def client(url: str) -> None:
-        with requests.Session() as http:
-            while not stop.is_set():
-                try:
-                    response = http.post(f"{url}/predict", files={"image": image}, timeout=60)
-                except requests.RequestException as error:
-                    failures.append(repr(error))
-                    continue
-                if response.status_code != 200:
-                    failures.append(response.status_code)
-                else:
-                    versions.append((time.monotonic(), response.json()["model"]["version"]))
+        # A new connection per request: whichever worker accepts it answers, so the load reaches
+        # both (one Session would keep its one connection, and so its one worker).
+        while not stop.is_set():
+            try:
+                response = requests.post(f"{url}/predict", files={"image": image}, timeout=60)
+            except requests.RequestException as error:
+                failures.append(repr(error))
+                continue
+            if response.status_code != 200:
+                failures.append(response.status_code)
+            else:
+                versions.append((time.monotonic(), response.json()["model"]["version"]))
 
-    with GunicornServer(registry.root, tmp_path / "log") as server:
+    seen: dict[int, int] = {}
+    with GunicornServer(registry.root, tmp_path / "log", workers=2) as server:
         worker = threading.Thread(target=client, args=(server.url,))
         worker.start()
-        time.sleep(1)
+        wait_for(lambda: len(server.worker_versions(seen)) == 2, "both workers to answer")
+        assert set(seen.values()) == {1}
+        wait_for(lambda: len(versions) >= SETTLED, "answers under load")
         subprocess.run(
             [
                 sys.executable,
@@ -102,18 +99,24 @@ def test_alias_moved_under_load_fails_no_request_and_switches_quickly(registry, 
             capture_output=True,
         )
         moved_at = time.monotonic()  # the alias file has moved once the command returns
-        # Both workers have switched once the last answers all come from version 2.
-        while [v for _, v in versions[-SETTLED:]] != [2] * SETTLED:
-            if time.monotonic() - moved_at > SWITCH_TIMEOUT:
-                break
-            time.sleep(0.1)
+        wait_for(
+            lambda: set(server.worker_versions(seen).values()) == {2},
+            "both workers to serve version 2",
+        )
+        wait_for(lambda: [v for _, v in versions[-SETTLED:]] == [2] * SETTLED, "settled load")
         stop.set()
         worker.join()
+    assert len(seen) == 2  # the same two workers throughout: none restarted
     assert failures == []
     assert versions[0][1] == 1
-    assert [v for _, v in versions[-SETTLED:]] == [2] * SETTLED
     last_old = max(t for t, v in versions if v == 1)
     assert last_old - moved_at < SWITCH_TIMEOUT
+
+
+def readyz_with_refusals(url: str) -> dict | None:
+    """The /readyz body once it lists a refusal, else None."""
+    status = requests.get(f"{url}/readyz", timeout=10).json()
+    return status if status["refused"] else None
 
 
 def test_corrupted_version_is_refused_while_the_old_one_keeps_serving(registry, tmp_path):
@@ -123,10 +126,7 @@ def test_corrupted_version_is_refused_while_the_old_one_keeps_serving(registry, 
     image = png(dark_images(1)[0])
     with GunicornServer(registry.root, tmp_path / "log", workers=1) as server:
         force_alias(registry, MODEL, "production", version)  # the registry itself refuses it
-        deadline = time.monotonic() + 10
-        while not (ready := requests.get(f"{server.url}/readyz", timeout=10).json())["refused"]:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        ready = wait_for(lambda: readyz_with_refusals(server.url), "the refusal", timeout=10)
         assert ready["ready"] is True
         assert ready["refused"][0]["version"] == version
         response = requests.post(f"{server.url}/predict", files={"image": image}, timeout=10)

@@ -8,7 +8,6 @@ OpenAPI document.
 import json
 import subprocess
 import sys
-import time
 import uuid
 
 import numpy as np
@@ -21,7 +20,8 @@ from tritonclient.utils import InferenceServerException
 from service.runtime import CPU, OnnxModel
 from tests.conftest import MODEL, tiny_registry
 from tests.e2e.server import GunicornServer
-from tests.test_inference import dark_images
+from tests.images import dark_images
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -160,11 +160,11 @@ def test_request_id_round_trip_and_one_json_log_line(served):
     assert response.headers["X-Request-ID"] == request_id
     generated = requests.get(f"{server.url}/healthz", timeout=10).headers["X-Request-ID"]
     assert len(generated) == 32
-    deadline = time.monotonic() + 10
-    while not (lines := [line for line in server.log().splitlines() if request_id in line]):
-        assert time.monotonic() < deadline, "no access log line"
-        time.sleep(0.1)
-    (line,) = lines
+    (line,) = wait_for(
+        lambda: [line for line in server.log().splitlines() if request_id in line],
+        "the access log line",
+        timeout=10,
+    )
     entry = json.loads(line)
     assert entry["method"] == "GET"
     assert entry["path"] == f"/v1/models/{MODEL}"

@@ -12,14 +12,14 @@ import requests
 
 from tests.conftest import MODEL
 from tests.e2e.server import GunicornServer
-from tests.test_inference import dark_images, png
+from tests.images import dark_images, png
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 TOKEN = "two-services-token"
 RELOAD_INTERVAL = 1.0  # the service's default: what a deployment gets without tuning
 # Loading and warming a tiny version takes ~0.1 s; the rest is room for a busy two-core machine.
 LOAD_SLACK = 2.0
-SETTLED = 8  # answers in a row from the new version: every worker of the follower has switched
 
 
 def test_a_promote_through_one_service_is_followed_by_the_other(registry, tmp_path):
@@ -45,6 +45,8 @@ def test_a_promote_through_one_service_is_followed_by_the_other(registry, tmp_pa
             return response.json()["model"]["version"]
 
         assert version(admin) == version(follower) == 1
+        workers: dict[int, int] = {}
+        wait_for(lambda: len(follower.worker_versions(workers)) == 2, "both follower workers")
         refused = http.put(
             f"{follower.url}/models/{MODEL}/aliases/production",
             json={"version": 2},
@@ -62,11 +64,14 @@ def test_a_promote_through_one_service_is_followed_by_the_other(registry, tmp_pa
         assert promoted.status_code == 200, promoted.text
         moved_at = time.monotonic()
 
-        deadline = moved_at + RELOAD_INTERVAL + LOAD_SLACK
-        answers: list[int] = []
-        while answers[-SETTLED:] != [2] * SETTLED:
-            assert time.monotonic() < deadline, f"the follower still answers {answers[-SETTLED:]}"
-            answers.append(version(follower))
+        # Every worker of the follower, each asked on a new connection, reports the new version.
+        wait_for(
+            lambda: set(follower.worker_versions(workers).values()) == {2},
+            "every follower worker to serve version 2",
+            timeout=RELOAD_INTERVAL + LOAD_SLACK,
+        )
+        assert len(workers) == 2  # the same two workers: none restarted
+        assert version(follower) == 2
         print(f"follower settled on version 2 {time.monotonic() - moved_at:.2f} s after the move")
         assert version(admin) == 2
     assert "Traceback" not in follower.log()

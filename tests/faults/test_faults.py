@@ -19,7 +19,8 @@ import requests
 from service.registry import Registry
 from tests.conftest import MODEL
 from tests.e2e.server import GunicornServer
-from tests.test_inference import dark_images, png
+from tests.images import dark_images, png
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 FAULT_SECONDS = float(os.environ.get("FASHION_FAULT_SECONDS", "20"))
@@ -33,13 +34,6 @@ def workers(server: GunicornServer) -> list[int]:
     pid = server.process.pid
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return [int(child) for child in children]
-
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 class Load:
@@ -169,10 +163,10 @@ def test_rollback_over_http_when_the_target_is_missing(tmp_path):
         )
         assert response.status_code == 200, response.text
         assert response.json()["version"] == first
-        wait_until(
+        wait_for(
             lambda: requests.get(f"{server.url}/readyz", timeout=10).json()["status"] == "ready",
-            10,
             "the rolled-back alias to serve its target",
+            timeout=10,
         )
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from service.http import create_app
 from tests.conftest import MODEL
-from tests.test_inference import dark_images, png
+from tests.images import dark_images, png
 
 INFER = f"/v2/models/{MODEL}/infer"
 LIMIT = 1 << 20  # 1 MiB: the same code paths as the default 16 MiB, at a test's cost

@@ -1,21 +1,87 @@
-"""The registry over HTTP when it is damaged: rollback, free-form cards, messages, names."""
+"""The registry over HTTP: model lists, cards, promoting and rolling back aliases, damage."""
 
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
 
+from service.http import create_app
 from tests.conftest import MODEL
+from tests.http.checks import AUTH, assert_error, upload
+from tests.images import dark_images, png
 
-ADMIN = {"Authorization": "Bearer s3cret-token"}
+
+def test_models_listing_and_cards(client, app):
+    models = client.get("/models").get_json()["models"]
+    assert models == [
+        {
+            "name": MODEL,
+            "versions": [1, 2],
+            "aliases": {"production": 1, "staging": 2},
+            "default": True,
+        }
+    ]
+    model = client.get(f"/models/{MODEL}").get_json()
+    assert [v["version"] for v in model["versions"]] == [1, 2]
+    card = client.get(f"/models/{MODEL}/versions/1").get_json()
+    assert card["version"] == 1
+    assert len(card["sha256"]) == 64
+    assert card["serving"]["loaded"] is True
+    assert card["serving"]["providers"] == app.extensions["fashion_serve"].providers
+    assert_error(client.get(f"/models/{MODEL}/versions/9"), 404, "version_not_found")
+    assert_error(client.get(f"/models/{MODEL}/versions/x"), 400)
+    assert_error(client.get("/models/nope"), 404, "model_not_found")
+
+
+def test_alias_management_needs_the_token(client):
+    url = f"/models/{MODEL}/aliases/production"
+    assert_error(client.put(url, json={"version": 2}), 401, "unauthorized")
+    wrong = {"Authorization": "Bearer not-the-token"}
+    assert_error(client.put(url, json={"version": 2}, headers=wrong), 401)
+    assert_error(client.delete(url, headers=wrong), 401)
+    assert (
+        client.post("/predict", data=upload(png(dark_images(1)[0]))).get_json()["model"]["version"]
+        == 1
+    )
+
+
+def test_promote_and_rollback_over_http(client):
+    url = f"/models/{MODEL}/aliases/production"
+    image = png(dark_images(1)[0])
+    moved = client.put(url, json={"version": 2}, headers=AUTH)
+    assert moved.status_code == 200
+    assert moved.get_json() == {"model": MODEL, "alias": "production", "version": 2, "previous": 1}
+    assert client.post("/predict", data=upload(image)).get_json()["model"]["version"] == 2
+    back = client.delete(url, headers=AUTH)
+    assert back.get_json()["version"] == 1
+    assert client.post("/predict", data=upload(image)).get_json()["model"]["version"] == 1
+    assert_error(client.delete(url, headers=AUTH), 409, "no_alias_history")
+    assert_error(client.put(url, json={"version": 9}, headers=AUTH), 404)
+    for body in ({"version": "2"}, {"version": 0}, {"version": 1.5}, {"version": True}, [], None):
+        assert_error(client.put(url, json=body, headers=AUTH), 400)
+    # JSON has one number type: 2.0 is the integer 2 (the OpenAPI document's "integer" too).
+    assert client.put(url, json={"version": 2.0}, headers=AUTH).get_json()["version"] == 2
+    assert_error(
+        client.put(f"/models/{MODEL}/aliases/Bad!", json={"version": 1}, headers=AUTH), 400
+    )
+
+
+def test_management_is_read_only_without_a_token(settings):
+    app = create_app(replace(settings, admin_token=None))
+    response = app.test_client().put(
+        f"/models/{MODEL}/aliases/production", json={"version": 2}, headers=AUTH
+    )
+    assert_error(response, 403, "read_only")
+    app.extensions["fashion_serve"].close()
 
 
 def test_delete_rolls_back_when_the_current_target_is_gone(client, registry):
     """Issue 12.2: DELETE …/aliases/production answered 404 once its target was deleted."""
-    moved = client.put(f"/models/{MODEL}/aliases/production", json={"version": 2}, headers=ADMIN)
+    moved = client.put(f"/models/{MODEL}/aliases/production", json={"version": 2}, headers=AUTH)
     assert moved.status_code == 200
     shutil.rmtree(registry.version_dir(MODEL, 2))
-    response = client.delete(f"/models/{MODEL}/aliases/production", headers=ADMIN)
+    response = client.delete(f"/models/{MODEL}/aliases/production", headers=AUTH)
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json() == {
         "model": MODEL, "alias": "production", "version": 1, "previous": 2
@@ -47,7 +113,7 @@ def test_errors_never_show_server_paths(client, registry):
 
 @pytest.mark.parametrize("alias", ["0", "1e3"])
 def test_aliases_that_look_like_numbers_are_refused(client, alias):
-    response = client.put(f"/models/{MODEL}/aliases/{alias}", json={"version": 2}, headers=ADMIN)
+    response = client.put(f"/models/{MODEL}/aliases/{alias}", json={"version": 2}, headers=AUTH)
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_name"
 

@@ -7,7 +7,7 @@ import pytest
 
 from service.http.access_log import log as access_log
 from tests.conftest import MODEL
-from tests.test_inference import dark_images, png
+from tests.images import dark_images, png
 
 
 class FakeHandler(logging.Handler):

@@ -9,14 +9,10 @@ import pytest
 from service.contract import CLASS_NAMES
 from service.http import create_app
 from tests.conftest import MODEL
-from tests.test_inference import dark_images
+from tests.http.checks import assert_plain_error, model_output
+from tests.images import dark_images
 
 INFER = f"/v2/models/{MODEL}/infer"
-
-
-def expected(app, images: np.ndarray, version: int = 1) -> np.ndarray:
-    """What the version's ONNX model gives in-process for float32 images."""
-    return app.extensions["fashion_serve"].model(MODEL, version)[0].model.run(images)
 
 
 def pixels(count: int = 2) -> np.ndarray:
@@ -57,14 +53,6 @@ def binary_body(images: np.ndarray, datatype: str, outputs: list | None = None) 
     return encoded + raw, {"Inference-Header-Content-Length": str(len(encoded))}
 
 
-def assert_error(response, status: int) -> str:
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert isinstance(body["error"], str)
-    assert body["error"]
-    return body["error"]
-
-
 def test_server_metadata_health_and_readiness(client):
     meta = client.get("/v2").get_json()
     assert meta["name"] == "fashion-serve"
@@ -103,7 +91,7 @@ def test_json_infer_fp32_matches_the_model(client, app):
     assert output["datatype"] == "FP32"
     assert output["shape"] == [2, 10]
     got = np.array(output["data"], dtype=np.float32).reshape(2, 10)
-    np.testing.assert_array_equal(got, expected(app, images))
+    np.testing.assert_array_equal(got, model_output(app, images))
 
 
 def test_uint8_is_normalized_like_an_upload_and_flat_data_is_accepted(client, app):
@@ -113,7 +101,9 @@ def test_uint8_is_normalized_like_an_upload_and_flat_data_is_accepted(client, ap
     body = client.post(f"/v2/models/{MODEL}/versions/2/infer", json=request).get_json()
     assert body["model_version"] == "2"
     got = np.array(body["outputs"][0]["data"], dtype=np.float32).reshape(2, 10)
-    np.testing.assert_array_equal(got, expected(app, images.astype(np.float32) / 255, version=2))
+    np.testing.assert_array_equal(
+        got, model_output(app, images.astype(np.float32) / 255, version=2)
+    )
 
 
 @pytest.mark.parametrize("datatype", ["FP32", "UINT8"])
@@ -129,7 +119,7 @@ def test_binary_inputs_and_outputs(client, app, datatype):
     (output,) = header["outputs"]
     assert output["parameters"] == {"binary_data_size": 3 * 10 * 4}
     got = np.frombuffer(raw[length:], dtype="<f4").reshape(output["shape"])
-    np.testing.assert_array_equal(got, expected(app, images.astype(np.float32) / 255))
+    np.testing.assert_array_equal(got, model_output(app, images.astype(np.float32) / 255))
 
 
 def test_binary_input_with_json_output_and_gzip_body(client, app):
@@ -142,7 +132,7 @@ def test_binary_input_with_json_output_and_gzip_body(client, app):
     )
     assert "Inference-Header-Content-Length" not in response.headers
     data = response.get_json()["outputs"][0]["data"]
-    np.testing.assert_array_equal(np.array(data, np.float32), expected(app, images)[0])
+    np.testing.assert_array_equal(np.array(data, np.float32), model_output(app, images)[0])
 
 
 def test_classification_extension_gives_top_k_labels(client, app):
@@ -153,7 +143,7 @@ def test_classification_extension_gives_top_k_labels(client, app):
     (output,) = client.post(INFER, json=request).get_json()["outputs"]
     assert output["datatype"] == "BYTES"
     assert output["shape"] == [1, 3]
-    probabilities = expected(app, images)[0]
+    probabilities = model_output(app, images)[0]
     best = int(probabilities.argmax())
     assert output["data"][0] == f"{probabilities[best]:f}:{best}:{CLASS_NAMES[best]}"
 
@@ -201,7 +191,7 @@ def with_input(**changes) -> dict:
     ],
 )
 def test_bad_requests_are_400_with_a_plain_error(client, request_body, status):
-    assert_error(client.post(INFER, data=request_body), status)
+    assert_plain_error(client.post(INFER, data=request_body), status)
 
 
 def test_bad_binary_framing(client):
@@ -217,8 +207,10 @@ def test_bad_binary_framing(client):
         (body, {**headers, "Content-Encoding": "gzip"}),  # not actually gzip
     ]
     for data, head in cases:
-        assert_error(client.post(INFER, data=data, headers=head), 400)
-    assert_error(client.post(INFER, data=body, headers={**headers, "Content-Encoding": "br"}), 415)
+        assert_plain_error(client.post(INFER, data=data, headers=head), 400)
+    assert_plain_error(
+        client.post(INFER, data=body, headers={**headers, "Content-Encoding": "br"}), 415
+    )
 
 
 def test_unknown_targets_and_limits(settings):
@@ -227,22 +219,22 @@ def test_unknown_targets_and_limits(settings):
     app = create_app(replace(settings, max_batch=2, max_upload_bytes=20_000))
     client = app.test_client()
     request = json.dumps(good())
-    assert "nope" in assert_error(client.post("/v2/models/nope/infer", data=request), 404)
-    assert_error(client.post(f"/v2/models/{MODEL}/versions/9/infer", data=request), 404)
-    assert_error(client.post(f"/v2/models/{MODEL}/versions/x/infer", data=request), 400)
-    assert_error(client.post("/v2/models/BAD/infer", data=request), 400)
-    assert_error(client.get("/v2/models/nope"), 404)
-    assert_error(client.get(f"/v2/models/{MODEL}/versions/9"), 404)
-    assert_error(client.get(f"/v2/models/{MODEL}/versions/9/ready"), 404)
-    assert_error(client.get("/v2/models/nope/ready"), 404)
-    assert_error(client.get("/v2/nothing-here"), 404)
-    assert_error(client.get(INFER), 405)
+    assert "nope" in assert_plain_error(client.post("/v2/models/nope/infer", data=request), 404)
+    assert_plain_error(client.post(f"/v2/models/{MODEL}/versions/9/infer", data=request), 404)
+    assert_plain_error(client.post(f"/v2/models/{MODEL}/versions/x/infer", data=request), 400)
+    assert_plain_error(client.post("/v2/models/BAD/infer", data=request), 400)
+    assert_plain_error(client.get("/v2/models/nope"), 404)
+    assert_plain_error(client.get(f"/v2/models/{MODEL}/versions/9"), 404)
+    assert_plain_error(client.get(f"/v2/models/{MODEL}/versions/9/ready"), 404)
+    assert_plain_error(client.get("/v2/models/nope/ready"), 404)
+    assert_plain_error(client.get("/v2/nothing-here"), 404)
+    assert_plain_error(client.get(INFER), 405)
     three = np.zeros((3, 28, 28), np.uint8)
     body, headers = binary_body(three, "UINT8")
-    assert_error(client.post(INFER, data=body, headers=headers), 413)  # batch limit
-    assert_error(client.post(INFER, data=b"x" * 30_000), 413)  # upload limit
+    assert_plain_error(client.post(INFER, data=body, headers=headers), 413)  # batch limit
+    assert_plain_error(client.post(INFER, data=b"x" * 30_000), 413)  # upload limit
     bomb = gzip.compress(b" " * 1_000_000)
-    assert_error(client.post(INFER, data=bomb, headers={"Content-Encoding": "gzip"}), 413)
+    assert_plain_error(client.post(INFER, data=bomb, headers={"Content-Encoding": "gzip"}), 413)
     app.extensions["fashion_serve"].close()
 
 
@@ -256,5 +248,5 @@ def test_not_ready_server(settings, tmp_path):
     response = client.get("/v2/health/ready")
     assert response.status_code == 503
     assert response.get_json() == {"ready": False}
-    assert_error(client.post(INFER, data=json.dumps(good())), 503)
+    assert_plain_error(client.post(INFER, data=json.dumps(good())), 503)
     app.extensions["fashion_serve"].close()

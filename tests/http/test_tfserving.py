@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import MODEL
-from tests.test_inference import dark_images, png
+from tests.http.checks import assert_plain_error, model_output
+from tests.images import dark_images, png
 
 OK_STATUS = {"error_code": "OK", "error_message": ""}
 
@@ -16,25 +17,13 @@ def images(count: int = 2) -> np.ndarray:
     return np.stack(dark_images(count)).astype(np.float32) / 255
 
 
-def expected(app, batch: np.ndarray, version: int = 1) -> np.ndarray:
-    return app.extensions["fashion_serve"].model(MODEL, version)[0].model.run(batch)
-
-
-def assert_error(response, status: int) -> str:
-    assert response.status_code == status, response.get_data(as_text=True)
-    error = response.get_json()["error"]
-    assert isinstance(error, str)
-    assert error
-    return error
-
-
 def test_instances_give_predictions_equal_to_the_model(client, app):
     batch = images()
     response = client.post(f"/v1/models/{MODEL}:predict", json={"instances": batch.tolist()})
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.headers["X-Model-Version"] == f"{MODEL}:1"
     got = np.array(response.get_json()["predictions"], dtype=np.float32)
-    np.testing.assert_array_equal(got, expected(app, batch))
+    np.testing.assert_array_equal(got, model_output(app, batch))
 
 
 def test_named_instances_columnar_inputs_versions_and_labels(client, app):
@@ -42,14 +31,14 @@ def test_named_instances_columnar_inputs_versions_and_labels(client, app):
     named = {"instances": [{"image": image} for image in batch.tolist()]}
     by_version = client.post(f"/v1/models/{MODEL}/versions/2:predict", json=named)
     np.testing.assert_array_equal(
-        np.array(by_version.get_json()["predictions"], np.float32), expected(app, batch, 2)
+        np.array(by_version.get_json()["predictions"], np.float32), model_output(app, batch, 2)
     )
     by_label = client.post(
         f"/v1/models/{MODEL}/labels/staging:predict", json={"inputs": {"image": batch.tolist()}}
     )
     assert by_label.headers["X-Model-Version"] == f"{MODEL}:2"
     np.testing.assert_array_equal(
-        np.array(by_label.get_json()["outputs"], np.float32), expected(app, batch, 2)
+        np.array(by_label.get_json()["outputs"], np.float32), model_output(app, batch, 2)
     )
     bare = client.post(f"/v1/models/{MODEL}:predict", json={"inputs": batch.tolist()})
     assert len(bare.get_json()["outputs"]) == 2
@@ -62,7 +51,7 @@ def test_base64_images_are_decoded_like_uploads(client, app):
         body = client.post(f"/v1/models/{MODEL}:predict", json={"instances": [instance]})
         got = np.array(body.get_json()["predictions"], np.float32)
         np.testing.assert_allclose(
-            got, expected(app, pixels[None].astype(np.float32) / 255), rtol=1e-6
+            got, model_output(app, pixels[None].astype(np.float32) / 255), rtol=1e-6
         )
 
 
@@ -103,19 +92,19 @@ def test_model_status_like_tf_serving(client):
     ],
 )
 def test_bad_requests_are_400_with_a_plain_error(client, body):
-    assert_error(client.post(f"/v1/models/{MODEL}:predict", data=body), 400)
+    assert_plain_error(client.post(f"/v1/models/{MODEL}:predict", data=body), 400)
 
 
 def test_unknown_targets_and_undecodable_images(client):
     body = {"instances": [[[0.0] * 28] * 28]}
-    assert_error(client.post("/v1/models/nope:predict", json=body), 404)
-    assert_error(client.post(f"/v1/models/{MODEL}/versions/9:predict", json=body), 404)
-    assert_error(client.post(f"/v1/models/{MODEL}/labels/canary:predict", json=body), 404)
-    assert_error(client.post(f"/v1/models/{MODEL}/versions/0:predict", json=body), 400)
-    assert_error(client.get("/v1/models/nope"), 404)
-    assert_error(client.get(f"/v1/models/{MODEL}/versions/9"), 404)
+    assert_plain_error(client.post("/v1/models/nope:predict", json=body), 404)
+    assert_plain_error(client.post(f"/v1/models/{MODEL}/versions/9:predict", json=body), 404)
+    assert_plain_error(client.post(f"/v1/models/{MODEL}/labels/canary:predict", json=body), 404)
+    assert_plain_error(client.post(f"/v1/models/{MODEL}/versions/0:predict", json=body), 400)
+    assert_plain_error(client.get("/v1/models/nope"), 404)
+    assert_plain_error(client.get(f"/v1/models/{MODEL}/versions/9"), 404)
     text = base64.b64encode(b"plain text").decode()
-    assert_error(
+    assert_plain_error(
         client.post(f"/v1/models/{MODEL}:predict", json={"instances": [{"b64": text}]}), 415
     )
 
@@ -128,4 +117,4 @@ def test_predict_urls_allow_only_post(client, path):
     """Found by schemathesis: the GET status routes once claimed these URLs as model names."""
     allow = client.options(f"/v1/models/{path}").headers["Allow"]
     assert set(allow.split(", ")) == {"POST", "OPTIONS"}  # Werkzeug's order follows a set
-    assert_error(client.get(f"/v1/models/{path}"), 405)
+    assert_plain_error(client.get(f"/v1/models/{path}"), 405)

@@ -1,14 +1,15 @@
 """/metrics through Flask's test client (one process): it parses, and its counters move."""
 
-import io
-
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.contract import CLASS_NAMES
 from tests.conftest import MODEL
-from tests.test_inference import dark_images, png, wait_for
+from tests.fake_observers import FakeBroken
+from tests.http.checks import upload
+from tests.images import dark_images, png
 from tests.tiny_models import force_alias, register_tiny
+from tests.waiting import wait_for
 
 
 def scrape(client) -> dict[tuple[str, tuple], float]:
@@ -51,8 +52,7 @@ def test_images_are_counted_by_predicted_class(client, app):
     batch = dark_images(5)
     model = app.extensions["fashion_serve"].model(MODEL)[0].model
     classes = model.run(np.stack(batch).astype(np.float32) / 255).argmax(axis=1)
-    files = {"image": [(io.BytesIO(png(p)), f"{i}.png") for i, p in enumerate(batch)]}
-    assert client.post("/predict", data=files).status_code == 200
+    assert client.post("/predict", data=upload(*map(png, batch))).status_code == 200
     samples = scrape(client)
     for class_id in set(classes.tolist()):
         label = CLASS_NAMES[class_id]
@@ -86,10 +86,6 @@ def test_loads_switches_and_refusals_are_visible(client, app, registry, tmp_path
 
 
 def test_a_failing_observer_never_breaks_serving(client, app):
-    class FakeBrokenObserver:
-        def on_result(self, *args):
-            raise RuntimeError("observer bug")
-
-    app.extensions["fashion_serve"].observers.append(FakeBrokenObserver())
+    app.extensions["fashion_serve"].observers.append(FakeBroken())
     response = client.post("/predict", data=png(dark_images(1)[0]), content_type="image/png")
     assert response.status_code == 200
