@@ -111,7 +111,10 @@ def _accuracy(model: OnnxModel, images: np.ndarray, labels: np.ndarray, out_of: 
     return round(right / out_of, 6)
 
 
-def score(registry: Registry, name: str, version: int, benchmark: Benchmark) -> dict:
+Scores = dict[str, float]  # metric -> accuracy
+
+
+def score(registry: Registry, name: str, version: int, benchmark: Benchmark) -> Scores:
     """A version's accuracies on the benchmark, from its verified model.onnx on onnxruntime."""
     model = OnnxModel(registry.read_verified(name, version), [CPU])
     photos = len(benchmark.photo_raw_labels)
@@ -134,7 +137,7 @@ class Comparison:
     alias: str
     candidate: int
     current: int | None
-    scores: dict[int, dict]  # version -> score()
+    scores: dict[int, Scores]  # version -> score()
     benchmark: Benchmark
 
     @property
@@ -170,7 +173,7 @@ class Comparison:
             lines.append("  ".join(cells))
         return "\n".join(lines)
 
-    def card_entry(self) -> dict:
+    def card_entry(self) -> dict[str, object]:
         """What the candidate's card records of this comparison."""
         benchmark = self.benchmark
         return {
@@ -221,15 +224,16 @@ def gated_promote(
     comparison = compare(registry, name, candidate, alias, benchmark())
     print(comparison.table(), flush=True)
     registry.append_to_card(name, candidate, CARD_KEY, comparison.card_entry())
-    if not comparison.passed:
-        old, new = comparison.scores[comparison.current], comparison.scores[candidate]
+    current = comparison.current
+    if current is not None and comparison.worse_on:
+        old, new = comparison.scores[current], comparison.scores[candidate]
         reasons = ", ".join(
             f"{METRICS[metric]} {new[metric]:.4f} < {old[metric]:.4f}"
             for metric in comparison.worse_on
         )
         raise GateRefused(
             f"gate refused {name} version {candidate} for {alias}: worse than version "
-            f"{comparison.current} on {reasons}; {alias} stays at {comparison.current}"
+            f"{current} on {reasons}; {alias} stays at {current}"
         )
     registry.set_alias(name, alias, candidate, verify=verify)
     return comparison

@@ -213,7 +213,7 @@ class Registry:
             self._write(name, ALIASES_FILE, aliases)
         return previous
 
-    def append_to_card(self, name: str, version: int, key: str, entry: dict) -> None:
+    def append_to_card(self, name: str, version: int, key: str, entry: dict[str, object]) -> None:
         """Append entry to the list card[key] of a version (e.g. a promotion gate's verdict).
 
         The card is replaced atomically; model.onnx and the fields the registry wrote (name,
