@@ -80,6 +80,8 @@ RUN --mount=from=uv,source=/uv/bin/uv,target=/usr/local/bin/uv \
 COPY --chown=10001:10001 models/ models/
 COPY service/ service/
 COPY training/ training/
+# The promotion gate (--promote ALIAS --gate).
+COPY evaluation/ evaluation/
 ENV MPLBACKEND=Agg
 USER 10001:10001
 ENTRYPOINT ["python", "-m", "training"]

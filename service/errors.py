@@ -69,6 +69,10 @@ class ImageTooLarge(InvalidImage):
     """An image whose declared pixel count exceeds the decoding limit (decompression bomb)."""
 
 
+class NoObjectFound(InvalidImage):
+    """A photo in which nothing stands out from the ground: nothing to classify."""
+
+
 class BadRequest(FashionServeError, ValueError):
     """A request malformed apart from its images (bad parameter, batch too large, ...)."""
 

@@ -14,7 +14,7 @@ from service.contract import CLASS_NAMES, IMAGE_SIDE, check_target, validate_ali
 from service.errors import BadRequest, BatchTooLarge, FileNotFound
 from service.events import Observers
 from service.loader import LoadedModel, Loader
-from service.preprocess import preprocess_images
+from service.preprocess import Preprocessed, preprocess, preprocess_images
 from service.registry import MODEL_FILE, Registry
 from service.runtime import choose_providers, provider_names, provider_options
 from service.settings import Settings
@@ -231,12 +231,19 @@ class InferenceService:
         version: int | None = None,
         alias: str | None = None,
         invert: str = "auto",
+        mode: str = "auto",
     ) -> Result:
         """Decode, normalize and classify encoded images (one request's batch)."""
         self._check_batch(len(blobs))
         loaded, alias = self.model(name, version, alias)
-        images = preprocess_images(blobs, invert=invert, max_pixels=self.settings.max_pixels)
-        return self._result(loaded, alias, images)
+        return self._result(loaded, alias, self.preprocess(blobs, invert, mode).images)
+
+    def preprocess(
+        self, blobs: Sequence[bytes], invert: str = "auto", mode: str = "auto"
+    ) -> Preprocessed:
+        """The [N,28,28] a model would receive for these images, within this service's limits."""
+        self._check_batch(len(blobs))
+        return preprocess(blobs, invert, self.settings.max_pixels, mode)
 
     def predict_array(
         self,

@@ -2,6 +2,7 @@
 
 import io
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from PIL import (
@@ -17,9 +18,12 @@ from PIL import (
 
 from service.contract import IMAGE_SIDE
 from service.errors import BadRequest, ImageTooLarge, InvalidImage, UnsupportedImageType
+from service.photo import WORK_SIDE, trim_to_object
 
 DEFAULT_MAX_PIXELS = 4096 * 4096
 INVERT_CHOICES = ("auto", "true", "false")
+# auto: a 28×28 picture is taken as a dataset image (passed through), anything else as a photo.
+MODE_CHOICES = ("auto", "photo", "dataset")
 
 # The allow-list: Image.open tries only these parsers, so SVG, PDF, EPS, PSD, ... bytes never
 # reach a decoder. Importing the plugins registers them, so Pillow never imports its ~40 others
@@ -57,56 +61,108 @@ def normalize(pixels: np.ndarray) -> np.ndarray:
     return np.asarray(pixels, dtype=np.float32) / np.float32(255.0)
 
 
+class Preprocessed(NamedTuple):
+    """A decoded batch and how each image was read (a tuple: made per request, cheaply)."""
+
+    images: np.ndarray  # float32 [N,28,28] in 0..1, C-contiguous: exactly what the model gets
+    modes: tuple[str, ...]  # "photo" or "dataset", per image
+
+
 def parse_invert(value: str) -> str:
     """Validate an invert option ('auto', 'true' or 'false', any case); BadRequest otherwise."""
+    return _parse_choice("invert", value, INVERT_CHOICES)
+
+
+def parse_mode(value: str) -> str:
+    """Validate a mode option ('auto', 'photo' or 'dataset', any case); BadRequest otherwise."""
+    return _parse_choice("mode", value, MODE_CHOICES)
+
+
+def _parse_choice(option: str, value: str, choices: tuple[str, ...]) -> str:
     choice = value.lower() if isinstance(value, str) else None
-    if choice not in INVERT_CHOICES:
-        raise BadRequest(f"invert must be one of auto, true, false (got {str(value)[:40]!r})")
+    if choice not in choices:
+        raise BadRequest(f"{option} must be one of {', '.join(choices)} (got {str(value)[:40]!r})")
     return choice
 
 
 def decode_image(
-    data: bytes, invert: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS
+    data: bytes, invert: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS, mode: str = "auto"
 ) -> np.ndarray:
     """Decode one encoded image to float32 [28,28] in 0..1, a light object on a dark ground."""
-    return normalize(_decode_pixels(data, parse_invert(invert), max_pixels))
+    pixels, _ = _decode_pixels(data, parse_invert(invert), parse_mode(mode), max_pixels)
+    return normalize(pixels)
 
 
 def preprocess_images(
-    blobs: Sequence[bytes], invert: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS
+    blobs: Sequence[bytes],
+    invert: str = "auto",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    mode: str = "auto",
 ) -> np.ndarray:
     """Decode a batch of encoded images to one C-contiguous float32 [N,28,28] array in 0..1."""
-    invert = parse_invert(invert)
+    return preprocess(blobs, invert, max_pixels, mode).images
+
+
+def preprocess(
+    blobs: Sequence[bytes],
+    invert: str = "auto",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    mode: str = "auto",
+) -> Preprocessed:
+    """Decode a batch, and say for each image whether it was read as a photo or a dataset image."""
+    invert, mode = parse_invert(invert), parse_mode(mode)
     pixels = np.empty((len(blobs), IMAGE_SIDE, IMAGE_SIDE), dtype=np.uint8)
+    modes = []
     for index, data in enumerate(blobs):
         try:
-            pixels[index] = _decode_pixels(data, invert, max_pixels)
+            pixels[index], used = _decode_pixels(data, invert, mode, max_pixels)
         except InvalidImage as exc:
             if len(blobs) == 1:
                 raise
             # Same error class (same status), but the client learns which image of the batch failed.
             raise type(exc)(f"image {index + 1} of {len(blobs)}: {exc}") from exc
-    return normalize(pixels)
+        modes.append(used)
+    return Preprocessed(normalize(pixels), tuple(modes))
 
 
-def _decode_pixels(data: bytes, invert: str, max_pixels: int) -> np.ndarray:
-    """Decode one image to uint8 [28,28] in the Fashion-MNIST convention (light on black)."""
+def _decode_pixels(data: bytes, invert: str, mode: str, max_pixels: int) -> tuple[np.ndarray, str]:
+    """Decode one image to uint8 [28,28] (light on black) and the mode it was read in."""
     if not data:
         raise InvalidImage("empty image")
     image = _open(data, max_pixels)
+    if mode == "photo" or (mode == "auto" and image.size != (IMAGE_SIDE, IMAGE_SIDE)):
+        return _photo_pixels(_decode_upright(image, WORK_SIDE), invert), "photo"
+    return _dataset_pixels(_decode_upright(image, IMAGE_SIDE), invert), "dataset"
+
+
+def _photo_pixels(image: Image.Image, invert: str) -> np.ndarray:
+    """The dataset's conversion of a photo: trim to the object, longest edge to 28, centre."""
+    box = trim_to_object(_gray(image, 0 if invert == "false" else 255), _cut_out(image), invert)
+    height, width = box.shape
+    resized = Image.fromarray(box, "F").resize(_fit((width, height)), Image.Resampling.LANCZOS)
+    # Lanczos rings beyond the input's range at sharp edges: cut that before stretching.
+    pixels = np.clip(np.asarray(resized), 0, box.max())
+    # Every one of the dataset's 70,000 images peaks at 254 or 255: its conversion stretched
+    # each garment's contrast to full scale, whatever the garment's colour.
+    pixels *= 255 / max(float(pixels.max()), 1e-6)
+    return _pad_square(np.rint(pixels).astype(np.uint8), 0)
+
+
+def _dataset_pixels(image: Image.Image, invert: str) -> np.ndarray:
+    """A dataset-style picture as it is: resized whole to fit 28×28, padded, inverted if asked."""
     # Transparent pixels are the picture's ground, so they must end up black like Fashion-MNIST's.
     # Fashion-MNIST was made from product photos on white, negated; a cut-out (a dark or coloured
     # object on transparency) is such a photo without its white, so it goes back onto white and
     # is negated like the dataset (auto sees a white border and inverts). Only invert=false, where
     # the client says its picture is already light on dark, composites onto black.
-    gray = _gray(_decode_upright(image), 0 if invert == "false" else 255)
+    gray = _gray(image, 0 if invert == "false" else 255)
     if gray.size != (IMAGE_SIDE, IMAGE_SIDE):
         # reducing_gap: a box reduction first, then Lanczos: fast on camera-sized photos.
         gray = gray.resize(_fit(gray.size), Image.Resampling.LANCZOS, reducing_gap=3.0)
     pixels = np.asarray(gray)
     ground = _border_mean(pixels)
     if pixels.shape != (IMAGE_SIDE, IMAGE_SIDE):
-        pixels = _pad_square(pixels)
+        pixels = _pad_square(pixels, round(float(np.median(np.concatenate(_edges(pixels))))))
     if invert == "true" or (invert == "auto" and ground > _MID_GREY):
         pixels = 255 - pixels
     return pixels
@@ -158,12 +214,12 @@ def _webp_canvas(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _decode_upright(image: Image.Image) -> Image.Image:
-    """Decode the first frame and apply its EXIF orientation."""
+def _decode_upright(image: Image.Image, side: int) -> Image.Image:
+    """Decode the first frame and apply its EXIF orientation; a JPEG at least side pixels long."""
     try:
         if image.format in ("JPEG", "MPO"):
             # libjpeg decodes luma only and at 1/2..1/8 scale when that still covers the target.
-            image.draft("L", _fit(image.size))
+            image.draft("L", _fit(image.size, side))
         image.load()
         ImageOps.exif_transpose(image, in_place=True)
     except Exception as exc:  # OSError, SyntaxError, EOFError, struct.error, ... on damaged data
@@ -191,10 +247,10 @@ def _gray(image: Image.Image, background: int) -> Image.Image:
         raise UnsupportedImageType(f"unsupported pixel mode {mode}") from exc
 
 
-def _fit(size: tuple[int, int]) -> tuple[int, int]:
-    """The size with the longest side IMAGE_SIDE and the same aspect ratio (as Fashion-MNIST)."""
+def _fit(size: tuple[int, int], side: int = IMAGE_SIDE) -> tuple[int, int]:
+    """The size with the longest side `side` and the same aspect ratio (as Fashion-MNIST)."""
     width, height = size
-    scale = IMAGE_SIDE / max(width, height)
+    scale = side / max(width, height)
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
@@ -210,11 +266,21 @@ def _border_mean(pixels: np.ndarray) -> float:
     return sum(sum(edge.tobytes()) for edge in edges) / sum(edge.size for edge in edges)
 
 
-def _pad_square(pixels: np.ndarray) -> np.ndarray:
-    """Centre a resized image on an IMAGE_SIDE square filled with its ground (border median)."""
+def _cut_out(image: Image.Image) -> Image.Image | None:
+    """The alpha mask of a cut-out (transparency all around the object), else None."""
+    if not image.has_transparency_data or image.mode == "I" or image.mode.startswith("I;16"):
+        return None  # 16-bit grey with a transparent level is no cut-out a camera makes
+    with_alpha = image if "A" in image.getbands() else image.convert("RGBA")
+    alpha = with_alpha.getchannel("A")
+    border = np.concatenate(_edges(np.asarray(alpha)))
+    return alpha if np.median(border) < 128 else None
+
+
+def _pad_square(pixels: np.ndarray, ground: int) -> np.ndarray:
+    """Centre a resized image on an IMAGE_SIDE square filled with the ground level."""
     height, width = pixels.shape
-    ground = round(float(np.median(np.concatenate(_edges(pixels)))))
     square = np.full((IMAGE_SIDE, IMAGE_SIDE), ground, dtype=np.uint8)
-    top, left = (IMAGE_SIDE - height) // 2, (IMAGE_SIDE - width) // 2
+    # An odd margin puts its extra pixel first, as in the dataset (a 21-wide item starts at 4).
+    top, left = (IMAGE_SIDE + 1 - height) // 2, (IMAGE_SIDE + 1 - width) // 2
     square[top : top + height, left : left + width] = pixels
     return square

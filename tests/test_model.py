@@ -1,8 +1,8 @@
-"""training.model: the reference network's shape and its learning-rate schedules."""
+"""training.model: the networks' shapes, FLOPs and learning-rate schedules."""
 
 import pytest
 
-from training.model import build_reference, describe
+from training.model import build, build_reference, describe
 
 
 def learning_rate_at(model, step):
@@ -34,3 +34,36 @@ def test_cosine_rate_falls_from_the_start_value_to_zero_over_the_decay_steps():
     assert learning_rate_at(model, 0) == pytest.approx(1e-3)
     assert learning_rate_at(model, 50) == pytest.approx(0.5e-3, rel=1e-3)  # cos(π/2): half-way
     assert learning_rate_at(model, 100) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_cnn_is_four_convolutions_with_early_pooling_and_a_dense_head():
+    card = describe(build("cnn", learning_rate=1e-3))
+
+    assert card["name"] == "cnn-16-32-64-64"
+    assert card["layers"][:5] == [
+        "Reshape -> (28, 28, 1)", "Conv2D(16, 3x3) -> (28, 28, 16)",
+        "BatchNormalization -> (28, 28, 16)", "ReLU -> (28, 28, 16)",
+        "MaxPooling2D(2x2) -> (14, 14, 16)",
+    ]  # fmt: skip
+    assert card["layers"][-5:] == [
+        "MaxPooling2D(2x2) -> (3, 3, 64)", "Flatten -> (576,)", "Dense(128, relu) -> (128,)",
+        "Dropout(0.25) -> (128,)", "Dense(10) -> (10,)",
+    ]  # fmt: skip
+    convolutions = [(28 * 28, 1, 16), (14 * 14, 16, 32), (7 * 7, 32, 64), (7 * 7, 64, 64)]
+    weights = sum(9 * cin * cout for _, cin, cout in convolutions)
+    batch_norm = 4 * (16 + 32 + 64 + 64)  # gamma, beta, moving mean and variance
+    dense = 3 * 3 * 64 * 128 + 128 + 128 * 10 + 10
+    assert card["parameters"] == weights + batch_norm + dense
+    macs = sum(pixels * 9 * cin * cout for pixels, cin, cout in convolutions)
+    assert card["flops_per_image"] == 2 * (macs + 3 * 3 * 64 * 128 + 128 * 10)
+
+
+def test_mlp_flops_are_its_two_matrix_products():
+    card = describe(build_reference(learning_rate=1e-3))
+
+    assert card["flops_per_image"] == 2 * (784 * 128 + 128 * 10)
+
+
+def test_an_unknown_architecture_is_refused():
+    with pytest.raises(ValueError, match="unknown architecture 'resnet'"):
+        build("resnet", learning_rate=1e-3)

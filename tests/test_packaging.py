@@ -20,8 +20,11 @@ from tests.e2e.server import REPO, GunicornServer
 from tests.images import dark_images, png
 
 pytestmark = pytest.mark.slow
-SOURCES = ("pyproject.toml", "README.md", "MANIFEST.in", "requirements", "service", "training")
-PACKAGES = ("service", "training")
+SOURCES = (
+    "pyproject.toml", "README.md", "MANIFEST.in", "requirements", "service", "training",
+    "evaluation",
+)  # fmt: skip
+PACKAGES = ("service", "training", "evaluation")
 UV = Path(sys.executable).with_name("uv")
 
 

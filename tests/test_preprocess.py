@@ -21,6 +21,7 @@ from service.errors import (
     FashionServeError,
     ImageTooLarge,
     InvalidImage,
+    NoObjectFound,
     UnsupportedImageType,
 )
 from service.preprocess import (
@@ -29,6 +30,8 @@ from service.preprocess import (
     decode_image,
     normalize,
     parse_invert,
+    parse_mode,
+    preprocess,
     preprocess_images,
 )
 
@@ -216,7 +219,7 @@ def test_a_mode_without_grayscale_is_refused_clearly():
         decode_image(encode(Image.new("LAB", (8, 8)), "TIFF"))
 
 
-# -- photos: resize, padding, inversion, transparency --------------------------------------------
+# -- dataset mode on bigger pictures: resize whole, padding, inversion, transparency -------------
 
 
 def product_photo(ground: tuple[int, ...], garment: tuple[int, ...], mode: str) -> Image.Image:
@@ -226,9 +229,9 @@ def product_photo(ground: tuple[int, ...], garment: tuple[int, ...], mode: str) 
     return image
 
 
-def test_photo_on_white_is_resized_padded_and_inverted():
+def test_dataset_mode_resizes_the_whole_picture_pads_and_inverts():
     photo = product_photo((255, 255, 255), (20, 30, 120), "RGB")
-    result = decode_image(encode(photo, "JPEG", quality=95))
+    result = decode_image(encode(photo, "JPEG", quality=95), mode="dataset")
     assert result.shape == (IMAGE_SIDE, IMAGE_SIDE)
     border = np.concatenate((result[0], result[-1], result[:, 0], result[:, -1]))
     assert border.max() < 0.05  # dark ground, padding included: like Fashion-MNIST
@@ -237,37 +240,118 @@ def test_photo_on_white_is_resized_padded_and_inverted():
     assert result[9:19, 9:19].min() > 0.6
     assert result[:, :7].max() < 0.05
 
-    kept = decode_image(encode(photo, "PNG"), invert="false")
+    kept = decode_image(encode(photo, "PNG"), invert="false", mode="dataset")
     assert kept[0].min() > 0.95  # invert=false keeps the white ground (and pads with it)
     assert kept[14, 14] < 0.4
 
 
-def test_transparent_cut_out_classifies_like_the_same_photo_on_white():
+@pytest.mark.parametrize("mode", ["dataset", "photo"])
+def test_transparent_cut_out_reads_like_the_same_photo_on_white(mode):
     cut_out = product_photo((0, 0, 0, 0), (20, 30, 120, 255), "RGBA")
     on_white = product_photo((255, 255, 255), (20, 30, 120), "RGB")
-    result = decode_image(encode(cut_out, "PNG"))
-    assert np.array_equal(result, decode_image(encode(on_white, "PNG")))
-    assert result[0].max() == 0.0  # the transparent ground became Fashion-MNIST's black
+    result = decode_image(encode(cut_out, "PNG"), mode=mode)
+    assert np.array_equal(result, decode_image(encode(on_white, "PNG"), mode=mode))
+    assert result[:, 0].max() == 0.0  # the transparent ground became Fashion-MNIST's black
     assert result[14, 14] > 0.6
 
+    # The same cut-out as a WebP and as a grey+alpha PNG.
+    assert (
+        np.abs(decode_image(encode(cut_out, "WEBP", lossless=True), mode=mode) - result).max()
+        < 0.01
+    )
+    grey_alpha = encode(cut_out.convert("LA"), "PNG")
+    assert np.abs(decode_image(grey_alpha, mode=mode) - result).max() < 0.01
+
+
+def test_dataset_mode_keeps_a_cut_outs_levels_when_told_not_to_invert():
     # The client says "already light on dark": the transparent ground still ends up black.
-    as_is = decode_image(encode(cut_out, "PNG"), invert="false")
+    cut_out = product_photo((0, 0, 0, 0), (20, 30, 120, 255), "RGBA")
+    as_is = decode_image(encode(cut_out, "PNG"), invert="false", mode="dataset")
     assert as_is[0].max() == 0.0
     assert 0.05 < as_is[14, 14] < 0.4  # the garment keeps its own (dark) level
 
-    # The same cut-out as a WebP and as a grey+alpha PNG.
-    assert np.abs(decode_image(encode(cut_out, "WEBP", lossless=True)) - result).max() < 0.01
-    grey_alpha = encode(cut_out.convert("LA"), "PNG")
-    assert np.abs(decode_image(grey_alpha) - result).max() < 0.01
 
-
-def test_tiny_images_are_scaled_up():
+def test_dataset_mode_scales_tiny_images_up_whole():
     pixels = np.zeros((7, 7), dtype=np.uint8)
     pixels[2:5, 2:5] = 255
-    result = decode_image(encode(Image.fromarray(pixels), "PNG"))
+    result = decode_image(encode(Image.fromarray(pixels), "PNG"), mode="dataset")
     assert result.shape == (IMAGE_SIDE, IMAGE_SIDE)
     assert result[14, 14] > 0.9
     assert result[0].max() < 0.05
+
+
+# -- photo mode: the dataset's own conversion -----------------------------------------------------
+
+
+def test_auto_reads_a_28x28_picture_as_a_dataset_image_and_anything_else_as_a_photo():
+    small = encode(Image.fromarray(figure()), "PNG")
+    photo = encode(product_photo((230, 230, 230), (20, 30, 120), "RGB"), "JPEG")
+    assert preprocess([small, photo]).modes == ("dataset", "photo")
+    assert preprocess([small, photo], mode="photo").modes == ("photo", "photo")
+    assert preprocess([small, photo], mode="DATASET").modes == ("dataset", "dataset")
+
+
+def test_a_photo_becomes_its_object_trimmed_resized_centred_and_negated():
+    photo = product_photo((255, 255, 255), (20, 30, 120), "RGB")  # garment 120x140 at (90, 30)
+    result = decode_image(encode(photo, "PNG"))
+    # Trimmed to the garment, its longest edge to 28: 24x28, centred, ground black, the
+    # garment at full scale as in every Fashion-MNIST image.
+    assert np.array_equal(result[:, 2:26], np.ones((28, 24), dtype=np.float32))
+    assert result[:, :2].max() == result[:, 26:].max() == 0.0
+
+
+@pytest.mark.parametrize("ground", [(255, 255, 255), (150, 150, 150), (120, 160, 200)])
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_photo_reads_the_same_on_any_ground_and_anywhere_on_it(ground, fmt, fashion_test_images):
+    item = fashion_test_images[0]
+    coverage = np.asarray(Image.fromarray(item).resize((168, 168), Image.Resampling.BICUBIC))
+    for left, top in ((20, 30), (150, 12)):
+        canvas = np.ones((240, 360, 3)) * ground
+        alpha = np.zeros((240, 360, 1))
+        alpha[top : top + 168, left : left + 168, 0] = coverage / 255
+        pixels = canvas * (1 - alpha) + np.array([20, 30, 60]) * alpha
+        data = encode(Image.fromarray(np.rint(pixels).astype(np.uint8)), fmt, quality=90)
+        assert np.abs(decode_image(data) - normalize(item)).mean() < 0.05
+
+
+def test_an_upscaled_dataset_image_is_recovered_in_photo_mode(fashion_test_images):
+    item = fashion_test_images[0]
+    big = Image.fromarray(item).resize((280, 280), Image.Resampling.BICUBIC)  # light on dark
+    assert np.abs(decode_image(encode(big, "PNG")) - normalize(item)).mean() < 0.04
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_picture_of_nothing_is_refused_in_photo_mode_not_guessed(fmt):
+    blank = Image.new("RGB", (300, 200), (200, 200, 200))
+    with pytest.raises(NoObjectFound, match="no object found"):
+        decode_image(encode(blank, fmt))
+    with pytest.raises(NoObjectFound, match=r"^image 2 of 2: no object found"):
+        preprocess_images([encode(Image.fromarray(figure()), "PNG"), encode(blank, fmt)])
+    as_it_is = decode_image(encode(blank, fmt), mode="dataset")  # if the client insists
+    assert as_it_is.min() == as_it_is.max()
+    transparent = encode(Image.new("RGBA", (300, 200), (0, 0, 0, 0)), "PNG")
+    with pytest.raises(NoObjectFound):
+        decode_image(transparent)
+
+
+def test_camera_sized_jpeg_is_read_at_a_reduced_scale(fashion_test_images):
+    item = fashion_test_images[2]
+    coverage = Image.fromarray(item).resize((2400, 2400), Image.Resampling.BICUBIC)
+    photo = Image.new("L", (4000, 3000), 240)
+    photo.paste(Image.new("L", coverage.size, 30), (900, 300), mask=coverage)
+    result = decode_image(encode(photo, "JPEG", quality=90))
+    assert np.abs(result - normalize(item)).mean() < 0.05
+
+
+@pytest.mark.parametrize(("value", "expected"), [("auto", "auto"), ("Photo", "photo")])
+def test_parse_mode_accepts_any_case(value, expected):
+    assert parse_mode(value) == expected
+
+
+@pytest.mark.parametrize("value", ["", "raw", "photos", None])
+def test_parse_mode_rejects_other_values(value):
+    with pytest.raises(BadRequest, match="mode must be one of auto, photo, dataset"):
+        parse_mode(value)
 
 
 # -- bad input -----------------------------------------------------------------------------------
@@ -328,7 +412,7 @@ def test_declared_size_is_checked_against_max_pixels():
         decode_image(png_declaring(5000, 5000))
     assert DEFAULT_MAX_PIXELS == 4096 * 4096
 
-    small = encode(Image.new("L", (100, 100)), "PNG")
+    small = encode(Image.fromarray(figure(100, 100)), "PNG")
     with pytest.raises(ImageTooLarge):
         preprocess_images([small], max_pixels=9_999)
     assert preprocess_images([small], max_pixels=10_000).shape == (1, IMAGE_SIDE, IMAGE_SIDE)

@@ -14,8 +14,9 @@ import pytest
 from service.contract import CLASS_NAMES
 from service.preprocess import normalize
 from service.registry import Registry
+from tests.tiny_models import register_tiny
 from training import data
-from training.__main__ import main
+from training.__main__ import main, parse_args, split_validation
 from training.train import metrics_from_logits
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,6 +105,39 @@ def test_nonsensical_settings_are_usage_errors(tmp_path):
 
     assert result.returncode == 2
     assert "--epochs must be at least 1" in result.stderr
+
+
+def test_the_gate_needs_an_alias_to_promote(tmp_path):
+    result = run_training("--gate", "--registry", str(tmp_path))
+
+    assert result.returncode == 2
+    assert "--gate needs --promote ALIAS" in result.stderr
+
+
+def test_each_architecture_has_its_own_defaults_and_options_override_them():
+    mlp, cnn = parse_args([]), parse_args(["--arch", "cnn"])
+
+    assert mlp.arch == "mlp"  # the default: `python -m training` still trains version 1's network
+    assert (mlp.epochs, mlp.batch_size, mlp.learning_rate) == (10, 32, 1e-3)
+    assert (mlp.validation, mlp.augment) == (0, False)
+    assert (cnn.epochs, cnn.batch_size, cnn.validation, cnn.augment) == (15, 128, 5000, True)
+    tuned = parse_args(["--arch", "cnn", "--epochs", "3", "--no-augment", "--validation", "0",
+                        "--patience", "0"])  # fmt: skip
+    assert (tuned.epochs, tuned.augment, tuned.validation) == (3, False, 0)
+
+
+def test_the_validation_split_is_seeded_and_disjoint():
+    images = np.arange(100).reshape(100, 1, 1)
+    labels = np.arange(100) % 10
+
+    train_x, train_y, held_x, held_y = split_validation(images, labels, 20, seed=42)
+
+    assert len(held_x) == 20
+    assert sorted(np.concatenate([train_x, held_x]).ravel()) == list(range(100))
+    assert np.array_equal(train_y, train_x.ravel() % 10)
+    assert np.array_equal(held_y, held_x.ravel() % 10)
+    assert np.array_equal(held_x, split_validation(images, labels, 20, seed=42)[2])
+    assert not np.array_equal(held_x, split_validation(images, labels, 20, seed=1)[2])
 
 
 def real_test_set() -> tuple[np.ndarray, np.ndarray]:
@@ -195,6 +229,49 @@ def test_short_training_run_registers_a_verified_promoted_version(tmp_path, caps
     onnx_accuracy = float((probabilities.argmax(axis=1) == labels).mean())
     assert onnx_accuracy == pytest.approx(
         metrics["test_accuracy"], abs=1 - parity["top1_agreement"]
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not REAL_DATA.is_dir(), reason=f"needs Debian's dataset-fashion-mnist in {REAL_DATA}"
+)
+def test_a_short_cnn_run_with_augmentation_passes_the_gate_against_a_worse_version(
+    tmp_path, capsys
+):
+    root = tmp_path / "registry"
+    root.mkdir()
+    registry = Registry(root)
+    registry.set_alias(NAME, "production", register_tiny(registry, NAME, 1, tmp_path))
+
+    status = main([
+        "--arch", "cnn", "--data-dir", str(REAL_DATA), "--registry", str(root), "--epochs", "2",
+        "--train-limit", "3000", "--validation", "500", "--promote", "production", "--gate",
+        "--gate-photos", "11",
+    ])  # fmt: skip
+    out, err = capsys.readouterr()
+
+    assert status == 0, err
+    assert "val_accuracy" in out
+    assert "candidate v2" in out  # the gate's table
+    assert "alias production -> 2 (was 1)" in out
+    assert registry.aliases(NAME) == {"production": 2}
+    card = registry.card(NAME, 2)
+    assert card["architecture"]["name"] == "cnn-16-32-64-64"
+    assert card["architecture"]["flops_per_image"] > 1e6
+    training = card["training"]
+    assert training["architecture"] == "cnn"
+    assert training["augmentation"]["probability"] > 0
+    assert training["validation_images"] == 500
+    assert 1 <= training["best_epoch"] <= training["epochs_run"] <= 2
+    assert len(training["history"]["val_accuracy"]) == training["epochs_run"]
+    assert training["cpu_seconds"] > 0
+    assert card["data"]["train_count"] == 2500
+    assert card["data"]["validation_count"] == 500
+    (gate,) = card["gate"]
+    assert gate["verdict"] == "promoted"
+    assert gate["scores"]["2"]["test_accuracy"] == pytest.approx(
+        card["metrics"]["test_accuracy"], abs=1 - card["parity"]["top1_agreement"]
     )
 
 

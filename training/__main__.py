@@ -21,14 +21,35 @@ if TYPE_CHECKING:  # training.train imports TensorFlow, which run() loads only w
     from training.train import Fit
 
 MODEL_DIR_ENV = "FASHION_MODEL_DIR"
+# Each architecture's defaults: the MLP keeps the tutorial's (version 1's command still
+# reproduces version 1); the CNN's are the shipped version 2's.
+ARCH_DEFAULTS = {
+    "mlp": {
+        "epochs": 10, "batch_size": 32, "learning_rate": 1e-3, "validation": 0,
+        "patience": 0, "augment": False,
+    },
+    "cnn": {
+        "epochs": 15, "batch_size": 128, "learning_rate": 2e-3, "validation": 5000,
+        "patience": 5, "augment": True,
+    },
+}  # fmt: skip
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The job's options; every default is the classic tutorial's setting but --lr-schedule."""
+    """The job's options; defaults depend on --arch (ARCH_DEFAULTS)."""
     parser = argparse.ArgumentParser(
         prog="python -m training",
-        description="Train the reference Fashion-MNIST network, export it to ONNX, check "
-        "Keras-vs-ONNX parity on the test set and register it as the next version.",
+        description="Train a Fashion-MNIST network (the tutorial's MLP by default, or a small "
+        "CNN), export it to ONNX, check Keras-vs-ONNX parity on the test set and register it "
+        "as the next version.",
+    )
+    parser.add_argument(
+        "--arch",
+        choices=tuple(ARCH_DEFAULTS),
+        default="mlp",
+        help="mlp: the tutorial's Dense(128) network (default, version 1); cnn: four 3x3 "
+        "convolutions (16-32-64-64) with batch norm and pooling, a Dense(128) head with "
+        "dropout, trained with augmentation (version 2)",
     )
     parser.add_argument(
         "--data-dir",
@@ -41,11 +62,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"registry root (must exist); default ${MODEL_DIR_ENV}, else ./models",
     )
     parser.add_argument("--name", default="fashion-mnist", help="model name (default %(default)s)")
-    parser.add_argument("--epochs", type=int, default=10, help="default %(default)s")
-    parser.add_argument("--batch-size", type=int, default=32, help="default %(default)s")
+    per_arch = "default: mlp {mlp}, cnn {cnn}"
+
+    def arch_help(option: str, text: str = "") -> str:
+        values = {arch: defaults[option] for arch, defaults in ARCH_DEFAULTS.items()}
+        return text + per_arch.format(**values)
+
+    parser.add_argument("--epochs", type=int, help=arch_help("epochs", "at most; "))
+    parser.add_argument("--batch-size", type=int, help=arch_help("batch_size"))
     parser.add_argument("--seed", type=int, default=42, help="default %(default)s")
     parser.add_argument(
-        "--learning-rate", type=float, default=1e-3, help="Adam, default %(default)s"
+        "--learning-rate", type=float, help=arch_help("learning_rate", "Adam's initial rate; ")
+    )
+    parser.add_argument(
+        "--validation",
+        type=int,
+        metavar="N",
+        help=arch_help(
+            "validation",
+            "hold out N random training images to keep the best epoch's weights and stop "
+            "early (0: train on all of them); ",
+        ),
+    )
+    parser.add_argument(
+        "--patience",
+        type=int,
+        metavar="E",
+        help=arch_help(
+            "patience", "stop after E epochs without a better validation accuracy (0: never); "
+        ),
+    )
+    parser.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        help=arch_help(
+            "augment",
+            "change 40 %% of every training batch on the fly as photo mode's output differs from "
+            "dataset images (shift, scale, rotation, blur/sharpen, contrast, ground, noise); ",
+        ),
     )
     parser.add_argument(
         "--lr-schedule",
@@ -56,6 +110,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--promote", metavar="ALIAS", help="point ALIAS (e.g. production) at it")
     parser.add_argument(
+        "--gate",
+        action="store_true",
+        help="with --promote: first compare the new version with ALIAS's current one on the "
+        "test set and the photo set (evaluation/gate.py) and leave ALIAS alone if it is worse "
+        "on either; the comparison goes into the new version's card",
+    )
+    parser.add_argument(
+        "--gate-photos",
+        type=int,
+        metavar="N",
+        help="photos the gate renders and compares on (default: evaluation.gate.PHOTO_COUNT)",
+    )
+    parser.add_argument(
         "--train-limit",
         type=int,
         metavar="N",
@@ -63,12 +130,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "always all of it)",
     )
     args = parser.parse_args(argv)
-    for option in ("epochs", "batch_size", "train_limit"):
+    for option, default in ARCH_DEFAULTS[args.arch].items():
+        if getattr(args, option) is None:
+            setattr(args, option, default)
+    for option in ("epochs", "batch_size", "train_limit", "gate_photos"):
         value = getattr(args, option)
         if value is not None and value < 1:
             parser.error(f"--{option.replace('_', '-')} must be at least 1")
+    for option in ("validation", "patience"):
+        if getattr(args, option) < 0:
+            parser.error(f"--{option} must not be negative")
     if not args.learning_rate > 0:
         parser.error("--learning-rate must be positive")
+    if args.patience and not args.validation:
+        parser.error("--patience needs a validation set (--validation N)")
+    if args.gate and not args.promote:
+        parser.error("--gate needs --promote ALIAS")
     return args
 
 
@@ -91,10 +168,16 @@ def framework_versions() -> dict[str, str]:
     }
 
 
-def training_entry(args: argparse.Namespace, fitted: "Fit") -> dict:
+def training_entry(args: argparse.Namespace, fitted: "Fit", augmentation: dict | None) -> dict:
     """The card's training settings and history."""
     return {
+        "architecture": args.arch,
         "epochs": args.epochs,
+        "epochs_run": len(fitted.history["loss"]),
+        "best_epoch": fitted.best_epoch,
+        "validation_images": args.validation,
+        "patience": args.patience,
+        "augmentation": augmentation,
         "batch_size": args.batch_size,
         "optimizer": "adam",
         "learning_rate": args.learning_rate,
@@ -103,10 +186,22 @@ def training_entry(args: argparse.Namespace, fitted: "Fit") -> dict:
         "loss": "sparse_categorical_crossentropy(from_logits=True)",
         "history": fitted.history,
         "wall_seconds": fitted.wall_seconds,
+        "cpu_seconds": fitted.cpu_seconds,
     }
 
 
-def data_entry(dataset: data.Dataset, train_images: np.ndarray) -> dict:
+def split_validation(
+    images: np.ndarray, labels: np.ndarray, count: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(train images, train labels, validation images, validation labels): count random ones out."""
+    if count >= len(images):
+        raise TrainingError(f"--validation {count} leaves no training images out of {len(images)}")
+    order = np.random.default_rng(seed).permutation(len(images))
+    train, held = np.sort(order[count:]), np.sort(order[:count])
+    return images[train], labels[train], images[held], labels[held]
+
+
+def data_entry(dataset: data.Dataset, train_images: np.ndarray, validation: int) -> dict:
     """The card's data provenance: where from, file hashes, hashes of the arrays used, counts."""
     return {
         "source": str(dataset.source),
@@ -114,7 +209,8 @@ def data_entry(dataset: data.Dataset, train_images: np.ndarray) -> dict:
         # Of the decoded arrays actually used, so a --train-limit run is told apart.
         "train_images_sha256": data.sha256_of(train_images),
         "test_images_sha256": data.sha256_of(dataset.test_images),
-        "train_count": len(train_images),
+        "train_count": len(train_images) - validation,
+        "validation_count": validation,  # held out of train_images, seeded by the job's seed
         "test_count": len(dataset.test_images),
     }
 
@@ -147,15 +243,37 @@ def run(args: argparse.Namespace) -> int:
     # fail fast without it. Its C++ INFO/WARNING chatter would bury the job's own lines.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from training import export, plots, train
-    from training.model import build_reference, describe, seed_everything
+    from training.augment import Augmentation
+    from training.model import build, describe, seed_everything
 
+    validation = None
+    fit_images, fit_labels = train_images, train_labels
+    if args.validation:
+        fit_images, fit_labels, held_images, held_labels = split_validation(
+            train_images, train_labels, args.validation, args.seed
+        )
+        validation = (normalize(held_images), held_labels)
+    augmentation = Augmentation() if args.augment else None
     seed_everything(args.seed)
     decay_steps = None
     if args.lr_schedule == "cosine":
-        decay_steps = args.epochs * -(-len(train_images) // args.batch_size)  # ceil: last batch
-    model = build_reference(args.learning_rate, decay_steps)
+        decay_steps = args.epochs * -(-len(fit_images) // args.batch_size)  # ceil: last batch
+    model = build(args.arch, args.learning_rate, decay_steps)
+    architecture = describe(model)
+    print(
+        f"model: {architecture['name']}, {architecture['parameters']:,} parameters, "
+        f"{architecture['flops_per_image'] / 1e6:.2f} MFLOPs per image",
+        flush=True,
+    )
     test_images = normalize(dataset.test_images)
-    fitted = train.fit(model, normalize(train_images), train_labels, args.epochs, args.batch_size)
+    fitted = train.fit(
+        model, normalize(fit_images), fit_labels, args.epochs, args.batch_size,
+        augmentation=augmentation, seed=args.seed, validation=validation,
+        patience=args.patience,
+    )  # fmt: skip
+    print(f"trained in {fitted.wall_seconds:.0f} s wall, {fitted.cpu_seconds:.0f} s CPU")
+    if fitted.best_epoch is not None:
+        print(f"kept the weights of epoch {fitted.best_epoch} (best validation accuracy)")
     evaluation = train.evaluate(model, test_images, dataset.test_labels)
     metrics = evaluation.metrics
     print(f"test: loss {metrics['test_loss']:.4f}  accuracy {metrics['test_accuracy']:.4f}")
@@ -177,9 +295,9 @@ def run(args: argparse.Namespace) -> int:
         }
         card = {
             "frameworks": framework_versions(),
-            "architecture": describe(model),
-            "training": training_entry(args, fitted),
-            "data": data_entry(dataset, train_images),
+            "architecture": architecture,
+            "training": training_entry(args, fitted, augmentation.card() if augmentation else None),
+            "data": data_entry(dataset, train_images, args.validation),
             "metrics": metrics,
             "parity": parity,
             "inputs": export.INPUTS,
@@ -189,7 +307,17 @@ def run(args: argparse.Namespace) -> int:
         version = registry.register(name, onnx_file, card, extra_files=extra)
     print(f"registered {name} version {version} in {registry.root}")
     if args.promote:
-        previous = registry.set_alias(name, args.promote, version, verify=check_model)
+        previous = registry.aliases(name).get(args.promote)
+        if args.gate:
+            # Imported only now: the gate is TensorFlow-free but renders photos.
+            from evaluation.gate import gated_promote, load_benchmark
+
+            gated_promote(
+                registry, name, version, args.promote,
+                lambda: load_benchmark(args.data_dir, args.gate_photos), verify=check_model,
+            )  # fmt: skip
+        else:
+            registry.set_alias(name, args.promote, version, verify=check_model)
         moved = f" (was {previous})" if previous is not None else ""
         print(f"alias {args.promote} -> {version}{moved}")
     return version

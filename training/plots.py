@@ -11,13 +11,16 @@ from matplotlib.figure import Figure
 
 
 def training_plot(history: dict[str, list[float]], path: Path) -> Path:
-    """Loss and accuracy per epoch, side by side, as a PNG."""
+    """Loss and accuracy per epoch (training, and validation when held out), as a PNG."""
     epochs = np.arange(1, len(history["loss"]) + 1)
     fig = Figure(figsize=(10, 4), layout="constrained")
     loss_ax, acc_ax = fig.subplots(1, 2)
     for ax, key, colour in ((loss_ax, "loss", "tab:red"), (acc_ax, "accuracy", "tab:blue")):
-        ax.plot(epochs, history[key], marker="o", color=colour)
-        ax.set(title=f"training {key}", xlabel="epoch", ylabel=key)
+        ax.plot(epochs, history[key], marker="o", color=colour, label="training")
+        if f"val_{key}" in history:
+            ax.plot(epochs, history[f"val_{key}"], marker="s", color="black", label="validation")
+            ax.legend()
+        ax.set(title=key, xlabel="epoch", ylabel=key)
         ax.set_xticks(epochs)
         ax.grid(alpha=0.3)
     fig.savefig(path, dpi=100)

@@ -7,6 +7,9 @@ import keras
 import numpy as np
 
 from service.contract import CLASS_NAMES, NUM_CLASSES
+from training.augment import Augmentation, training_batches
+
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
 class EpochLine(keras.callbacks.Callback):
@@ -17,9 +20,15 @@ class EpochLine(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        validation = ""
+        if "val_accuracy" in logs:
+            validation = (
+                f"  val_loss {logs['val_loss']:.4f}  val_accuracy {logs['val_accuracy']:.4f}"
+            )
         print(
             f"epoch {epoch + 1}/{self.params['epochs']}  loss {logs['loss']:.4f}  "
-            f"accuracy {logs['accuracy']:.4f}  ({time.perf_counter() - self._start:.1f} s)",
+            f"accuracy {logs['accuracy']:.4f}{validation}  "
+            f"({time.perf_counter() - self._start:.1f} s)",
             flush=True,
         )
 
@@ -28,8 +37,12 @@ class EpochLine(keras.callbacks.Callback):
 class Fit:
     """What fitting produced: the per-epoch history and how long it took."""
 
-    history: dict[str, list[float]]  # "loss" and "accuracy", one value per epoch
+    history: dict[str, list[float]]  # "loss", "accuracy" (and "val_..."), one value per epoch
     wall_seconds: float
+    # CPU time of all threads: what the run costs on an otherwise idle machine, where the wall
+    # time is about this divided by the cores TensorFlow keeps busy.
+    cpu_seconds: float
+    best_epoch: int | None = None  # 1-based epoch whose weights were kept, with a validation set
 
 
 @dataclass(frozen=True)
@@ -41,18 +54,60 @@ class Evaluation:
 
 
 def fit(
-    model: keras.Model, images: np.ndarray, labels: np.ndarray, epochs: int, batch_size: int
+    model: keras.Model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    epochs: int,
+    batch_size: int,
+    *,
+    augmentation: Augmentation | None = None,
+    seed: int = 0,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    patience: int = 0,
 ) -> Fit:
-    """Train on float32 images in 0..1; shuffling follows the seed set by seed_everything."""
-    start = time.perf_counter()
-    result = model.fit(
-        images, labels, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[EpochLine()]
-    )
-    wall = time.perf_counter() - start
+    """Train on float32 images in 0..1; shuffling follows the seed set by seed_everything.
+
+    With augmentation, every batch is changed on the fly (seeded by seed). With a validation
+    set, the weights of the epoch with the best validation accuracy are kept, and training stops
+    after `patience` epochs without improvement (0: never stops early).
+    """
+    callbacks: list[keras.callbacks.Callback] = [EpochLine()]
+    if validation is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy",
+                patience=patience or epochs,
+                restore_best_weights=True,
+            )
+        )
+    start, cpu_start = time.perf_counter(), time.process_time()
+    if augmentation is None:
+        result = model.fit(
+            images, labels, epochs=epochs, batch_size=batch_size, validation_data=validation,
+            verbose=0, callbacks=callbacks,
+        )  # fmt: skip
+    else:
+        batches = training_batches(images, labels, batch_size, epochs, seed, augmentation)
+        result = model.fit(
+            batches, epochs=epochs, steps_per_epoch=-(-len(images) // batch_size),
+            shuffle=False,  # training_batches shuffles, seeded
+            validation_data=validation, verbose=0, callbacks=callbacks,
+        )  # fmt: skip
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     history = {
-        key: [round(float(v), 6) for v in result.history[key]] for key in ("loss", "accuracy")
+        key: [round(float(v), 6) for v in result.history[key]]
+        for key in HISTORY_KEYS
+        if key in result.history
     }
-    return Fit(history=history, wall_seconds=round(wall, 2))
+    best_epoch = None
+    if validation is not None:
+        best_epoch = int(np.argmax(history["val_accuracy"])) + 1
+    return Fit(
+        history=history,
+        wall_seconds=round(wall, 2),
+        cpu_seconds=round(cpu, 2),
+        best_epoch=best_epoch,
+    )
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from . import (
     metrics,
     models,
     predict,
+    preprocess,
     tfserving,
     ui,
     v2,
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
     errors.init_app(app)
     blueprints = (
         predict.bp,
+        preprocess.bp,
         activations.bp,
         models.bp,
         health.bp,

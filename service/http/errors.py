@@ -10,6 +10,7 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (errors.BatchTooLarge, 413, "batch_too_large"),
     (errors.ImageTooLarge, 413, "image_too_large"),
     (errors.UnsupportedImageType, 415, "unsupported_image_type"),
+    (errors.NoObjectFound, 422, "no_object_found"),
     (errors.InvalidImage, 422, "invalid_image"),
     (errors.InvalidName, 400, "invalid_name"),
     (errors.BadRequest, 400, "bad_request"),

@@ -6,11 +6,13 @@ from service import __version__
 from service.contract import (
     ALIAS_PATTERN,
     CLASS_NAMES,
+    IMAGE_SIDE,
     NAME_PATTERN,
     NUM_CLASSES,
     VERSION_PATTERN,
 )
 from service.inference import PUBLIC_FILES
+from service.preprocess import INVERT_CHOICES, MODE_CHOICES
 
 from . import wire
 
@@ -41,7 +43,8 @@ _ERRORS = {
     " body holding more values than a full batch, more images than the batch limit, or an image"
     " declaring more pixels than allowed.",
     415: "Unsupported Content-Type or image type.",
-    422: "The image cannot be decoded (damaged or truncated).",
+    422: "The image cannot be decoded (damaged or truncated), or, in photo mode, no object stands "
+    "out from its ground (code no_object_found).",
     503: "The model is not loaded (yet), or was refused; or this worker is loading other"
     " versions at its limit (load_throttled, with Retry-After).",
 }
@@ -77,7 +80,7 @@ ALIAS = _path(
     {"type": "string", "pattern": ALIAS_RE},
     "production",
 )
-QUERY = [
+MODEL_QUERY = [
     {
         "name": "version",
         "in": "query",
@@ -90,11 +93,25 @@ QUERY = [
         "description": "Serve with this alias's version (default: production).",
         "schema": {"type": "string", "pattern": ALIAS_RE},
     },
+]
+IMAGE_QUERY = [
+    {
+        "name": "mode",
+        "in": "query",
+        "description": "How an image is read. photo: the dataset's own conversion (the ground is "
+        "estimated and divided out, the picture trimmed to the object, its longest edge resized "
+        "to 28, centred, negated); a photo with no object on its ground is refused (422). "
+        "dataset: taken as it is, resized whole to 28×28. auto: dataset for a 28×28 picture, "
+        "photo otherwise.",
+        "schema": {"type": "string", "enum": list(MODE_CHOICES), "default": "auto"},
+    },
     {
         "name": "invert",
         "in": "query",
-        "description": "auto inverts a picture on a light ground (Fashion-MNIST is light on dark).",
-        "schema": {"type": "string", "enum": ["auto", "true", "false"], "default": "auto"},
+        "description": "Whether the object is darker than its ground (true) or lighter (false). "
+        "auto: in photo mode, the side the object stands out on; in dataset mode, inverts a "
+        "picture on a light ground (Fashion-MNIST is light on dark).",
+        "schema": {"type": "string", "enum": list(INVERT_CHOICES), "default": "auto"},
     },
 ]
 IMAGES_BODY = {
@@ -125,7 +142,7 @@ def _predict_op(summary: str, params: list[Schema]) -> Schema:
     return {
         "tags": ["predict"],
         "summary": summary,
-        "parameters": [*params, *QUERY],
+        "parameters": [*params, *MODEL_QUERY, *IMAGE_QUERY],
         "requestBody": IMAGES_BODY,
         "responses": {
             "200": {
@@ -241,6 +258,41 @@ def _activations_op() -> dict[str, Any]:
 
 
 _PAGE = {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}}
+
+_PREPROCESS_OP = {
+    "tags": ["predict"],
+    "summary": "See what the model saw: the 28×28 each image becomes.",
+    "description": "One image answers image/png (8-bit grey, exactly the model's input ×255, the "
+    "mode used in X-Preprocess-Mode); ?format=json, Accept: application/json or a batch answers "
+    "JSON, pixels in 0..1.",
+    "parameters": [
+        *IMAGE_QUERY,
+        {
+            "name": "format",
+            "in": "query",
+            "description": "png (one image only) or json; default: from the Accept header, PNG.",
+            "schema": {"type": "string", "enum": ["png", "json"]},
+        },
+    ],
+    "requestBody": IMAGES_BODY,
+    "responses": {
+        "200": {
+            "description": "The model's input.",
+            "content": {
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+                **_json(_ref("PreprocessResponse")),
+            },
+            "headers": {
+                "X-Preprocess-Mode": {
+                    "description": "photo or dataset: how the image was read (PNG answers).",
+                    "schema": {"type": "string", "enum": ["photo", "dataset"]},
+                }
+            },
+        },
+        **_errors(400, 413, 415, 422),
+    },
+}
+
 _V2_MODEL = "/v2/models/{name}"
 _V2_VERSION = "/v2/models/{name}/versions/{version}"
 
@@ -248,6 +300,7 @@ PATHS = {
     "/predict": {"post": _predict_op("Classify images with the default model.", [])},
     "/models/{name}/predict": {"post": _predict_op("Classify images with a model.", [NAME])},
     "/models/{name}/activations": {"post": _activations_op()},
+    "/preprocess": {"post": _PREPROCESS_OP},
     "/models": {
         "get": {
             "tags": ["models"],
@@ -516,6 +569,31 @@ SCHEMAS = {
                 {"name": _STRING, "version": _INT, "alias": {"type": ["string", "null"]}}
             ),
             "predictions": {"type": "array", "items": _ref("Prediction")},
+        }
+    ),
+    "PreprocessResponse": _object(
+        {
+            "images": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "width": {"const": IMAGE_SIDE},
+                        "height": {"const": IMAGE_SIDE},
+                        "pixels": {
+                            "type": "array",
+                            "minItems": IMAGE_SIDE,
+                            "maxItems": IMAGE_SIDE,
+                            "items": {
+                                "type": "array",
+                                "minItems": IMAGE_SIDE,
+                                "maxItems": IMAGE_SIDE,
+                                "items": _PROBABILITY,
+                            },
+                        },
+                        "mode": {"type": "string", "enum": ["photo", "dataset"]},
+                    }
+                ),
+            }
         }
     ),
     "ModelList": _object(

@@ -10,7 +10,7 @@ from service.contract import parse_version, validate_alias
 from service.errors import BadRequest, BatchTooLarge
 from service.inference import InferenceService
 from service.loader import LoadedModel
-from service.preprocess import parse_invert
+from service.preprocess import parse_invert, parse_mode
 
 from .body import read_body
 from .errors import HttpError
@@ -35,16 +35,22 @@ def with_model_version(response: Response, model: LoadedModel) -> Response:
     return response
 
 
-class ModelQuery(TypedDict):
+class ImageQuery(TypedDict):
+    """How to read the uploaded images: invert= and mode=."""
+
+    invert: str
+    mode: str
+
+
+class ModelQuery(ImageQuery):
     """Which version answers, and how to read the images: the query string of an image request."""
 
     version: int | None
     alias: str | None
-    invert: str
 
 
 def model_query() -> ModelQuery:
-    """version= / alias= / invert= from the query string, validated.
+    """version= / alias= / invert= / mode= from the query string, validated.
 
     An empty query string (most requests) costs nothing: Werkzeug's MultiDict is not built, and
     its get() raises and catches a KeyError per absent key, so keys are tested with `in` first.
@@ -53,10 +59,23 @@ def model_query() -> ModelQuery:
     return _query(request.args) if query_string else ModelQuery(**DEFAULT_QUERY)
 
 
+def image_query() -> ImageQuery:
+    """invert= / mode= from the query string, validated: how to read the uploaded images."""
+    return _image_query(request.args)
+
+
 def _query(args: Mapping[str, str]) -> ModelQuery:
     version = parse_version(args["version"]) if "version" in args else None
     alias = validate_alias(args["alias"]) if "alias" in args else None
-    return {"version": version, "alias": alias, "invert": parse_invert(args.get("invert", "auto"))}
+    image = _image_query(args)
+    return {"version": version, "alias": alias, "invert": image["invert"], "mode": image["mode"]}
+
+
+def _image_query(args: Mapping[str, str]) -> ImageQuery:
+    return {
+        "invert": parse_invert(args.get("invert", "auto")),
+        "mode": parse_mode(args.get("mode", "auto")),
+    }
 
 
 DEFAULT_QUERY = _query({})

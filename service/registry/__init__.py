@@ -213,6 +213,27 @@ class Registry:
             self._write(name, ALIASES_FILE, aliases)
         return previous
 
+    def append_to_card(self, name: str, version: int, key: str, entry: dict[str, object]) -> None:
+        """Append entry to the list card[key] of a version (e.g. a promotion gate's verdict).
+
+        The card is replaced atomically; model.onnx and the fields the registry wrote (name,
+        version, sha256, created_at) never change, so the version stays what it was.
+        """
+        if key in ("name", "version", "sha256", "created_at"):
+            raise BadRequest(f"card field {key!r} is written by the registry only")
+        try:
+            _files.dump(entry)
+        except (TypeError, ValueError) as exc:
+            raise BadRequest(f"the card entry is not JSON-serializable: {exc}") from exc
+        path = self._require_version(name, version) / CARD_FILE
+        with self._locked(name):
+            card = self.card(name, version)
+            entries = card.setdefault(key, [])
+            if not isinstance(entries, list):
+                raise RegistryError(f"{self._shown(path)}: field {key!r} is not a list")
+            entries.append(entry)
+            _files.write_json_atomic(path, card, self._shown(path))
+
     def rollback(self, name: str, alias: str, verify: Verifier | None = None) -> tuple[int, int]:
         """Point an alias back at its latest earlier target that still exists: (from, to).
 

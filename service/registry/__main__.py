@@ -49,7 +49,24 @@ def _verify(data: bytes) -> None:
 
 def _cmd_promote(registry: Registry, args: argparse.Namespace) -> int:
     version = parse_version(args.version)
-    previous = registry.set_alias(args.name, args.alias, version, verify=_verify)
+    previous = registry.aliases(args.name).get(args.alias)
+    if args.gate:
+        # Imported here only: the gate renders photos and reads the test set; nothing else in
+        # the service needs it, and the serving image does not ship it.
+        try:
+            from evaluation.gate import gated_promote, load_benchmark
+        except ImportError as exc:
+            raise BadRequest(
+                f"--gate needs the project's evaluation and training packages ({exc}); "
+                "run it from a checkout or the train image"
+            ) from exc
+
+        gated_promote(
+            registry, args.name, version, args.alias,
+            lambda: load_benchmark(photo_count=args.gate_photos), verify=_verify,
+        )  # fmt: skip
+    else:
+        previous = registry.set_alias(args.name, args.alias, version, verify=_verify)
     if previous is None:
         change = "new alias"
     elif previous == version:
@@ -104,6 +121,19 @@ def _parser() -> argparse.ArgumentParser:
     promote.add_argument("name", metavar="NAME")
     promote.add_argument("version", metavar="V")
     promote.add_argument("--alias", required=True, metavar="A")
+    promote.add_argument(
+        "--gate",
+        action="store_true",
+        help="first compare V with the alias's current version on the test set and the photo "
+        "set (evaluation/gate.py; needs the Fashion-MNIST files, see $FASHION_MNIST_DIR); "
+        "refuse if V is worse on either; record the comparison in V's card",
+    )
+    promote.add_argument(
+        "--gate-photos",
+        type=int,
+        metavar="N",
+        help="photos the gate renders and compares on (default: evaluation.gate.PHOTO_COUNT)",
+    )
     rollback = commands.add_parser("rollback", help="point an alias back at its previous target")
     rollback.add_argument("name", metavar="NAME")
     rollback.add_argument("--alias", required=True, metavar="A")

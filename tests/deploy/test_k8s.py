@@ -22,6 +22,7 @@ import yaml
 from kubernetes_validate import utils as k8s_schemas
 
 from service.settings import Settings
+from training.__main__ import parse_args
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
@@ -121,6 +122,10 @@ def test_the_training_job_validates_and_writes_the_registry_the_api_reads(render
     claim = by_kind(rendered, "PersistentVolumeClaim")
     assert claims == [claim["metadata"]["name"]]
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    # It trains the shipped network and moves production only through the gate.
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    args = parse_args(container["args"])
+    assert (args.arch, args.promote, args.gate) == ("cnn", "production", True)
 
 
 def pod_spec(resource: dict) -> dict:

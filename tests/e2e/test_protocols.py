@@ -17,11 +17,14 @@ import tritonclient.http as triton
 from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.utils import InferenceServerException
 
+from evaluation.photos import KINDS, render_photos
+from service.preprocess import preprocess
 from service.runtime import CPU, OnnxModel
 from tests.conftest import MODEL, tiny_registry
 from tests.e2e.server import GunicornServer
 from tests.images import dark_images
 from tests.waiting import wait_for
+from training.data import DEFAULT_DIR, load
 
 pytestmark = pytest.mark.slow
 
@@ -171,6 +174,23 @@ def test_request_id_round_trip_and_one_json_log_line(served):
     assert entry["status"] == 200
     assert entry["duration_ms"] >= 0
     assert f'"GET /v1/models/{MODEL} HTTP/1.1"' not in server.log()  # no gunicorn access log
+
+
+def test_photos_are_seen_and_classified_as_in_process(served):
+    server, registry = served
+    data = load(DEFAULT_DIR)
+    photos = [p.data for p in render_photos(data.test_images, data.test_labels, len(KINDS))]
+    expected = preprocess(photos)
+    files = [("image", blob) for blob in photos]
+    seen = requests.post(f"{server.url}/preprocess", files=files, timeout=60)
+    assert seen.status_code == 200, seen.text
+    images = seen.json()["images"]
+    assert [image["mode"] for image in images] == ["photo"] * len(KINDS)
+    pixels = np.array([image["pixels"] for image in images], dtype=np.float32)
+    assert np.array_equal(pixels, expected.images)
+    answered = requests.post(f"{server.url}/predict", files=files, timeout=60)
+    got = [list(p["probabilities"].values()) for p in answered.json()["predictions"]]
+    np.testing.assert_allclose(got, reference(registry, 1, expected.images), rtol=1e-6)
 
 
 # Coverage and fuzzing of 27 operations: minutes on a busy two-core machine.

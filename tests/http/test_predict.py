@@ -1,12 +1,22 @@
 """POST /predict and /models/<name>/predict through Flask's test client: answers and 4xx."""
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from service.contract import CLASS_NAMES
+from service.http import create_app
+from service.registry import Registry
+from service.runtime import CPU, OnnxModel
+from service.settings import Settings
 from tests.conftest import MODEL
 from tests.http.checks import assert_error, upload
 from tests.images import dark_images, png
+from training import data
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_predict_multipart_returns_all_ten_probabilities_in_class_order(client, app):
@@ -56,6 +66,8 @@ def test_named_model_with_version_and_alias(client):
         (f"/models/{MODEL}/predict?version=1&alias=production", 400, "bad_request"),
         (f"/models/{MODEL}/predict?alias=..", 400, "invalid_name"),
         ("/predict?invert=sometimes", 400, "bad_request"),
+        ("/predict?mode=raw", 400, "bad_request"),
+        (f"/models/{MODEL}/predict?mode=photos", 400, "bad_request"),
         ("/models/UPPER/predict", 400, "invalid_name"),
     ],
 )
@@ -83,3 +95,28 @@ def test_bad_uploads_get_clear_4xx(client, app):
     ]
     for response, status in cases:
         assert_error(response, status)
+
+
+@pytest.mark.skipif(not data.DEFAULT_DIR.is_dir(), reason="needs Debian's dataset-fashion-mnist")
+def test_the_shipped_registry_serves_the_cnn_by_default_and_the_mlp_as_version_1(tmp_path):
+    shutil.copytree(REPO / "models", tmp_path / "models")
+    registry = Registry(tmp_path / "models")
+    test_set = data.load(data.DEFAULT_DIR)
+    pixels, labels = test_set.test_images[:200], test_set.test_labels[:200]
+    app = create_app(Settings(model_dir=registry.root))
+    try:
+        client = app.test_client()
+        for query, version in (("", 2), ("?version=1", 1)):
+            response = client.post(
+                f"/models/{MODEL}/predict{query}", data=upload(*[png(p) for p in pixels])
+            )
+            assert response.status_code == 200, response.get_data(as_text=True)
+            body = response.get_json()
+            assert body["model"]["version"] == version
+            served = np.array([list(p["probabilities"].values()) for p in body["predictions"]])
+            model = OnnxModel(registry.read_verified(MODEL, version), [CPU])
+            expected = model.run(pixels.astype(np.float32) / 255)
+            np.testing.assert_allclose(served, expected, atol=1e-6)
+            assert (served.argmax(1) == labels).mean() > 0.85
+    finally:
+        app.extensions["fashion_serve"].close()

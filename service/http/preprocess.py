@@ -1,0 +1,66 @@
+"""POST /preprocess: see what the model saw, the 28×28 an upload becomes, as PNG or JSON numbers."""
+
+import io
+
+import numpy as np
+import orjson
+from flask import Blueprint, Response, request
+from PIL import Image
+
+from service.errors import BadRequest
+from service.preprocess import Preprocessed
+
+from .parsing import core, image_query, uploaded_images
+
+bp = Blueprint("preprocess", __name__)
+
+FORMATS = ("png", "json")
+JSON = "application/json"
+ACCEPTED = ("image/png", JSON)  # in order of preference: */* gets the PNG
+MODE_HEADER = "X-Preprocess-Mode"
+
+
+@bp.post("/preprocess")
+def preprocess() -> Response:
+    """The model's input for the uploaded images: one PNG, or JSON for ?format=json or a batch."""
+    query = image_query()
+    asked = _asked_format(request.args.get("format"))
+    result = core().preprocess(uploaded_images(), **query)
+    batch = len(result.modes) > 1
+    if asked == "png" and batch:
+        raise BadRequest("a batch is answered as JSON: send ?format=json, or one image")
+    if asked == "json" or batch or request.accept_mimetypes.best_match(ACCEPTED) == JSON:
+        body = orjson.dumps(
+            _json_body(result), option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
+        )
+        return Response(body, mimetype=JSON)
+    response = Response(_png(result.images[0]), mimetype="image/png")
+    response.headers[MODE_HEADER] = result.modes[0]
+    return response
+
+
+def _asked_format(value: str | None) -> str | None:
+    """png or json from ?format=, validated; None: the Accept header decides (PNG by default)."""
+    if value is None:
+        return None
+    choice = value.lower()
+    if choice not in FORMATS:
+        raise BadRequest(f"format must be one of png, json (got {value[:40]!r})")
+    return choice
+
+
+def _png(image: np.ndarray) -> bytes:
+    """The 28×28 as an 8-bit grey PNG: exactly the model's input, ×255."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.rint(image * 255).astype(np.uint8), "L").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _json_body(result: Preprocessed) -> dict[str, object]:
+    """Each image's pixels as rows of numbers in 0..1 (float32, shortest exact form)."""
+    return {
+        "images": [
+            {"width": image.shape[1], "height": image.shape[0], "pixels": image, "mode": mode}
+            for image, mode in zip(result.images, result.modes, strict=True)
+        ]
+    }

@@ -1,0 +1,142 @@
+"""evaluation.gate: real tiny models in a real registry, on the real test set and photo set."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from evaluation.gate import CARD_KEY, GateRefused, gated_promote, load_benchmark
+from service.preprocess import normalize
+from service.registry import Registry
+from tests.tiny_models import fitted_model_bytes, tiny_card, tiny_model_bytes
+from training import data
+
+ROOT = Path(__file__).resolve().parents[2]
+NAME = "fashion-mnist"
+PHOTOS = 22  # two of each kind of rendering: enough to exercise the set, quick to render
+
+pytestmark = pytest.mark.skipif(
+    not data.DEFAULT_DIR.is_dir(),
+    reason=f"needs Debian's dataset-fashion-mnist in {data.DEFAULT_DIR}",
+)
+
+
+@pytest.fixture(scope="module")
+def benchmark():
+    return load_benchmark(photo_count=PHOTOS)
+
+
+@pytest.fixture(scope="module")
+def good_model() -> bytes:
+    """A linear classifier fitted on 10,000 training images: far better than random weights."""
+    dataset = data.load(data.DEFAULT_DIR)
+    return fitted_model_bytes(normalize(dataset.train_images[:10000]), dataset.train_labels[:10000])
+
+
+def registry_with(tmp_path: Path, *models: bytes) -> Registry:
+    """A registry holding the models as versions 1, 2, ... of NAME."""
+    root = tmp_path / "models"
+    root.mkdir()
+    registry = Registry(root)
+    for number, model in enumerate(models, start=1):
+        path = tmp_path / f"model-{number}.onnx"
+        path.write_bytes(model)
+        registry.register(NAME, path, tiny_card(number))
+    return registry
+
+
+def test_a_better_candidate_is_promoted_and_the_card_records_why(
+    tmp_path, benchmark, good_model, capsys
+):
+    registry = registry_with(tmp_path, tiny_model_bytes(1), good_model)
+    registry.set_alias(NAME, "production", 1)
+
+    comparison = gated_promote(registry, NAME, 2, "production", lambda: benchmark)
+
+    assert registry.aliases(NAME) == {"production": 2}
+    new, old = comparison.scores[2], comparison.scores[1]
+    assert new["test_accuracy"] > 0.7 > old["test_accuracy"]
+    assert new["photo_accuracy"] > old["photo_accuracy"]
+    table = capsys.readouterr().out
+    assert "candidate v2" in table
+    assert "production v1" in table
+    assert f"{new['test_accuracy']:.4f}" in table
+    (entry,) = registry.card(NAME, 2)[CARD_KEY]
+    assert entry["verdict"] == "promoted"
+    assert entry["against_version"] == 1
+    assert entry["scores"]["2"] == new
+    assert entry["photos"]["count"] == PHOTOS
+    assert entry["test_images"] == 10000
+    registry.verify_version(NAME, 2)  # the card changed, the model and its sha256 did not
+
+
+def test_a_worse_candidate_is_refused_with_a_clear_message(tmp_path, benchmark, good_model):
+    registry = registry_with(tmp_path, good_model, tiny_model_bytes(1))
+    registry.set_alias(NAME, "production", 1)
+
+    with pytest.raises(GateRefused) as refused:
+        gated_promote(registry, NAME, 2, "production", lambda: benchmark)
+
+    message = str(refused.value)
+    assert message.startswith(f"gate refused {NAME} version 2 for production: worse than version 1")
+    assert "test set" in message
+    assert "production stays at 1" in message
+    assert registry.aliases(NAME) == {"production": 1}
+    (entry,) = registry.card(NAME, 2)[CARD_KEY]
+    assert entry["verdict"] == "refused"
+    assert "test_accuracy" in entry["worse_on"]
+
+
+def test_a_new_alias_has_nothing_to_compare_with(tmp_path, benchmark, good_model, capsys):
+    registry = registry_with(tmp_path, good_model)
+
+    comparison = gated_promote(registry, NAME, 1, "staging", lambda: benchmark)
+
+    assert comparison.current is None
+    assert registry.aliases(NAME) == {"staging": 1}
+    assert "candidate v1" in capsys.readouterr().out
+
+
+def test_a_bad_version_fails_before_anything_is_measured(tmp_path, good_model):
+    registry = registry_with(tmp_path, good_model)
+
+    def never():
+        raise AssertionError("the benchmark must not be loaded")
+
+    with pytest.raises(Exception, match="version 7"):
+        gated_promote(registry, NAME, 7, "production", never)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "service.registry", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+def test_the_registry_command_line_gates_a_promotion(tmp_path, good_model):
+    registry = registry_with(tmp_path, good_model, tiny_model_bytes(1), good_model)
+    registry.set_alias(NAME, "production", 1)
+    root = str(registry.root)
+    gate = ("--gate", "--gate-photos", str(PHOTOS))
+
+    refused = run_cli("--root", root, "promote", NAME, "2", "--alias", "production", *gate)
+
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: gate refused fashion-mnist version 2")
+    assert refused.stderr.count("\n") == 1
+    assert "candidate v2" in refused.stdout
+    assert registry.aliases(NAME) == {"production": 1}
+
+    # Version 3 is the same model as version 1: not worse, so it passes.
+    promoted = run_cli("--root", root, "promote", NAME, "3", "--alias", "production", *gate)
+
+    assert promoted.returncode == 0, promoted.stderr
+    assert promoted.stdout.endswith(f"{NAME}: production -> 3 (was 1)\n")
+    assert registry.aliases(NAME) == {"production": 3}
+    card = json.loads((registry.version_dir(NAME, 3) / "model.json").read_text())
+    assert card[CARD_KEY][0]["verdict"] == "promoted"
+    scores = card[CARD_KEY][0]["scores"]
+    assert scores["3"] == scores["1"]
