@@ -1,4 +1,4 @@
-"""Write the page's gallery: real Fashion-MNIST test images as PNGs, and a manifest.
+"""Write the page's gallery: real test images, product-photo renderings of a few, a manifest.
 
 Run `make gallery` (or `python -m scripts.gallery`) after changing PER_CLASS; the PNGs are
 committed, so the service never needs the data set.
@@ -10,11 +10,17 @@ from pathlib import Path
 
 from PIL import Image
 
+from evaluation.photos import KINDS, render_photos
 from service.contract import CLASS_NAMES
 from training.data import find_data_dir, load
 
 GALLERY = Path(__file__).resolve().parents[1] / "service/http/static/ui/gallery"
 PER_CLASS = 3
+# Photo renderings of the first test items, one of each of these kinds (evaluation/photos.py
+# cycles through its kinds by item index); the cut-out is left out for its 40 KB.
+PHOTO_KINDS = ("white-jpeg", "grey-ground", "gradient", "vignette", "exif-rotated", "tinted")
+PHOTO_SEED = 0
+PNG_SIGNATURE = b"\x89PNG"
 
 
 def test_picks(labels, per_class: int) -> list[int]:
@@ -26,7 +32,7 @@ def test_picks(labels, per_class: int) -> list[int]:
 
 
 def write_gallery(data_dir: Path | None, out: Path = GALLERY, per_class: int = PER_CLASS) -> list:
-    """Write test-<index>.png per pick and gallery.json; returns the manifest entries."""
+    """Write test-<index>.png per pick, photo-<index>.* per rendering, gallery.json; the entries."""
     data = load(find_data_dir(data_dir) or data_dir)
     out.mkdir(parents=True, exist_ok=True)
     entries = []
@@ -41,6 +47,22 @@ def write_gallery(data_dir: Path | None, out: Path = GALLERY, per_class: int = P
                 "index": index,
                 "class_id": class_id,
                 "label": CLASS_NAMES[class_id],
+            }
+        )
+    for photo in render_photos(data.test_images, data.test_labels, len(KINDS), seed=PHOTO_SEED):
+        if photo.kind not in PHOTO_KINDS:
+            continue
+        suffix = "png" if photo.data.startswith(PNG_SIGNATURE) else "jpg"
+        name = f"photo-{photo.index}.{suffix}"
+        (out / name).write_bytes(photo.data)
+        entries.append(
+            {
+                "file": name,
+                "kind": "photo",
+                "index": photo.index,
+                "class_id": photo.label,
+                "label": CLASS_NAMES[photo.label],
+                "style": photo.kind,
             }
         )
     (out / "gallery.json").write_text(json.dumps(entries, indent=1) + "\n")

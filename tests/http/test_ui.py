@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from scripts.gallery import write_gallery
 from training.data import find_data_dir, load
 
 STATIC = Path(__file__).resolve().parents[2] / "service/http/static/ui"
@@ -57,6 +58,15 @@ def test_gallery_images_are_the_real_test_images_they_claim_to_be(client):
         pixels = np.asarray(Image.open(STATIC / "gallery" / entry["file"]))
         np.testing.assert_array_equal(pixels, data.test_images[entry["index"]])
         assert entry["class_id"] == data.test_labels[entry["index"]]
+
+
+def test_the_committed_gallery_is_what_the_generator_writes(tmp_path):
+    entries = write_gallery(None, tmp_path)
+    assert {entry["kind"] for entry in entries} == {"test", "photo"}
+    committed = sorted(path.name for path in (STATIC / "gallery").iterdir())
+    assert sorted(path.name for path in tmp_path.iterdir()) == committed
+    for name in committed:
+        assert (tmp_path / name).read_bytes() == (STATIC / "gallery" / name).read_bytes(), name
 
 
 def test_unknown_assets_are_json_404s(client):

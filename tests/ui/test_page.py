@@ -25,6 +25,29 @@ def api_predict(server, data: bytes, **query) -> dict:
     return response.json()
 
 
+def api_seen(server, data: bytes, **query) -> list[list[int]]:
+    """The API's 28×28 model input for an image, as the 0..255 grey levels the page paints."""
+    response = requests.post(
+        f"{server.url}/preprocess",
+        params={"format": "json", **query},
+        files={"image": data},
+        timeout=30,
+    )
+    pixels = response.json()["images"][0]["pixels"]
+    return [[round(255 * min(1.0, max(0.0, p))) for p in row] for row in pixels]
+
+
+def assert_seen(card, expected: list[list[int]]) -> None:
+    """The card's preview canvas holds exactly the model's input."""
+    canvas = card.locator(".seen canvas[data-ready=true]")
+    canvas.wait_for()
+    grey = canvas.evaluate(
+        "c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)"
+        ".filter((_, i) => i % 4 === 0)"
+    )
+    assert [grey[row * 28 : row * 28 + 28] for row in range(28)] == expected
+
+
 def bars(card) -> dict[str, float]:
     rows = card.locator(".bar").evaluate_all(
         "rows => rows.map(row => [row.dataset.class, row.dataset.probability])"
@@ -54,10 +77,31 @@ def test_a_gallery_image_chosen_by_keyboard_shows_the_apis_answer_and_the_networ
     else:  # the lecture's chart: the true class in red beside the blue prediction
         assert truth.get_attribute("data-class") == entry["label"]
     assert "answered in" in card.locator(".result-meta").inner_text()
+    assert_seen(card, api_seen(server, (GALLERY / entry["file"]).read_bytes()))
     card.locator(".network[data-ready=true]").wait_for()
     assert card.locator(".diagram .units rect").count() == 128  # v1's hidden layer
     assert card.locator(".diagram line").count() == 12
     visit.screenshot("gallery")
+    visit.assert_stayed_home()
+
+
+def test_an_uploaded_photo_rendering_is_read_as_a_photo_in_every_mode(visit, server):
+    visit.open()
+    entry = gallery("photo")[0]
+    data = (GALLERY / entry["file"]).read_bytes()
+    visit.page.locator("#files").set_input_files(
+        {"name": entry["file"], "mimeType": "image/jpeg", "buffer": data}
+    )
+    card = visit.page.locator(".result").first
+    assert_shows(card, api_predict(server, data)["predictions"][0])
+    assert_seen(card, api_seen(server, data))
+    assert "read as photo" in card.locator(".seen figcaption").inner_text()
+    visit.screenshot("photo")
+    visit.page.select_option("#mode", "dataset")  # re-reads it as if it were a dataset image
+    card.locator(".seen figcaption", has_text="read as dataset").wait_for()
+    assert_shows(card, api_predict(server, data, mode="dataset")["predictions"][0])
+    assert_seen(card, api_seen(server, data, mode="dataset"))
+    card.locator(".network[data-ready=true]").wait_for()
     visit.assert_stayed_home()
 
 
