@@ -12,6 +12,7 @@ from tests.http.checks import assert_error, upload
 from tests.images import dark_images, png
 
 SHIPPED = Path(__file__).resolve().parents[2] / "models"
+GALLERY = Path(__file__).resolve().parents[2] / "service/http/static/ui/gallery"
 
 
 @pytest.fixture
@@ -72,3 +73,16 @@ def test_activations_refuse_bad_requests_clearly(shipped_client, path, body, sta
         "pdf": {"image": [(io.BytesIO(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj"), "a.pdf")]},
     }
     assert_error(shipped_client.post(path, data=bodies[body]), status, code)
+
+
+@pytest.mark.parametrize("mode", ["photo", "dataset"])
+def test_activations_read_the_image_in_the_mode_asked(shipped_client, mode):
+    photo = next(GALLERY.glob("photo-*.jpg")).read_bytes()
+    query = f"version=1&mode={mode}"
+    explained = shipped_client.post(
+        f"/models/fashion-mnist/activations?{query}", data=upload(photo)
+    )
+    predicted = shipped_client.post(f"/predict?{query}", data=upload(photo)).get_json()
+    expected = predicted["predictions"][0]["probabilities"]
+    got = explained.get_json()["prediction"]["probabilities"]
+    assert got == pytest.approx(expected, abs=1e-6)
