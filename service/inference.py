@@ -79,10 +79,6 @@ class InferenceService:
         """Stop following alias changes."""
         self._aliases.close()
 
-    def refresh(self, force: bool = False) -> None:
-        """Re-read the aliases of every followed model whose aliases.json changed."""
-        self._aliases.refresh(force)
-
     def is_ready(self) -> bool:
         """True once the default model's default alias answers (with a verified version)."""
         return self._aliases.is_ready()
@@ -125,10 +121,6 @@ class InferenceService:
             return (loaded or self._loader.load(name, version, on_demand=True)), None
         alias = validate_alias(alias or self.settings.default_alias)
         return self._aliases.get(name, alias), alias
-
-    def loaded_version(self, name: str, version: int) -> LoadedModel | None:
-        """The version if this process has it loaded, else None (no loading, no I/O)."""
-        return self._loader.get(name, version)
 
     # -- the registry as the HTTP layer shows it -------------------------------------------------
 
@@ -278,10 +270,13 @@ class InferenceService:
         """
         loaded, alias = self.model(name, version, alias)
         images = preprocess_images([data], max_pixels=self.settings.max_pixels, **reading)
-        # Keyed by the sha256 too: a version folder replaced by hand is never explained stale.
+        # The bytes are checked against the card this process loaded: a version folder replaced
+        # by hand is refused (IntegrityError), never explained with another graph.
         key = (loaded.name, loaded.version, loaded.card.get("sha256"))
         activations = self._inspect().activations(
-            key, lambda: self._registry.read_verified(loaded.name, loaded.version), images[0]
+            key,
+            lambda: self._registry.verified_bytes(loaded.name, loaded.version, loaded.card),
+            images[0],
         )
         # One run answers both: the probabilities come from the session that exposes the layers.
         return Result(loaded, alias, activations.probabilities[np.newaxis]), activations

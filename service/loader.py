@@ -176,7 +176,7 @@ class Loader:
     def _load(self, name: str, version: int) -> LoadedModel:
         started = time.perf_counter()
         card = self.registry.card(name, version)  # ModelNotFound / VersionNotFound
-        data = self.registry.read_verified(name, version)  # IntegrityError on sha mismatch
+        data = self.registry.verified_bytes(name, version, card)  # IntegrityError on mismatch
         model = check_model(data, self.providers, self.settings.threads)
         return LoadedModel(name, version, card, model, time.perf_counter() - started)
 

@@ -48,12 +48,14 @@ def trim_to_object(gray: Image.Image, alpha: Image.Image | None, invert: str) ->
         # them onto white (onto black for invert=false), so the rest is the dataset's own recipe.
         mask = np.asarray(_reduce(alpha)) >= 128
         level = np.full(pixels.shape, 0.0 if invert == "false" else 255.0, dtype=np.float32)
-        signal = _contrast(pixels, level, invert != "false")
+        darker = invert != "false"
+        signal = _contrast(pixels, level, _headroom(level, darker), darker)
     else:
         ground, noise = _ground(gray, pixels)
         darker = invert == "true" or (invert == "auto" and _darker_object(pixels, ground, noise))
-        signal = _contrast(pixels, ground, darker)
-        mask = _object_mask(signal, noise / _headroom(ground, darker))
+        headroom = _headroom(ground, darker)  # one full-image array, shared by both uses
+        signal = _contrast(pixels, ground, headroom, darker)
+        mask = _object_mask(signal, noise / headroom)
     if not mask.any():
         raise NoObjectFound(
             "no object found on the picture's ground (send ?mode=dataset to classify it as is)"
@@ -130,13 +132,14 @@ def _headroom(ground: np.ndarray, darker: bool) -> np.ndarray:
     return headroom
 
 
-def _contrast(pixels: np.ndarray, ground: np.ndarray, darker: bool) -> np.ndarray:
+def _contrast(
+    pixels: np.ndarray, ground: np.ndarray, headroom: np.ndarray, darker: bool
+) -> np.ndarray:
     """0..1: how far each pixel is from the ground towards the object's side, ground divided out.
 
     Dividing (not subtracting) makes a garment on a grey or shaded ground look as it would on
     white: lighting scales the garment and its ground alike.
     """
-    headroom = _headroom(ground, darker)
     difference = ground - pixels if darker else pixels - ground
     contrast: np.ndarray = np.clip(difference / headroom, 0.0, 1.0)
     return contrast

@@ -70,15 +70,16 @@ class Preprocessed(NamedTuple):
 
 def parse_invert(value: str) -> str:
     """Validate an invert option ('auto', 'true' or 'false', any case); BadRequest otherwise."""
-    return _parse_choice("invert", value, INVERT_CHOICES)
+    return parse_choice("invert", value, INVERT_CHOICES)
 
 
 def parse_mode(value: str) -> str:
     """Validate a mode option ('auto', 'photo' or 'dataset', any case); BadRequest otherwise."""
-    return _parse_choice("mode", value, MODE_CHOICES)
+    return parse_choice("mode", value, MODE_CHOICES)
 
 
-def _parse_choice(option: str, value: str, choices: tuple[str, ...]) -> str:
+def parse_choice(option: str, value: str, choices: tuple[str, ...]) -> str:
+    """Validate one of a few named choices (any case); BadRequest naming the option otherwise."""
     choice = value.lower() if isinstance(value, str) else None
     if choice not in choices:
         raise BadRequest(f"{option} must be one of {', '.join(choices)} (got {str(value)[:40]!r})")

@@ -15,6 +15,7 @@ from service.inference import PUBLIC_FILES
 from service.preprocess import INVERT_CHOICES, MODE_CHOICES
 
 from . import wire
+from .preprocess import FORMATS, MODE_HEADER
 
 MODEL_EXAMPLE = "fashion-mnist"
 Schema = dict[str, Any]  # a JSON object of the document
@@ -271,7 +272,7 @@ _PREPROCESS_OP = {
             "name": "format",
             "in": "query",
             "description": "png (one image only) or json; default: from the Accept header, PNG.",
-            "schema": {"type": "string", "enum": ["png", "json"]},
+            "schema": {"type": "string", "enum": list(FORMATS)},
         },
     ],
     "requestBody": IMAGES_BODY,
@@ -283,9 +284,9 @@ _PREPROCESS_OP = {
                 **_json(_ref("PreprocessResponse")),
             },
             "headers": {
-                "X-Preprocess-Mode": {
+                MODE_HEADER: {
                     "description": "photo or dataset: how the image was read (PNG answers).",
-                    "schema": {"type": "string", "enum": ["photo", "dataset"]},
+                    "schema": {"type": "string", "enum": [m for m in MODE_CHOICES if m != "auto"]},
                 }
             },
         },

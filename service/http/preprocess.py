@@ -8,7 +8,7 @@ from flask import Blueprint, Response, request
 from PIL import Image
 
 from service.errors import BadRequest
-from service.preprocess import Preprocessed
+from service.preprocess import Preprocessed, parse_choice
 
 from .parsing import core, image_query, uploaded_images
 
@@ -41,12 +41,7 @@ def preprocess() -> Response:
 
 def _asked_format(value: str | None) -> str | None:
     """png or json from ?format=, validated; None: the Accept header decides (PNG by default)."""
-    if value is None:
-        return None
-    choice = value.lower()
-    if choice not in FORMATS:
-        raise BadRequest(f"format must be one of png, json (got {value[:40]!r})")
-    return choice
+    return None if value is None else parse_choice("format", value, FORMATS)
 
 
 def _png(image: np.ndarray) -> bytes:

@@ -97,12 +97,10 @@ def _read_request() -> tuple[InferRequest, memoryview]:
     length = request.headers.get(HEADER_LENGTH)
     if length is not None and not (length.isascii() and length.isdigit()):
         raise BadRequest(f"{HEADER_LENGTH} must be a byte count within the body, not {length!r}")
-    body = read_body(core().settings, json_prefix=-1 if length is None else int(length))
-    if length is None:
-        split = len(body)
-    elif int(length) <= len(body):
-        split = int(length)
-    else:
+    prefix = -1 if length is None else int(length)
+    body = read_body(core().settings, json_prefix=prefix)
+    split = len(body) if length is None else prefix
+    if split > len(body):
         raise BadRequest(f"{HEADER_LENGTH} must be a byte count within the body, not {length!r}")
     header = decode(InferRequest, body[:split], "inference request")
     return header, memoryview(body)[split:]

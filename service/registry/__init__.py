@@ -281,12 +281,17 @@ class Registry:
 
         Loading from these very bytes leaves no window between the check and the load.
         """
-        directory = self._require_version(name, version)
-        label = f"{name} version {version}"
+        self._require_version(name, version)
         try:
             card = self.card(name, version)
         except RegistryError as exc:
-            raise IntegrityError(f"{label}: {exc}") from exc
+            raise IntegrityError(f"{name} version {version}: {exc}") from exc
+        return self.verified_bytes(name, version, card)
+
+    def verified_bytes(self, name: str, version: int, card: dict[str, Any]) -> bytes:
+        """model.onnx's bytes checked against a card already read (IntegrityError on mismatch)."""
+        directory = self._require_version(name, version)
+        label = f"{name} version {version}"
         if card.get("name") != name or card.get("version") != version:
             described = f"{card.get('name')!r} version {card.get('version')!r}"
             raise IntegrityError(f"{label}: model.json describes {described}")
