@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import httptools
+import orjson
 from gunicorn.workers import base
 
 from service.settings import Settings
@@ -305,10 +306,7 @@ class BufferedWorker(base.Worker):
 
     def refuse(self, conn: Connection, status: bytes, code: str, message: str) -> None:
         """Answer without the app, in the app's error shape, and close once sent."""
-        body = b'{"error": {"code": "%s", "message": "%s"}}\n' % (
-            code.encode(),
-            message.replace("\\", "/").replace('"', "'").encode("ascii", "replace"),
-        )
+        body = orjson.dumps({"error": {"code": code, "message": message}}) + b"\n"
         conn.outbox += (
             b"HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
             b"Connection: close\r\n\r\n%s" % (status, len(body), body)
