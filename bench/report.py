@@ -62,7 +62,8 @@ def stacks_table(
         "PSS = USS + its share of pages shared with other processes, RSS = every page it maps.",
         "",
         "| stack | path | req/s | images/s | p50 ms | p99 ms | errors | CPU µs/req | USS MB "
-        "| PSS MB | RSS MB | ready s | × FastAPI: req/s (CPU) | × naive Flask: req/s (CPU) |",
+        "| PSS MB | RSS MB | ready s | × FastAPI: req/s (CPU: theirs ÷ ours) "
+        "| × naive Flask: req/s (CPU: theirs ÷ ours) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     medians = {
