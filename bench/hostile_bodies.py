@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.version_cycling import ROOT
+from bench.workload import ROOT
 from tests.e2e.server import GunicornServer
 
 LIMIT = 16 * 1024 * 1024

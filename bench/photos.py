@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.workload import ROOT
 from evaluation.photos import KINDS, render_photos
 from service.contract import DEFAULT_ALIAS
 from service.errors import InvalidImage
@@ -22,8 +23,6 @@ from service.preprocess import normalize, preprocess_images
 from service.registry import Registry
 from service.runtime import CPU, OnnxModel
 from training.data import DEFAULT_DIR, load
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:

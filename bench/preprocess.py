@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from bench.workload import ROOT
 from evaluation.photos import render_photos
 from service import preprocess as current
 from training.data import DEFAULT_DIR, load
 
-ROOT = Path(__file__).resolve().parent.parent
 CPU = 0
 
 

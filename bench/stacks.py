@@ -4,7 +4,6 @@ import hashlib
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.workload import MODEL_NAME, ROOT, SERVER_CPU
+from tests.e2e.server import free_port
 
 BENCH = ROOT / "bench"
 REFERENCE_VENV = BENCH / ".venv-reference"
@@ -123,13 +123,6 @@ def _reference_python() -> Path:
     )
     stamp.write_text(wanted)
     return python
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager

@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from bench.workload import ROOT
 from service.registry import Registry
 from tests.e2e.server import GunicornServer
 
-ROOT = Path(__file__).resolve().parent.parent
 MODEL = "fashion-mnist"
 VERSIONS = 8
 CYCLERS = 4
