@@ -16,6 +16,7 @@ from . import (
     health,
     metrics,
     models,
+    openapi,
     predict,
     preprocess,
     tfserving,
@@ -36,20 +37,11 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
     service = InferenceService(settings)
     app.extensions[EXTENSION] = service
     errors.init_app(app)
-    blueprints = (
-        predict.bp,
-        preprocess.bp,
-        activations.bp,
-        models.bp,
-        health.bp,
-        v2.bp,
-        tfserving.bp,
-        metrics.bp,
-        docs.bp,
-        ui.bp,
-    )
-    for blueprint in blueprints:
-        app.register_blueprint(blueprint)
+    # One list: every registered blueprint's paths make up the document it serves.
+    modules = (predict, preprocess, activations, models, health, v2, tfserving, metrics, docs, ui)
+    for module in modules:
+        app.register_blueprint(module.bp)
+    docs.init_app(app, openapi.document(module.PATHS for module in modules))
     metrics.init_app(app)  # before start(): the first model load is counted too
     access_log.init_app(app)  # after metrics: its hook pair feeds them
     if start:

@@ -4,16 +4,16 @@ import json
 from pathlib import Path
 
 import flask_swagger_ui
-from flask import Blueprint, Response, send_from_directory, url_for
+from flask import Blueprint, Flask, Response, current_app, send_from_directory, url_for
 
-from .openapi import DOCUMENT
+from . import spec
 
 bp = Blueprint("docs", __name__)
+EXTENSION = "fashion_serve.openapi"
 
 # Swagger UI 5 (it renders OpenAPI 3.1) as the package ships it; only its files are used here.
 ASSETS = Path(flask_swagger_ui.__file__).parent / "dist"
 
-_DOCUMENT_JSON = json.dumps(DOCUMENT, ensure_ascii=False)
 _PAGE = """<!doctype html>
 <html lang="en">
 <head>
@@ -30,10 +30,15 @@ _PAGE = """<!doctype html>
 """
 
 
+def init_app(app: Flask, document: spec.Schema) -> None:
+    """Serve this document at /openapi.json, encoded once."""
+    app.extensions[EXTENSION] = json.dumps(document, ensure_ascii=False)
+
+
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
     """The OpenAPI 3.1 description of every endpoint."""
-    return Response(_DOCUMENT_JSON, content_type="application/json")
+    return Response(current_app.extensions[EXTENSION], content_type="application/json")
 
 
 @bp.get("/docs")
@@ -51,3 +56,31 @@ def docs_page() -> Response:
 def asset(filename: str) -> Response:
     """Swagger UI's files, from the installed package (send_from_directory refuses ../ paths)."""
     return send_from_directory(ASSETS, filename, max_age=3600)
+
+
+PATHS: spec.Paths = {
+    "/openapi.json": {
+        "get": {
+            "tags": ["operations"],
+            "summary": "This document.",
+            "responses": {"200": spec.ok("OpenAPI 3.1.", {"type": "object"})},
+        }
+    },
+    "/docs": {
+        "get": {
+            "tags": ["operations"],
+            "summary": "Interactive documentation of this API (Swagger UI, served locally).",
+            "responses": {"200": spec.ok("The docs page.", spec.STRING, "text/html")},
+        }
+    },
+    "/docs/{filename}": {
+        "get": {
+            "tags": ["operations"],
+            "summary": "The docs page's scripts and styles.",
+            "parameters": [
+                spec.path_parameter("filename", "Asset file.", spec.STRING, "swagger-ui-bundle.js")
+            ],
+            "responses": {"200": spec.ASSET, **spec.errors(404)},
+        }
+    },
+}

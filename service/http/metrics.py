@@ -23,6 +23,7 @@ from prometheus_client import (
 from service.contract import CLASS_NAMES
 from service.events import Events
 
+from . import spec
 from .parsing import EXTENSION as CORE_EXTENSION
 
 EXTENSION = "fashion_serve.metrics"
@@ -166,3 +167,16 @@ def metrics_endpoint() -> Response:
     metrics: Metrics = current_app.extensions[EXTENSION]
     body = metrics.exposition()
     return Response(body, content_type=CONTENT_TYPE_LATEST)
+
+
+PATHS: spec.Paths = {
+    "/metrics": {
+        "get": {
+            "tags": ["operations"],
+            "summary": "Prometheus metrics (text exposition format), summed over all workers.",
+            "responses": {
+                "200": spec.ok("Prometheus text format 0.0.4.", spec.STRING, "text/plain")
+            },
+        }
+    }
+}

@@ -6,10 +6,14 @@ from flask import Blueprint, Response, jsonify, request, send_file
 
 from service.contract import is_version, parse_version
 from service.errors import BadRequest
+from service.inference import PUBLIC_FILES
 
+from . import spec
 from .body import load_json, read_body
 from .errors import HttpError
 from .parsing import core
+from .responses import AliasChange, ModelDetail, ModelList, VersionCard
+from .wire import AliasRequest
 
 bp = Blueprint("models", __name__, url_prefix="/models")
 
@@ -78,3 +82,79 @@ def rollback(name: str, alias: str) -> Response:
     """Move an alias back to the version it pointed at before. Needs the admin token."""
     _require_admin()
     return jsonify(core().rollback(name, alias))
+
+
+_ADMIN = {"tags": ["models"], "parameters": [spec.NAME, spec.ALIAS], "security": [{"bearer": []}]}
+_FILENAME = spec.path_parameter(
+    "filename",
+    "One of the files a version may serve.",
+    {"type": "string", "enum": list(PUBLIC_FILES)},
+    "training.png",
+)
+
+PATHS: spec.Paths = {
+    "/models": {
+        "get": {
+            "tags": ["models"],
+            "summary": "Every model with its versions and aliases.",
+            "responses": {
+                "200": spec.ok("The registry's models.", spec.ref(ModelList)),
+                **spec.errors(503),
+            },
+        }
+    },
+    "/models/{name}": {
+        "get": {
+            "tags": ["models"],
+            "summary": "A model's versions (with test accuracy), aliases and alias history.",
+            "parameters": [spec.NAME],
+            "responses": {
+                "200": spec.ok("The model.", spec.ref(ModelDetail)),
+                **spec.errors(400, 404, 503),
+            },
+        }
+    },
+    "/models/{name}/versions/{version}": {
+        "get": {
+            "tags": ["models"],
+            "summary": "A version's card, and whether this worker serves it and on what.",
+            "parameters": [spec.NAME, spec.VERSION],
+            "responses": {
+                "200": spec.ok(
+                    "The version card (model.json) plus `serving`.", spec.ref(VersionCard)
+                ),
+                **spec.errors(400, 404, 503),
+            },
+        }
+    },
+    "/models/{name}/versions/{version}/files/{filename}": {
+        "get": {
+            "tags": ["models"],
+            "summary": "A stored plot of a version: training curves or confusion matrix.",
+            "parameters": [spec.NAME, spec.VERSION, _FILENAME],
+            "responses": {
+                "200": spec.ok("The file (immutable, like the version).", spec.BINARY, "image/png"),
+                **spec.errors(400, 404, 503),
+            },
+        }
+    },
+    "/models/{name}/aliases/{alias}": {
+        "put": {
+            **_ADMIN,
+            "summary": "Point an alias at a version (admin token required).",
+            "requestBody": {"required": True, "content": spec.json_content(spec.ref(AliasRequest))},
+            "responses": {
+                "200": spec.ok("The alias moved.", spec.ref(AliasChange)),
+                **spec.errors(400, 401, 403, 404, 503),
+            },
+        },
+        "delete": {
+            **_ADMIN,
+            "summary": "Move an alias back to its previous version (admin token required).",
+            "responses": {
+                "200": spec.ok("The alias moved back.", spec.ref(AliasChange)),
+                **spec.errors(400, 401, 403, 404, 409, 503),
+            },
+        },
+    },
+}

@@ -7,7 +7,9 @@ from flask import Blueprint, Response
 
 from service.inference import Result
 
+from . import spec
 from .parsing import core, model_query, uploaded_images, with_model_version
+from .responses import PredictResponse
 
 bp = Blueprint("predict", __name__)
 
@@ -50,3 +52,26 @@ def predict_default() -> Response:
 def predict_model(name: str) -> Response:
     """Classify with a named model."""
     return _predict(name)
+
+
+def operation(summary: str, parameters: list[spec.Schema]) -> spec.Schema:
+    """An image endpoint's operation: images in, PredictResponse out (activations extends it)."""
+    return {
+        "tags": ["predict"],
+        "summary": summary,
+        "parameters": [*parameters, *spec.MODEL_QUERY, *spec.IMAGE_QUERY],
+        "requestBody": spec.IMAGES_BODY,
+        "responses": {
+            "200": {
+                **spec.ok("All ten class probabilities per image.", spec.ref(PredictResponse)),
+                "headers": spec.MODEL_VERSION,
+            },
+            **spec.errors(400, 404, 413, 415, 422, 503),
+        },
+    }
+
+
+PATHS: spec.Paths = {
+    "/predict": {"post": operation("Classify images with the default model.", [])},
+    "/models/{name}/predict": {"post": operation("Classify images with a model.", [spec.NAME])},
+}

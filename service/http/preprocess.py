@@ -8,9 +8,11 @@ from flask import Blueprint, Response, request
 from PIL import Image
 
 from service.errors import BadRequest
-from service.preprocess import Preprocessed, parse_choice
+from service.preprocess import MODE_CHOICES, Preprocessed, parse_choice
 
+from . import spec
 from .parsing import core, image_query, uploaded_images
+from .responses import PreprocessResponse
 
 bp = Blueprint("preprocess", __name__)
 
@@ -59,3 +61,47 @@ def _json_body(result: Preprocessed) -> dict[str, object]:
             for image, mode in zip(result.images, result.modes, strict=True)
         ]
     }
+
+
+PATHS: spec.Paths = {
+    "/preprocess": {
+        "post": {
+            "tags": ["predict"],
+            "summary": "See what the model saw: the 28×28 each image becomes.",
+            "description": "One image answers image/png (8-bit grey, exactly the model's input "
+            "×255, the mode used in X-Preprocess-Mode); ?format=json, Accept: application/json "
+            "or a batch answers JSON, pixels in 0..1.",
+            "parameters": [
+                *spec.IMAGE_QUERY,
+                {
+                    "name": "format",
+                    "in": "query",
+                    "description": "png (one image only) or json; default: from the Accept "
+                    "header, PNG.",
+                    "schema": {"type": "string", "enum": list(FORMATS)},
+                },
+            ],
+            "requestBody": spec.IMAGES_BODY,
+            "responses": {
+                "200": {
+                    "description": "The model's input.",
+                    "content": {
+                        "image/png": {"schema": spec.BINARY},
+                        **spec.json_content(spec.ref(PreprocessResponse)),
+                    },
+                    "headers": {
+                        MODE_HEADER: {
+                            "description": "photo or dataset: how the image was read (PNG "
+                            "answers).",
+                            "schema": {
+                                "type": "string",
+                                "enum": [m for m in MODE_CHOICES if m != "auto"],
+                            },
+                        }
+                    },
+                },
+                **spec.errors(400, 413, 415, 422),
+            },
+        }
+    }
+}

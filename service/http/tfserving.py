@@ -16,8 +16,10 @@ from werkzeug.routing import BaseConverter
 from service.contract import INPUT_NAME, parse_version
 from service.errors import BadRequest
 
+from . import spec
 from .body import read_body
 from .parsing import core, with_model_version
+from .responses import TfModelStatus, TfPredictResponse
 from .tensors import array_from_json, to_images
 from .wire import TfPredictRequest, decode
 
@@ -124,3 +126,51 @@ def _decode_b64(value: dict[str, Any]) -> bytes:
         return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise BadRequest('"b64" is not valid base64') from None
+
+
+# -- the OpenAPI paths -------------------------------------------------------------------------
+
+_TAG = "tensorflow serving (v1)"
+
+
+def _status(parameters: list[spec.Schema]) -> spec.Schema:
+    ok = {"200": spec.ok("Model version status.", spec.ref(TfModelStatus))}
+    summary = "The version that answers, in TF Serving's model status shape."
+    return {"get": spec.operation(_TAG, summary, parameters, ok, (400, 404, 503), plain=True)}
+
+
+def _predict(parameters: list[spec.Schema]) -> spec.Schema:
+    ok = {
+        "200": spec.ok(
+            "predictions (for instances) or outputs (for inputs): ten probabilities each.",
+            spec.ref(TfPredictResponse),
+        )
+    }
+    return {
+        "post": spec.operation(
+            _TAG,
+            "Classify 28×28 arrays (0..1) or base64 images: rows or columns.",
+            parameters,
+            ok,
+            (400, 404, 413, 415, 422, 503),
+            plain=True,
+            requestBody={
+                "required": True,
+                "content": spec.json_content(spec.ref(TfPredictRequest)),
+            },
+        )
+    }
+
+
+_MODEL = "/v1/models/{name}"
+_VERSION = f"{_MODEL}/versions/{{version}}"
+_LABEL = f"{_MODEL}/labels/{{alias}}"
+
+PATHS: spec.Paths = {
+    _MODEL: _status([spec.NAME]),
+    _VERSION: _status([spec.NAME, spec.VERSION]),
+    _LABEL: _status([spec.NAME, spec.ALIAS]),
+    f"{_MODEL}:predict": _predict([spec.NAME]),
+    f"{_VERSION}:predict": _predict([spec.NAME, spec.VERSION]),
+    f"{_LABEL}:predict": _predict([spec.NAME, spec.ALIAS]),
+}

@@ -16,8 +16,10 @@ from service.contract import CLASS_NAMES, IMAGE_SIDE, INPUT_NAME, OUTPUT_NAME, p
 from service.errors import BadRequest
 from service.inference import Result
 
+from . import spec
 from .body import read_body
 from .parsing import core, with_model_version
+from .responses import InferResponse, V2Live, V2Model, V2ModelReady, V2Ready, V2Server
 from .tensors import array_from_json, to_images
 from .wire import InferInput, InferOutput, InferRequest, decode
 
@@ -199,3 +201,102 @@ def _classification(
     # BYTES elements travel as a 4-byte little-endian length followed by the bytes.
     raw = b"".join(len(s).to_bytes(4, "little") + s.encode() for s in strings)
     return tensor, raw
+
+
+# -- the OpenAPI paths -------------------------------------------------------------------------
+
+
+_TAG = "open inference protocol (v2)"
+
+
+def _get(summary: str, parameters: list[spec.Schema], description: str, model: type) -> spec.Schema:
+    """A model's metadata or readiness: 4xx/503 for an unknown or unloadable one."""
+    ok = {"200": spec.ok(description, spec.ref(model))}
+    return {"get": spec.operation(_TAG, summary, parameters, ok, (400, 404, 503), plain=True)}
+
+
+def _infer(parameters: list[spec.Schema]) -> spec.Schema:
+    header = {
+        "name": HEADER_LENGTH,
+        "in": "header",
+        "description": "Binary tensor data extension: the length of the JSON header at the "
+        "start of the body; the binary tensors follow it.",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    }
+    ok = {
+        "description": "The `probabilities` output; with binary outputs requested, the body "
+        f"is the JSON header ({HEADER_LENGTH} bytes) then the raw tensor.",
+        "headers": {
+            **spec.MODEL_VERSION,
+            HEADER_LENGTH: {
+                "description": "Present when binary outputs follow the JSON header.",
+                "schema": spec.STRING,
+            },
+        },
+        "content": {
+            **spec.json_content(spec.ref(InferResponse)),
+            "application/octet-stream": {"schema": spec.BINARY},
+        },
+    }
+    body = {
+        **spec.json_content(spec.ref(InferRequest)),
+        "application/octet-stream": {"schema": spec.BINARY},
+    }
+    return {
+        "post": spec.operation(
+            _TAG,
+            "Classify an `image` tensor (JSON, or binary tensor data).",
+            [*parameters, header],
+            {"200": ok},
+            (400, 404, 413, 415, 503),
+            plain=True,
+            requestBody={"required": True, "content": body},
+        )
+    }
+
+
+_MODEL = "/v2/models/{name}"
+_VERSION = "/v2/models/{name}/versions/{version}"
+
+PATHS: spec.Paths = {
+    "/v2": {
+        "get": spec.operation(
+            _TAG,
+            "Server metadata.",
+            [],
+            {"200": spec.ok("Name, version, extensions.", spec.ref(V2Server))},
+        )
+    },
+    "/v2/health/live": {
+        "get": spec.operation(
+            _TAG, "Server liveness.", [], {"200": spec.ok("Alive.", spec.ref(V2Live))}
+        )
+    },
+    "/v2/health/ready": {
+        "get": spec.operation(
+            _TAG,
+            "Server readiness.",
+            [],
+            {
+                "200": spec.ok("Ready.", spec.ref(V2Ready)),
+                "503": spec.ok("Not ready.", spec.ref(V2Ready)),
+            },
+        )
+    },
+    _MODEL: _get("Model metadata: versions, platform, tensors.", [spec.NAME], "Metadata.", V2Model),
+    _VERSION: _get("Model version metadata.", [spec.NAME, spec.VERSION], "Metadata.", V2Model),
+    f"{_MODEL}/ready": _get(
+        "Is the model's default alias ready (loading it if needed)?",
+        [spec.NAME],
+        "Ready.",
+        V2ModelReady,
+    ),
+    f"{_VERSION}/ready": _get(
+        "Is this version ready (loading it if needed)?",
+        [spec.NAME, spec.VERSION],
+        "Ready.",
+        V2ModelReady,
+    ),
+    f"{_MODEL}/infer": _infer([spec.NAME]),
+    f"{_VERSION}/infer": _infer([spec.NAME, spec.VERSION]),
+}

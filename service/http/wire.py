@@ -1,9 +1,9 @@
-"""Typed wire models of the tensor protocols' request bodies (msgspec Structs).
+"""Typed wire models of the request bodies (msgspec Structs); the tensor protocols decode theirs.
 
 Decoding into them parses and validates a body's shape in one pass (issue 15 measured ~34 µs
 for a single-image /v2 body against ~135 µs for json.loads plus checks by hand); what types
-cannot say (binary sizes, value ranges) the endpoints check. The OpenAPI document takes these
-models' JSON Schema from them (schemas()), so the two cannot drift apart.
+cannot say (binary sizes, value ranges) the endpoints check. The OpenAPI document's request
+schemas are generated from these models (service/http/openapi.py), so the two cannot drift apart.
 """
 
 from typing import Annotated, Any, Literal, TypeVar
@@ -56,6 +56,12 @@ class TfPredictRequest(msgspec.Struct, forbid_unknown_fields=False):
     inputs: list[Any] | dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
 
 
+class AliasRequest(msgspec.Struct):
+    """The version an alias is to point at (models.promote reads it by hand: 2.0 counts as 2)."""
+
+    version: Count
+
+
 _DECODERS: dict[type, msgspec.json.Decoder[Any]] = {
     kind: msgspec.json.Decoder(kind) for kind in (InferRequest, TfPredictRequest)
 }
@@ -71,11 +77,3 @@ def decode(kind: type[T], data: bytes, what: str) -> T:
         raise BadRequest(f"invalid {what}: {str(error)[:300]}") from None
     except (msgspec.DecodeError, RecursionError) as error:  # RecursionError: absurdly deep
         raise BadRequest(f"{what} is not valid JSON: {str(error)[:200]}") from None
-
-
-def schemas() -> dict[str, Any]:
-    """The models' JSON Schemas, as OpenAPI components (#/components/schemas/<class name>)."""
-    _, components = msgspec.json.schema_components(
-        list(_DECODERS), ref_template="#/components/schemas/{name}"
-    )
-    return components

@@ -1,0 +1,353 @@
+"""Typed models of the JSON response bodies: the OpenAPI document's schemas are generated from them.
+
+They describe; they do not encode. The endpoints build plain dicts (the image endpoints encode
+theirs with orjson on the hot path), and tests/http/test_openapi.py validates real responses of
+every JSON operation against the schemas generated from these models.
+"""
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from service.contract import CLASS_NAMES, IMAGE_SIDE, NUM_CLASSES
+
+from .wire import Parameters, Side
+
+Probability = Annotated[float, Meta(ge=0, le=1)]
+ClassId = Annotated[int, Meta(ge=0, le=NUM_CLASSES - 1)]
+Label = Annotated[str, Meta(extra_json_schema={"enum": list(CLASS_NAMES)})]
+Probabilities = Annotated[
+    dict[str, Probability],
+    Meta(
+        description="All ten classes, in class order.",
+        extra_json_schema={
+            "properties": dict.fromkeys(CLASS_NAMES, msgspec.json.schema(Probability)),
+            "required": list(CLASS_NAMES),
+            "propertyNames": msgspec.json.schema(Label),  # these ten and no others
+        },
+    ),
+]
+Row = Annotated[list[Probability], Meta(min_length=NUM_CLASSES, max_length=NUM_CLASSES)]
+Pixels = Annotated[
+    list[Annotated[list[Probability], Meta(min_length=IMAGE_SIDE, max_length=IMAGE_SIDE)]],
+    Meta(min_length=IMAGE_SIDE, max_length=IMAGE_SIDE),
+]
+
+
+class ErrorDetail(msgspec.Struct):
+    """A machine-readable code (model_not_found, ...) and a message for people."""
+
+    code: str
+    message: str
+
+
+class Error(msgspec.Struct):
+    """The house error body."""
+
+    error: ErrorDetail
+
+
+class PlainError(msgspec.Struct):
+    """The error body of the /v1 and /v2 protocols."""
+
+    error: str
+
+
+# -- the image endpoints -------------------------------------------------------------------------
+
+
+class AnsweringModel(msgspec.Struct):
+    """The version that answered, and the alias that chose it (null: a version was asked for)."""
+
+    name: str
+    version: int
+    alias: str | None
+
+
+class Prediction(msgspec.Struct):
+    """The top class, its probability, and all ten."""
+
+    label: Label
+    class_id: ClassId
+    confidence: Probability
+    probabilities: Probabilities
+
+
+class PredictResponse(msgspec.Struct):
+    """One prediction per image, in upload order."""
+
+    model: AnsweringModel
+    predictions: list[Prediction]
+
+
+class PreprocessedImage(msgspec.Struct):
+    """The model's input for one image: 28×28 pixels in 0..1, and how the image was read."""
+
+    width: Side
+    height: Side
+    pixels: Pixels
+    mode: Literal["photo", "dataset"]
+
+
+class PreprocessResponse(msgspec.Struct):
+    """Each uploaded image as the model receives it."""
+
+    images: list[PreprocessedImage]
+
+
+class Layer(msgspec.Struct):
+    """One hidden layer's activations."""
+
+    name: Annotated[str, Meta(description="The tensor's name in the ONNX graph.")]
+    op: Annotated[str, Meta(description="The non-linearity, e.g. Relu.")]
+    kind: Literal["dense", "maps"]
+    shape: Annotated[list[int], Meta(description="[units] or [C,H,W].")]
+    values: Annotated[list[Any], Meta(description="Activations, 4 decimals, nested as shape.")]
+
+
+class Readout(msgspec.Struct):
+    """How much each unit of the last hidden layer pushed the winning class's score."""
+
+    layer: str
+    class_id: ClassId
+    label: Label
+    contributions: Annotated[
+        list[float], Meta(description="Per unit: activation × weight to the winning class's score.")
+    ]
+
+
+class ActivationsResponse(msgspec.Struct):
+    """The prediction for the image and every hidden layer (readout null: no dense readout)."""
+
+    model: AnsweringModel
+    prediction: Prediction
+    layers: list[Layer]
+    readout: Readout | None
+
+
+# -- the registry --------------------------------------------------------------------------------
+
+
+class ModelSummary(msgspec.Struct):
+    """A model's versions and aliases; default: the model /predict serves."""
+
+    name: str
+    versions: list[int]
+    aliases: dict[str, int]
+    default: bool
+
+
+class ModelList(msgspec.Struct):
+    """Every model in the registry."""
+
+    models: list[ModelSummary]
+
+
+class VersionSummary(msgspec.Struct):
+    """A version's creation time and test accuracy, as its card records them."""
+
+    version: int
+    created_at: str | None
+    test_accuracy: float | None
+
+
+class ModelDetail(msgspec.Struct):
+    """A model's versions, aliases, and each alias's earlier targets."""
+
+    name: str
+    versions: list[VersionSummary]
+    aliases: dict[str, int]
+    alias_history: dict[str, list[int]]
+
+
+class Serving(msgspec.Struct):
+    """Whether this worker has the version loaded, and on which device and providers."""
+
+    loaded: bool
+    device: str
+    providers: list[str]
+    provider_options: Annotated[
+        dict[str, dict[str, str]],
+        Meta(description='Options per provider (CUDA: use_tf32 "0").'),
+    ]
+
+
+class VersionCard(msgspec.Struct):
+    """model.json as training wrote it (see the README), plus `serving` and `files`."""
+
+    name: str
+    version: int
+    sha256: str
+    serving: Serving
+    files: Annotated[
+        dict[str, int], Meta(description="Size in bytes of model.onnx and each stored plot.")
+    ]
+
+
+class AliasChange(msgspec.Struct):
+    """Where the alias points now, and where it pointed before (null: it is new)."""
+
+    model: str
+    alias: str
+    version: int
+    previous: int | None
+
+
+# -- health --------------------------------------------------------------------------------------
+
+
+class Health(msgspec.Struct):
+    """The process answers."""
+
+    status: Literal["ok"]
+
+
+class DefaultModel(msgspec.Struct):
+    """The model and alias /predict serves."""
+
+    model: str
+    alias: str
+
+
+class AliasServing(msgspec.Struct):
+    """The version answering for a followed alias; degraded: not its target (refused)."""
+
+    model: str
+    alias: str
+    version: int
+    degraded: bool
+
+
+class LoadedVersion(msgspec.Struct):
+    """A version this worker holds in memory, and the providers it runs on."""
+
+    model: str
+    version: int
+    providers: list[str]
+
+
+class RefusedTarget(msgspec.Struct):
+    """An alias target this worker refused (missing, corrupt, unloadable), why, and when."""
+
+    model: str
+    alias: str
+    version: int | None
+    reason: str
+    at: str
+
+
+class Ready(msgspec.Struct):
+    """What this worker serves and what it refused."""
+
+    ready: bool
+    status: Annotated[
+        Literal["ready", "degraded", "not_ready"],
+        Meta(
+            description="degraded: an alias's target is refused and the last good version that"
+            " verifies answers instead (still ready)."
+        ),
+    ]
+    pid: int
+    default: DefaultModel
+    serving: list[AliasServing]
+    loaded: list[LoadedVersion]
+    refused: list[RefusedTarget]
+
+
+# -- the Open Inference Protocol (v2) ------------------------------------------------------------
+
+
+class V2Server(msgspec.Struct):
+    """Server metadata."""
+
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class V2Live(msgspec.Struct):
+    """Server liveness."""
+
+    live: bool
+
+
+class V2Ready(msgspec.Struct):
+    """Server readiness."""
+
+    ready: bool
+
+
+class V2ModelReady(msgspec.Struct):
+    """Model readiness."""
+
+    name: str
+    ready: bool
+
+
+class TensorMetadata(msgspec.Struct):
+    """A tensor's name, datatype and shape (-1: any batch size)."""
+
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+class V2Model(msgspec.Struct):
+    """Model metadata: versions, platform and the tensor signature."""
+
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[TensorMetadata]
+    outputs: list[TensorMetadata]
+
+
+class OutputTensor(msgspec.Struct):
+    """An output tensor: its data inline, or binary (parameters.binary_data_size)."""
+
+    name: str
+    datatype: str
+    shape: list[int]
+    parameters: Parameters | UnsetType = UNSET
+    data: list[Any] | UnsetType = UNSET
+
+
+class InferResponse(msgspec.Struct):
+    """The inference response (id: the request's, when it gave one)."""
+
+    model_name: str
+    model_version: str
+    outputs: list[OutputTensor]
+    id: str | UnsetType = UNSET
+
+
+# -- TensorFlow Serving (v1) ---------------------------------------------------------------------
+
+
+class StatusCode(msgspec.Struct):
+    """TF Serving's status of a version."""
+
+    error_code: str
+    error_message: str
+
+
+class VersionStatus(msgspec.Struct):
+    """One version's state."""
+
+    version: str
+    state: str
+    status: StatusCode
+
+
+class TfModelStatus(msgspec.Struct):
+    """The version that answers, in TF Serving's model status shape."""
+
+    model_version_status: list[VersionStatus]
+
+
+class TfPredictResponse(msgspec.Struct):
+    """predictions (for instances) or outputs (for inputs): ten probabilities per image."""
+
+    predictions: list[Row] | UnsetType = UNSET
+    outputs: list[Row] | UnsetType = UNSET
