@@ -29,26 +29,23 @@ def activations(name: str) -> Response:
     return with_model_version(response, result.model)
 
 
-def _operation() -> spec.Schema:
-    operation = predict.operation(
-        "Classify one image and return the hidden layers' activations.", [spec.NAME]
-    )
-    return {
-        **operation,
-        "tags": ["inside the network"],
-        "description": "Computed from the version's own ONNX graph: every non-linearity's output "
-        "(ReLU, ...) is read as a layer. Dense layers come as `values[units]`, convolutional "
-        "ones as feature maps `values[channels][height][width]`. `readout` gives, for the dense "
-        "layer feeding the ten class scores, each unit's activation × its weight to the winning "
-        "class (null when the graph has no such layer). Send exactly one image.",
-        "responses": {
-            **operation["responses"],
-            "200": {
-                **spec.ok("The prediction and every hidden layer.", spec.ref(ActivationsResponse)),
-                "headers": spec.MODEL_VERSION,
-            },
-        },
+_OPERATION = predict.operation(
+    "Classify one image and return the hidden layers' activations.",
+    [spec.NAME],
+    ActivationsResponse,
+    "The prediction and every hidden layer.",
+)
+PATHS: spec.Paths = {
+    "/models/{name}/activations": {
+        "post": {
+            **_OPERATION,
+            "tags": ["inside the network"],
+            "description": "Computed from the version's own ONNX graph: every non-linearity's "
+            "output (ReLU, ...) is read as a layer. Dense layers come as `values[units]`, "
+            "convolutional ones as feature maps `values[channels][height][width]`. `readout` "
+            "gives, for the dense layer feeding the ten class scores, each unit's activation × "
+            "its weight to the winning class (null when the graph has no such layer). Send "
+            "exactly one image.",
+        }
     }
-
-
-PATHS: spec.Paths = {"/models/{name}/activations": {"post": _operation()}}
+}

@@ -54,18 +54,20 @@ def predict_model(name: str) -> Response:
     return _predict(name)
 
 
-def operation(summary: str, parameters: list[spec.Schema]) -> spec.Schema:
-    """An image endpoint's operation: images in, PredictResponse out (activations extends it)."""
+def operation(
+    summary: str,
+    parameters: list[spec.Schema],
+    answer: type = PredictResponse,
+    description: str = "All ten class probabilities per image.",
+) -> spec.Schema:
+    """An image endpoint's operation: images in, the answer's JSON out (activations' too)."""
     return {
         "tags": ["predict"],
         "summary": summary,
         "parameters": [*parameters, *spec.MODEL_QUERY, *spec.IMAGE_QUERY],
         "requestBody": spec.IMAGES_BODY,
         "responses": {
-            "200": {
-                **spec.ok("All ten class probabilities per image.", spec.ref(PredictResponse)),
-                "headers": spec.MODEL_VERSION,
-            },
+            "200": {**spec.ok(description, spec.ref(answer)), "headers": spec.MODEL_VERSION},
             **spec.errors(400, 404, 413, 415, 422, 503),
         },
     }
