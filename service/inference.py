@@ -53,6 +53,8 @@ class InferenceService:
     """One process's core: versions it loaded, aliases it follows, and the predictions."""
 
     def __init__(self, settings: Settings) -> None:
+        validate_name(settings.default_model)  # once here, not per request (model())
+        validate_alias(settings.default_alias)
         self.settings = settings
         self.observers = Observers()  # the HTTP layer appends its metrics here
         self._registry = Registry(settings.model_dir)
@@ -114,12 +116,13 @@ class InferenceService:
         self, name: str | None = None, version: int | None = None, alias: str | None = None
     ) -> tuple[LoadedModel, str | None]:
         """The loaded model answering for (name, version | alias); default alias if neither."""
-        name = validate_name(name or self.settings.default_model)
+        # The defaults were validated with the settings: only names a client gave are checked.
+        name = validate_name(name) if name else self.settings.default_model
         check_target(version, alias)
         if version is not None:
             loaded = self._loader.get(name, version)
             return (loaded or self._loader.load(name, version, on_demand=True)), None
-        alias = validate_alias(alias or self.settings.default_alias)
+        alias = validate_alias(alias) if alias else self.settings.default_alias
         return self._aliases.get(name, alias), alias
 
     # -- the registry as the HTTP layer shows it -------------------------------------------------

@@ -1,9 +1,11 @@
 """The Flask application: create_app() wires the core into one blueprint per concern."""
 
 import logging
+from typing import Any
 
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
+from flask.sessions import NullSession, SessionInterface
 
 from service.inference import InferenceService
 from service.settings import Settings
@@ -26,6 +28,15 @@ from . import (
 from .parsing import EXTENSION
 
 
+class NoSessions(SessionInterface):
+    """The service keeps no sessions: one shared, read-only empty session, not one per request."""
+
+    null = NullSession()  # refuses writes, so one instance can serve every request
+
+    def open_session(self, app: Flask, request: Any) -> NullSession:
+        return self.null
+
+
 def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask:
     """Build an app around one InferenceService; start=False leaves models unloaded (tests)."""
     settings = settings or Settings.from_env()
@@ -34,6 +45,7 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
     json = DefaultJSONProvider(app)
     json.sort_keys = False  # keep class order in probabilities
     app.json = json
+    app.session_interface = NoSessions()
     service = InferenceService(settings)
     app.extensions[EXTENSION] = service
     errors.init_app(app)
@@ -43,7 +55,7 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
         app.register_blueprint(module.bp)
     docs.init_app(app, openapi.document(module.PATHS for module in modules))
     metrics.init_app(app)  # before start(): the first model load is counted too
-    access_log.init_app(app)  # after metrics: its hook pair feeds them
+    access_log.init_app(app)  # after metrics: its wrapper feeds them
     if start:
         logging.getLogger("fashion_serve").setLevel(logging.INFO)
         service.start()

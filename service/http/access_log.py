@@ -1,27 +1,36 @@
-"""The one before/after hook pair: an X-Request-ID, one JSON access line, the request metrics.
+"""The request wrapper: an X-Request-ID, one JSON access line, the request metrics.
 
-The hot path costs a few microseconds (bench/README.md): the request is resolved from its proxy
-once per hook, state lives in the WSGI environ rather than `g`, IDs come from a per-process
-random prefix and a counter instead of uuid4, and the line is encoded with orjson and written
-with one os.write, without logging's record machinery (a line up to PIPE_BUF bytes is one atomic
-write, so lines from threads and processes sharing stderr never interleave).
+A WSGI middleware around Flask rather than a before/after hook pair: it costs two Python calls
+per request instead of Flask's hook dispatch, header objects and request proxies
+(bench/README.md). It runs when the app starts its response, still inside Flask's request
+context, so the URL rule that matched is read from the request Werkzeug keeps in the environ.
+IDs come from a per-process random prefix and a counter instead of uuid4, and the line is
+encoded with orjson and written with one os.write, without logging's record machinery (a line
+up to PIPE_BUF bytes is one atomic write, so lines from processes sharing stderr never
+interleave).
 """
 
 import itertools
 import os
 import re
 import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from flask import Flask, Response, request
+from flask import Flask
 
 from .metrics import EXTENSION as METRICS_EXTENSION
-from .parsing import MODEL_VERSION_HEADER
+from .parsing import MODEL_VERSION
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from .metrics import Metrics
 
 HEADER = "X-Request-ID"
 ENVIRON_HEADER = "HTTP_X_REQUEST_ID"
-STARTED = "fashion_serve.started"  # environ keys: when the request reached the app, and its ID
-REQUEST_ID = "fashion_serve.request_id"
+WERKZEUG_REQUEST = "werkzeug.request"  # the request object Werkzeug keeps while it is current
 # Bounded and log-safe: an ID that could forge log lines or bloat them is replaced, not echoed.
 VALID_ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
 STDERR = 2
@@ -47,42 +56,49 @@ class RequestIds:
 ids = RequestIds()
 
 
-def init_app(app: Flask) -> None:
-    """Register the hook pair; the metrics (if set up) are observed from the same hooks."""
-    metrics = app.extensions.get(METRICS_EXTENSION)
+class AccessLog:
+    """WSGI middleware: time the request, tag it with an ID, log it and count it."""
 
-    @app.before_request
-    def begin() -> None:
-        environ = request.environ
-        environ[STARTED] = time.perf_counter()
+    def __init__(self, app: "WSGIApplication", metrics: "Metrics | None") -> None:
+        self.app, self.metrics = app, metrics
+
+    def __call__(
+        self, environ: "WSGIEnvironment", start_response: "StartResponse"
+    ) -> Iterable[bytes]:
+        started = time.perf_counter()
         given = environ.get(ENVIRON_HEADER)
-        environ[REQUEST_ID] = given if given and VALID_ID.fullmatch(given) else ids.next()
+        request_id = given if given and VALID_ID.fullmatch(given) else ids.next()
 
-    @app.after_request
-    def end(response: Response) -> Response:
-        # One proxy look-up instead of one per attribute; Flask types `request` as the object.
-        req = request._get_current_object()  # type: ignore[attr-defined]
-        environ = req.environ
-        started = environ.get(STARTED)
-        if started is None:  # a response built before routing (nothing to time or name)
-            return response
-        seconds = time.perf_counter() - started
-        request_id = environ[REQUEST_ID]
-        response.headers[HEADER] = request_id
-        status = response.status_code
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            headers.append((HEADER, request_id))
+            self.finished(environ, request_id, int(status[:3]), time.perf_counter() - started)
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)
+
+    def finished(
+        self, environ: "WSGIEnvironment", request_id: str, status: int, seconds: float
+    ) -> None:
+        """Count the request and write its access line (its response is about to start)."""
+        request = environ.get(WERKZEUG_REQUEST)
         method = environ["REQUEST_METHOD"]
-        if metrics is not None:
-            rule = req.url_rule
-            metrics.observe_request(rule and rule.rule, method, status, seconds)
+        if self.metrics is not None:
+            rule = request.url_rule if request is not None else None
+            self.metrics.observe_request(rule and rule.rule, method, status, seconds)
         line = {
             "ts": round(time.time(), 3),
             "request_id": request_id,
             "method": method,
-            "path": req.path,
+            "path": request.path if request is not None else environ.get("PATH_INFO"),
             "status": status,
             "duration_ms": round(seconds * 1000, 3),
-            "model": response.headers.get(MODEL_VERSION_HEADER),
+            "model": environ.get(MODEL_VERSION),
             "remote": environ.get("REMOTE_ADDR"),
         }
         os.write(STDERR, orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
-        return response
+
+
+def init_app(app: Flask) -> None:
+    """Wrap the app; the metrics (if set up) are observed from the same wrapper."""
+    wrapped: Callable[..., Iterable[bytes]] = app.wsgi_app
+    app.wsgi_app = AccessLog(wrapped, app.extensions.get(METRICS_EXTENSION))  # type: ignore[method-assign]

@@ -9,9 +9,11 @@ as soon as the inflated bytes say so, long before the whole of it is parsed.
 
 import zlib
 from collections.abc import Iterator
+from typing import Any
 
 import msgspec
 from flask import request
+from werkzeug.wsgi import get_content_length
 
 from service.contract import IMAGE_SIDE
 from service.errors import BadRequest
@@ -29,15 +31,22 @@ def read_body(settings: Settings, json_prefix: int | None = None) -> bytes:
     """The request body, inflated per Content-Encoding; 413 as soon as it passes a limit.
 
     ``json_prefix``: how many leading bytes are JSON (None: none; -1: all of them), which the
-    value budget applies to.
+    value budget applies to. Headers are read from the environ: no Headers object per request.
     """
+    environ = request.environ
     limit = settings.max_upload_bytes
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    encoding = environ.get("HTTP_CONTENT_ENCODING", "identity").strip().lower()
     if encoding != "identity" and encoding not in INFLATE_WBITS:
         raise HttpError(
             415, "unsupported_encoding", f"unsupported Content-Encoding {encoding[:40]!r}"
         )
-    chunks = _received(limit)
+    length = get_content_length(environ)
+    if length is not None and length > limit:
+        raise _too_large("the request body", limit)
+    if length is not None and encoding == "identity" and json_prefix is None:
+        body: bytes = environ["wsgi.input"].read(length)  # the common case: one read, in the limit
+        return body
+    chunks = _received(environ, length, limit)
     if encoding in INFLATE_WBITS:
         chunks = _inflated(chunks, encoding, limit)
     if json_prefix is not None:
@@ -60,12 +69,8 @@ def _too_large(what: str, limit: int) -> HttpError:
     return HttpError(413, "payload_too_large", f"{what} exceeds {limit} bytes")
 
 
-def _received(limit: int) -> Iterator[bytes]:
+def _received(environ: dict[str, Any], length: int | None, limit: int) -> Iterator[bytes]:
     """The body as the client sends it, in chunks, never more than ``limit`` bytes of it."""
-    length = request.content_length
-    if length is not None and length > limit:
-        raise _too_large("the request body", limit)
-    environ = request.environ
     if length is None and not environ.get("wsgi.input_terminated"):
         return  # a server that does not delimit chunked bodies: nothing can be read safely
     stream = environ["wsgi.input"]

@@ -154,7 +154,7 @@ class Metrics(Events):
 def init_app(app: Flask) -> None:
     """Create this app's metrics and observe the core's events.
 
-    Requests are counted and timed from access_log's hook pair: one pair serves both.
+    Requests are counted and timed by access_log's WSGI wrapper, which also writes the log.
     """
     metrics = Metrics(CollectorRegistry())
     app.extensions[EXTENSION] = metrics

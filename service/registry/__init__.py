@@ -1,16 +1,9 @@
 """The filesystem model registry: immutable numbered versions, atomic aliases, sha256 checks.
 
-Layout (the same as TF Serving and Triton, with MLflow-style aliases)::
+The layout (TF Serving's and Triton's, with MLflow-style aliases) is in _layout, the file
+primitives in _files, adding a version in _register, the integrity checks in _integrity, an
+alias's earlier targets in _history, the command line in __main__ (``python -m service.registry``).
 
-    <root>/<name>/<version>/model.onnx      immutable once written; versions are 1, 2, 3 ...
-    <root>/<name>/<version>/model.json      the version card
-    <root>/<name>/aliases.json              {"production": 3, "staging": 4}
-    <root>/<name>/alias_history.json        {"production": [1, 2]}: earlier targets, oldest first
-                                            (the last HISTORY_LIMIT of them)
-    <root>/<name>/.lock                     fcntl lock serialising registrations and alias changes
-    <root>/<name>/.tmp-*                    registrations in progress (or killed): never visible
-
-The file primitives live in _files, the command line in __main__ (``python -m service.registry``).
 No alias ever points at a version that fails verification: set_alias and rollback check the
 target's sha256 against its card, then run the caller's ``verify`` (loading it in onnxruntime,
 service/loader.py) on the very bytes they checked, before anything is written.
@@ -18,9 +11,7 @@ service/loader.py) on the very bytes they checked, before anything is written.
 Error messages name files relative to the root: they reach anonymous HTTP clients.
 """
 
-import datetime
 import os
-import shutil
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -32,7 +23,6 @@ from service.contract import (
     check_version,
     is_name,
     is_version,
-    is_version_text,
     validate_alias,
     validate_name,
 )
@@ -46,16 +36,14 @@ from service.errors import (
     VersionNotFound,
 )
 
-from . import _files
+from . import _files, _history, _integrity, _register
+from ._history import HISTORY_LIMIT
+from ._layout import ALIASES_FILE, CARD_FILE, HISTORY_FILE, LOCK_FILE, MODEL_FILE, scan_versions
 
-MODEL_FILE = "model.onnx"
-CARD_FILE = "model.json"
-ALIASES_FILE = "aliases.json"
-HISTORY_FILE = "alias_history.json"
-LOCK_FILE = ".lock"
-# Earlier targets kept per alias: rollback rarely goes further back, and the file must not grow
-# with every promotion forever.
-HISTORY_LIMIT = 50
+__all__ = [
+    "ALIASES_FILE", "CARD_FILE", "HISTORY_FILE", "HISTORY_LIMIT", "LOCK_FILE", "MODEL_FILE",
+    "Registry", "Verifier",
+]  # fmt: skip
 
 # Checks a version's model bytes beyond their sha256 (loads them, checks the contract); raises.
 Verifier = Callable[[bytes], object]
@@ -79,14 +67,14 @@ class Registry:
         return sorted(
             entry.name
             for entry in entries
-            if is_name(entry.name) and self._scan_versions(Path(entry.path))
+            if is_name(entry.name) and scan_versions(Path(entry.path))
         )
 
     def versions(self, name: str) -> list[int]:
         """The versions of a model, ascending; ModelNotFound if it has none."""
         model_dir = self._model_dir(name)
         self._require_root()
-        found = self._scan_versions(model_dir)
+        found = scan_versions(model_dir)
         if not found:
             raise ModelNotFound(f"no model named {name!r} in the registry")
         return found
@@ -168,24 +156,10 @@ class Registry:
         version folder (e.g. "training.png") to the files to copy there.
         """
         validate_name(name)
-        sources = {MODEL_FILE: Path(onnx_file)}
-        for file_name, source in (extra_files or {}).items():
-            validate_name(file_name, "extra file")
-            if file_name in (MODEL_FILE, CARD_FILE):
-                raise BadRequest(f"extra file name {file_name!r} is reserved by the registry")
-            sources[file_name] = Path(source)
-        for source in sources.values():
-            if not source.exists() or source.is_dir():
-                raise BadRequest(f"cannot register {source}: no such file")
-        if not isinstance(card, dict):
-            raise BadRequest(f"the card must be a dict, not {type(card).__name__}")
-        try:
-            _files.dump(card)
-        except (TypeError, ValueError) as exc:
-            raise BadRequest(f"the card is not JSON-serializable: {exc}") from exc
+        sources = _register.checked_arguments(onnx_file, card, extra_files)
         self._require_root()
         try:
-            return self._register(name, sources, card)
+            return _register.write_version(self._model_dir(name), sources, card, self._locked(name))
         except OSError as exc:
             raise RegistryError(f"cannot register {name!r} in {self.root}: {exc}") from exc
 
@@ -203,9 +177,7 @@ class Registry:
             self._verify(name, version, verify)
             if previous is not None:
                 history = self.alias_history(name)
-                earlier = history.setdefault(alias, [])
-                earlier.append(previous)
-                del earlier[:-HISTORY_LIMIT]
+                _history.record(history, alias, previous)
                 # History first: a crash in between leaves only a duplicate of the current target
                 # at its end, which rollback skips.
                 self._write(name, HISTORY_FILE, history)
@@ -249,21 +221,14 @@ class Registry:
                 raise AliasNotFound(f"model {name!r} has no alias {alias!r}")
             previous = aliases[alias]
             history = self.alias_history(name)
-            earlier = [v for v in history.get(alias, []) if v in versions]
-            while earlier and earlier[-1] == previous:
-                earlier.pop()
-            if not earlier:
+            target = _history.step_back(history, alias, previous, versions)
+            if target is None:
                 raise NoAliasHistory(
                     f"alias {alias!r} of model {name!r} has no earlier target that still exists:"
                     " nothing to roll back to"
                 )
-            target = earlier.pop()
             self._verify(name, target, verify)
             aliases[alias] = target
-            if earlier:
-                history[alias] = earlier
-            else:
-                history.pop(alias, None)
             # Alias first: a crash in between leaves the new target at the end of the history,
             # which the next rollback skips.
             self._write(name, ALIASES_FILE, aliases)
@@ -291,48 +256,11 @@ class Registry:
     def verified_bytes(self, name: str, version: int, card: dict[str, Any]) -> bytes:
         """model.onnx's bytes checked against a card already read (IntegrityError on mismatch)."""
         directory = self._require_version(name, version)
-        label = f"{name} version {version}"
-        if card.get("name") != name or card.get("version") != version:
-            described = f"{card.get('name')!r} version {card.get('version')!r}"
-            raise IntegrityError(f"{label}: model.json describes {described}")
-        expected = card.get("sha256")
-        if not isinstance(expected, str):
-            raise IntegrityError(f"{label}: model.json records no sha256")
-        try:
-            data = (directory / MODEL_FILE).read_bytes()
-        except FileNotFoundError as exc:
-            raise IntegrityError(f"{label}: {MODEL_FILE} is missing") from exc
-        except OSError as exc:
-            raise IntegrityError(f"{label}: cannot read {MODEL_FILE}: {exc.strerror}") from exc
-        actual = _files.sha256_bytes(data)
-        if actual != expected:
-            raise IntegrityError(
-                f"{label}: {MODEL_FILE} has sha256 {actual}, but its card records {expected}"
-            )
-        return data
+        return _integrity.checked_bytes(name, version, card, directory / MODEL_FILE)
 
     def verify(self, name: str | None = None) -> list[str]:
         """Check every version of one model (or all) and their aliases; [] means all is well."""
-        problems = []
-        for model in self.models() if name is None else [name]:
-            versions = self.versions(model)
-            for version in versions:
-                try:
-                    self.verify_version(model, version)
-                except IntegrityError as exc:
-                    problems.append(str(exc))
-            try:
-                aliases = self.aliases(model)
-                self.alias_history(model)
-            except RegistryError as exc:
-                problems.append(str(exc))
-                continue
-            problems.extend(
-                f"{model}: alias {alias!r} points at version {target}, which does not exist"
-                for alias, target in sorted(aliases.items())
-                if target not in versions
-            )
-        return problems
+        return _integrity.problems(self, self.models() if name is None else [name])
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -363,18 +291,6 @@ class Registry:
             raise VersionNotFound(f"model {name!r} has no version {version}")
         return directory
 
-    @staticmethod
-    def _scan_versions(model_dir: Path) -> list[int]:
-        try:
-            entries = list(os.scandir(model_dir))
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        except OSError as exc:
-            raise RegistryError(f"cannot list model {model_dir.name!r}: {exc.strerror}") from exc
-        return sorted(
-            int(entry.name) for entry in entries if is_version_text(entry.name) and entry.is_dir()
-        )
-
     def _read_mapping(
         self, name: str, file_name: str, valid_value: Callable[[object], bool]
     ) -> dict[str, Any]:
@@ -393,35 +309,3 @@ class Registry:
     def _locked(self, name: str) -> AbstractContextManager[None]:
         path = self._model_dir(name) / LOCK_FILE
         return _files.locked(path, self._shown(path))
-
-    def _register(self, name: str, sources: dict[str, Path], card: dict[str, Any]) -> int:
-        model_dir = self._model_dir(name)
-        try:
-            model_dir.mkdir()
-        except FileExistsError:
-            pass
-        else:
-            _files.fsync_dir(self.root)
-        staging = model_dir / _files.temp_name()
-        staging.mkdir()
-        try:
-            # The slow part (copying) happens outside the lock; only numbering happens inside.
-            for file_name, source in sources.items():
-                _files.copy(source, staging / file_name)
-            record = {
-                "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-                **card,
-                "name": name,
-                "sha256": _files.sha256_file(staging / MODEL_FILE),
-            }
-            with self._locked(name):
-                version = max(self._scan_versions(model_dir), default=0) + 1
-                record["version"] = version
-                _files.write_new(staging / CARD_FILE, _files.dump(record))
-                _files.fsync_dir(staging)
-                staging.rename(model_dir / str(version))
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        _files.fsync_dir(model_dir)
-        return version

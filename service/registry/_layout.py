@@ -1,0 +1,37 @@
+"""Where a registry keeps things: its file names and its numbered version folders.
+
+Layout (the same as TF Serving and Triton, with MLflow-style aliases)::
+
+    <root>/<name>/<version>/model.onnx      immutable once written; versions are 1, 2, 3 ...
+    <root>/<name>/<version>/model.json      the version card
+    <root>/<name>/aliases.json              {"production": 3, "staging": 4}
+    <root>/<name>/alias_history.json        {"production": [1, 2]}: earlier targets, oldest first
+                                            (the last HISTORY_LIMIT of them)
+    <root>/<name>/.lock                     fcntl lock serialising registrations and alias changes
+    <root>/<name>/.tmp-*                    registrations in progress (or killed): never visible
+"""
+
+import os
+from pathlib import Path
+
+from service.contract import is_version_text
+from service.errors import RegistryError
+
+MODEL_FILE = "model.onnx"
+CARD_FILE = "model.json"
+ALIASES_FILE = "aliases.json"
+HISTORY_FILE = "alias_history.json"
+LOCK_FILE = ".lock"
+
+
+def scan_versions(model_dir: Path) -> list[int]:
+    """The versions in a model's folder, ascending ([] if there is no such folder)."""
+    try:
+        entries = list(os.scandir(model_dir))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as exc:
+        raise RegistryError(f"cannot list model {model_dir.name!r}: {exc.strerror}") from exc
+    return sorted(
+        int(entry.name) for entry in entries if is_version_text(entry.name) and entry.is_dir()
+    )

@@ -1,0 +1,127 @@
+"""HTTP/1.1 without a server: real httptools parsing into Connection, the environ, the framing."""
+
+import socket
+from types import SimpleNamespace
+
+import pytest
+
+from service.http1 import CONTINUE, Connection, frame, wsgi_environ
+
+LIMIT = 1000  # the body limit charged to the budget
+DATE = b"Mon, 30 Nov 2026 19:00:00 GMT"
+
+
+@pytest.fixture
+def budget() -> SimpleNamespace:
+    """What the worker offers a connection: the body limit and its count of buffered bytes."""
+    return SimpleNamespace(max_body=LIMIT, buffered=0)
+
+
+@pytest.fixture
+def conn(budget):
+    sock, peer = socket.socketpair()
+    with sock, peer:
+        yield Connection(budget, sock, ("10.1.2.3", 54321), ("127.0.0.1", 8000))
+
+
+def test_the_environ_follows_pep_3333(conn):
+    body = b"hello, world"
+    conn.parser.feed_data(
+        b"POST /models/a%20b/predict?version=2 HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"%x\r\n%s\r\n0\r\n\r\n"
+        % (len(body), body)
+    )
+    (request,) = conn.ready
+    environ = wsgi_environ(conn, request)
+    assert environ["REQUEST_METHOD"] == "POST"
+    assert environ["PATH_INFO"] == "/models/a b/predict"
+    assert environ["RAW_URI"] == "/models/a%20b/predict?version=2"
+    assert environ["QUERY_STRING"] == "version=2"
+    assert environ["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert (environ["SERVER_NAME"], environ["SERVER_PORT"]) == ("127.0.0.1", "8000")
+    assert (environ["REMOTE_ADDR"], environ["REMOTE_PORT"]) == ("10.1.2.3", "54321")
+    assert environ["CONTENT_TYPE"] == "image/png"
+    assert "HTTP_CONTENT_TYPE" not in environ
+    assert "HTTP_TRANSFER_ENCODING" not in environ  # the body arrives de-chunked
+    assert environ["CONTENT_LENGTH"] == str(len(body))
+    assert environ["wsgi.input"].read() == body
+
+
+def test_repeated_headers_are_joined_and_underscored_names_dropped(conn):
+    conn.parser.feed_data(
+        b"GET / HTTP/1.1\r\nX-Forwarded-For: a\r\nX-Forwarded-For: b\r\n"
+        b"X_Forwarded_For: spoofed\r\n\r\n"
+    )
+    environ = wsgi_environ(conn, conn.ready[0])
+    assert environ["HTTP_X_FORWARDED_FOR"] == "a,b"
+
+
+def test_bodies_are_charged_to_the_budget_until_one_is_too_large(conn, budget):
+    conn.parser.feed_data(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nabcde")
+    assert budget.buffered == 5
+    assert not conn.closing
+    conn.parser.feed_data(b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % (LIMIT + 1))
+    first, second = conn.ready
+    assert (first.too_large, second.too_large) == (False, True)
+    assert second.size == LIMIT + 1
+    assert budget.buffered == 5  # the declared body is never buffered
+    assert conn.closing
+
+
+def test_a_chunked_body_over_the_limit_is_given_back_to_the_budget(conn, budget):
+    chunk = b"x" * 400
+    conn.parser.feed_data(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+    for _ in range(3):
+        conn.parser.feed_data(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+    (request,) = conn.ready
+    assert request.too_large
+    assert budget.buffered == 0
+    assert conn.closing
+
+
+def test_expect_100_continue_is_queued_after_the_head(conn):
+    conn.parser.feed_data(b"POST / HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
+    assert conn.outbox == CONTINUE
+    assert not conn.ready
+
+
+def answer(conn, request_bytes: bytes, status: str, headers, body: bytes, keep: bool) -> bytes:
+    conn.parser.feed_data(request_bytes)
+    return frame(conn.ready[-1], status, headers, body, keep, DATE)
+
+
+def test_framing_headers_are_the_worker_s(conn):
+    framed = answer(
+        conn,
+        b"GET / HTTP/1.1\r\n\r\n",
+        "200 OK",
+        [("Content-Type", "text/plain"), ("Content-Length", "99"), ("Connection", "close")],
+        b"body",
+        True,
+    )
+    assert framed == (
+        b"HTTP/1.1 200 OK\r\nDate: " + DATE + b"\r\nContent-Type: text/plain\r\n"
+        b"Content-Length: 4\r\nConnection: keep-alive\r\n\r\nbody"
+    )
+
+
+def test_head_keeps_the_app_s_length_and_sends_no_body(conn):
+    framed = answer(
+        conn, b"HEAD / HTTP/1.1\r\n\r\n", "200 OK", [("Content-Length", "4")], b"", False
+    )
+    assert framed == (
+        b"HTTP/1.1 200 OK\r\nDate: " + DATE + b"\r\nContent-Length: 4\r\nConnection: close\r\n\r\n"
+    )
+
+
+@pytest.mark.parametrize("status", ["204 No Content", "304 Not Modified", "101 Switching"])
+def test_statuses_without_a_body_get_neither_length_nor_body(conn, status):
+    framed = answer(conn, b"GET / HTTP/1.1\r\n\r\n", status, [], b"ignored", True)
+    assert framed == (
+        b"HTTP/1.1 "
+        + status.encode()
+        + b"\r\nDate: "
+        + DATE
+        + b"\r\nConnection: keep-alive\r\n\r\n"
+    )
