@@ -8,6 +8,7 @@ from service.errors import DeviceUnavailable, ModelLoadError
 from service.runtime import (
     CPU,
     CUDA,
+    RUN_SLICE,
     OnnxModel,
     available_providers,
     choose_providers,
@@ -58,6 +59,18 @@ def test_run_matches_numpy_reference_and_reports_providers():
     expected /= expected.sum(1, keepdims=True)
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
     assert model.providers == [CPU]
+
+
+def test_a_batch_larger_than_a_slice_answers_every_image_as_alone():
+    """Batches run in slices (bounded arena memory): order and values must be as image by image."""
+    model = OnnxModel(tiny_mlp()[0], [CPU])
+    count = 2 * RUN_SLICE + 3
+    images = np.random.default_rng(1).random((count, 28, 28), dtype=np.float32)
+    probabilities = model.run(images)
+    assert probabilities.shape == (count, 10)
+    alone = np.concatenate([model.run(images[index : index + 1]) for index in range(count)])
+    np.testing.assert_allclose(probabilities, alone, rtol=0, atol=1e-6)
+    assert len({tuple(row) for row in probabilities.tolist()}) == count  # no slice repeated
 
 
 def test_warm_up_refuses_a_model_that_loads_but_cannot_run():
