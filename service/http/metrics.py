@@ -50,7 +50,7 @@ class Metrics(Events):
         )
         self.latency = Histogram(
             "fashion_http_request_duration_seconds",
-            "Time from routing to response, by route, method and status.",
+            "Time from the request reaching the app to its response, by route, method and status.",
             ("endpoint", "method", "status"),
             buckets=LATENCY_BUCKETS,
             registry=registry,
