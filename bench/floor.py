@@ -40,6 +40,14 @@ def measure_floor(model: bytes, png: bytes, quick: bool) -> dict[int, dict[str, 
         os.sched_setaffinity(0, affinity)
 
 
+def medians(floors: list[dict[int, dict[str, float]]]) -> dict[int, dict[str, float]]:
+    """Each stage's median over several measure_floor() results."""
+    return {
+        count: {stage: statistics.median(f[count][stage] for f in floors) for stage in stages}
+        for count, stages in floors[0].items()
+    }
+
+
 def median_seconds(call: Callable[[], object], budget: float) -> float:
     """Median wall time of one call, over repeated samples filling about `budget` seconds."""
     call()
