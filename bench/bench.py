@@ -46,13 +46,14 @@ def main() -> None:
         started = time.monotonic()
         registry, version, model_path = servable_model(args.model_dir, work)
         png = test_image()
+        model = model_path.read_bytes()
         costs = overhead.measure(
             registry,
             callgrind=not args.no_callgrind,
             rounds=1 if args.quick else 5,
             budget=0.3 if args.quick else 1.0,
         )
-        expected = expected_answer(model_path.read_bytes(), png)
+        expected = expected_answer(model, png)
         paths = shapes(png)
         wanted = {name.strip() for name in args.stacks.split(",") if name.strip()}
         found = stacks(registry, version, model_path, work, args.baseline)
@@ -61,7 +62,7 @@ def main() -> None:
         for round_ in range(rounds):
             # The floor in every round too: measured once, before the servers, it moved ~20 %
             # from run to run, and the batch target divides by it.
-            floors.append(floor.measure_floor(model_path.read_bytes(), png, quick=args.quick))
+            floors.append(floor.measure_floor(model, png, quick=args.quick))
             # Rotate the order so no stack always runs first (cold caches) or last.
             for stack in found[round_ % len(found) :] + found[: round_ % len(found)]:
                 load.run_round(stack, paths, expected, single, batches, args.concurrency, work)

@@ -101,7 +101,7 @@ def timed(model_dir: Path, rounds: int, budget: float) -> dict[str, float]:
     In rotation, every variant runs with the caches the others leave behind, as a request does
     in a server; a loop of the same call keeps its own working set warm and hid what the app's
     code costs onnxruntime and Pillow in the caches (the loop measured the app at -18 µs,
-    rotation at ~130 µs; bench/README.md).
+    rotation at 113-162 µs; bench/README.md).
     """
     calls = callables(model_dir)
     samples: dict[str, list[float]] = {name: [] for name in VARIANTS}
