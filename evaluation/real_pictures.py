@@ -47,6 +47,7 @@ NPM_SOURCES = {
 }
 OPENCLIPART = "openclipart"  # apt-get install openclipart-svg
 SOURCES = (*NPM_SOURCES, OPENCLIPART)
+FETCH = "python -m evaluation.real_pictures fetch"
 
 
 class RealPicturesError(FashionServeError):
@@ -131,7 +132,7 @@ def render_svg(svg: bytes, side: int = RENDER_SIDE) -> bytes:
 def _icon_set(cache: Path, source: str) -> dict:
     path = cache / "packages" / source / "icons.json"
     if not path.is_file():
-        raise RealPicturesError(f"{path} is missing: run `python -m evaluation.real_pictures fetch`")
+        raise RealPicturesError(f"{path} is missing: run `{FETCH}`")
     return json.loads(path.read_text())
 
 
@@ -194,7 +195,7 @@ def load(cache: str | os.PathLike[str] | None = None, labels: Path = LABELS) -> 
     if missing:
         raise RealPicturesError(
             f"the real-picture set is not fetched ({len(missing)} of {len(entries)} pictures "
-            f"missing in {folder}): run `python -m evaluation.real_pictures fetch`"
+            f"missing in {folder}): run `{FETCH}`"
         )
     return [Picture(e, (folder / f"{e.key}.png").read_bytes()) for e in entries]
 

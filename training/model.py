@@ -7,7 +7,8 @@ from service.contract import IMAGE_SIDE, INPUT_NAME, NUM_CLASSES
 
 REFERENCE = "mlp-128"
 CNN = "cnn-16-32-64-64"
-ARCHITECTURES = ("mlp", "cnn")
+CNN_REAL = "cnn-16-32-64-64"  # the same network; what changed for version 3 is its training
+ARCHITECTURES = ("mlp", "cnn", "cnn-real")
 
 
 def seed_everything(seed: int) -> None:
@@ -64,7 +65,7 @@ def build(architecture: str, learning_rate: float, decay_steps: int | None = Non
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
     model = keras.Sequential(
         [keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE), name=INPUT_NAME), *_layers(architecture)],
-        name=REFERENCE if architecture == "mlp" else CNN,
+        name={"mlp": REFERENCE, "cnn": CNN}.get(architecture, CNN_REAL),
     )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=schedule),
