@@ -144,10 +144,10 @@ def _styles(images: tf.Tensor, seeds: tf.Tensor) -> tf.Tensor:
 def _erase(images: tf.Tensor, seeds: tf.Tensor) -> tf.Tensor:
     """Black out one random rectangle, 4-12 pixels a side, per image."""
     count = tf.shape(images)[0]
-    height = _uniform(seeds, 0, count, 4.0, 13.0)
-    width = _uniform(seeds, 1, count, 4.0, 13.0)
-    top = _uniform(seeds, 2, count, 0.0, 1.0) * (IMAGE_SIDE - height)
-    left = _uniform(seeds, 3, count, 0.0, 1.0) * (IMAGE_SIDE - width)
+    height = tf.floor(_uniform(seeds, 0, count, 4.0, 13.0))  # whole pixels, 4 to 12
+    width = tf.floor(_uniform(seeds, 1, count, 4.0, 13.0))
+    top = tf.floor(_uniform(seeds, 2, count, 0.0, 1.0) * (IMAGE_SIDE + 1 - height))
+    left = tf.floor(_uniform(seeds, 3, count, 0.0, 1.0) * (IMAGE_SIDE + 1 - width))
     rows = tf.range(IMAGE_SIDE, dtype=tf.float32)[None, :, None]
     cols = tf.range(IMAGE_SIDE, dtype=tf.float32)[None, None, :]
     inside = (

@@ -105,10 +105,10 @@ def test_fetched_pictures_render_once_and_load_labelled(tmp_path):
 
 
 def test_an_unfetched_set_says_how_to_fetch_it(tmp_path):
-    with pytest.raises(RealPicturesError, match="python -m evaluation.real_pictures fetch"):
+    with pytest.raises(RealPicturesError, match=r"python -m evaluation\.real_pictures fetch"):
         load(tmp_path, FIXTURE / "labels.csv")
 
 
 def test_rendering_needs_the_package_fetched_first(tmp_path):
-    with pytest.raises(RealPicturesError, match="icons.json is missing"):
+    with pytest.raises(RealPicturesError, match=r"icons\.json is missing"):
         render_all(tmp_path, [Entry("game-icons", "tee", 0)])
