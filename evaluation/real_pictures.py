@@ -47,6 +47,15 @@ NPM_SOURCES = {
 }
 OPENCLIPART = "openclipart"  # apt-get install openclipart-svg
 SOURCES = (*NPM_SOURCES, OPENCLIPART)
+# The credit each licence asks for where a picture is shown (data/ATTRIBUTION.md in full).
+CREDITS = {
+    "fxemoji": "Firefox OS Emoji © Mozilla, Apache-2.0",
+    "emojione": "Emoji One, CC BY 4.0",
+    "emojione-v1": "Emoji One, CC BY-SA 4.0",
+    "fluent-emoji-flat": "Fluent Emoji © Microsoft, MIT",
+    "game-icons": "game-icons.net (Lorc, Delapouite and contributors), CC BY 3.0",
+    OPENCLIPART: "Openclipart, public domain",
+}
 FETCH = "python -m evaluation.real_pictures fetch"
 
 
