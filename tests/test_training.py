@@ -118,7 +118,7 @@ def test_each_architecture_has_its_own_defaults_and_options_override_them():
     mlp, cnn, real = parse_args(["--arch", "mlp"]), parse_args(["--arch", "cnn"]), parse_args([])
 
     assert real.arch == "cnn-real"  # the default: `python -m training` trains the shipped recipe
-    assert (real.augment, real.mirror, real.calibrate, real.validation) == (True, True, True, 5000)
+    assert (real.augment, real.mirror, real.calibrate, real.validation) == (True, False, True, 5000)
     assert (mlp.epochs, mlp.batch_size, mlp.learning_rate) == (10, 32, 1e-3)
     assert (mlp.validation, mlp.augment, mlp.mirror, mlp.calibrate) == (0, False, False, False)
     assert (cnn.epochs, cnn.batch_size, cnn.validation, cnn.augment) == (15, 128, 5000, True)
@@ -253,8 +253,8 @@ def test_a_short_real_picture_cnn_run_is_calibrated_mirrored_and_passes_the_gate
 
     status = main([
         "--arch", "cnn-real", "--data-dir", str(REAL_DATA), "--registry", str(root),
-        "--epochs", "2", "--train-limit", "3000", "--validation", "500", "--promote",
-        "production", "--gate", "--gate-photos", "11",
+        "--epochs", "2", "--train-limit", "3000", "--validation", "500", "--mirror",
+        "--promote", "production", "--gate", "--gate-photos", "11",
     ])  # fmt: skip
     out, err = capsys.readouterr()
 

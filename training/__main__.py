@@ -34,8 +34,8 @@ ARCH_DEFAULTS = {
         "patience": 5, "augment": True, "mirror": False, "calibrate": False,
     },
     "cnn-real": {
-        "epochs": 30, "batch_size": 128, "learning_rate": 2e-3, "validation": 5000,
-        "patience": 0, "augment": True, "mirror": True, "calibrate": True,
+        "epochs": 20, "batch_size": 128, "learning_rate": 2e-3, "validation": 5000,
+        "patience": 0, "augment": True, "mirror": False, "calibrate": True,
     },
 }  # fmt: skip
 
@@ -56,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "convolutions (16-32-64-64) with batch norm and pooling, a Dense(128) head with "
         "dropout, trained with augmentation (version 2); cnn-real (default, version 3): "
         "the CNN trained for pictures drawn by others (mirroring, outlines, silhouettes, "
-        "flat fills, erasing), with test-time mirroring and a fitted temperature in its graph",
+        "flat fills, erasing), with a fitted temperature in its graph",
     )
     parser.add_argument(
         "--data-dir",
