@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 # A version's stored files anyone may fetch: the training job's plots. The model itself and
 # anything else in the version folder stay private.
-PUBLIC_FILES = ("training.png", "confusion.png")
+PUBLIC_FILES = ("training.png", "confusion.png", "reliability.png")
 
 
 @dataclass(frozen=True)

@@ -527,7 +527,9 @@ async function showVersion(name, version) {
     showBars(list, values, -1);
     section.append(element("h4", {}, "Test accuracy per class"), list);
   }
-  for (const [file, what] of [["training.png", "Training curves"], ["confusion.png", "Confusion matrix"]]) {
+  const plots = [["training.png", "Training curves"], ["confusion.png", "Confusion matrix"],
+    ["reliability.png", "Reliability diagram (calibration)"]];
+  for (const [file, what] of plots) {
     if (!(file in files)) continue;
     const figure = element("figure", { class: "plot" });
     figure.append(element("img", { src: `${base}/files/${file}`, alt: `${what} of version ${version}`, loading: "lazy" }),
