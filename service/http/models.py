@@ -130,7 +130,7 @@ PATHS: spec.Paths = {
     "/models/{name}/versions/{version}/files/{filename}": {
         "get": {
             "tags": ["models"],
-            "summary": "A stored plot of a version: training curves, confusion or reliability diagram.",
+            "summary": "A stored plot of a version: training, confusion or reliability diagram.",
             "parameters": [spec.NAME, spec.VERSION, _FILENAME],
             "responses": {
                 "200": spec.ok("The file (immutable, like the version).", spec.BINARY, "image/png"),
