@@ -10,6 +10,7 @@ are kept as they are.
 import argparse
 import io
 import json
+import shutil
 from pathlib import Path
 
 from PIL import Image
@@ -41,14 +42,17 @@ REAL_SIDE = 128
 
 def real_entries(out: Path) -> list[dict]:
     """Write real-<key>.png per pick and return their entries; without the set fetched, the
-    entries already in out/gallery.json (their files stay)."""
+    committed gallery's drawn pictures, copied into out."""
     try:
         pictures = {(p.entry.source, p.entry.picture): p for p in real_pictures.load()}
     except real_pictures.RealPicturesError as exc:
         print(f"keeping the gallery's drawn pictures: {exc}")
-        manifest = out / "gallery.json"
-        old = json.loads(manifest.read_text()) if manifest.is_file() else []
-        return [entry for entry in old if entry["kind"] == "real"]
+        committed = json.loads((GALLERY / "gallery.json").read_text())
+        kept = [entry for entry in committed if entry["kind"] == "real"]
+        for entry in kept:
+            if out.resolve() != GALLERY.resolve():
+                shutil.copyfile(GALLERY / entry["file"], out / entry["file"])
+        return kept
     entries = []
     for pick in REAL_PICKS:
         picture = pictures[pick]
