@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from service.errors import IntegrityError, LoadThrottled, ModelLoadError, VersionNotFound
-from service.events import Events, Observers
+from service.events import Observer, Observers
 from service.loader import LoadBudget, Loader, check_model
 from service.registry import Registry
 from service.runtime import CPU
@@ -25,7 +25,7 @@ class FakeClock:
         return self.now
 
 
-class LoadCounter(Events):
+class LoadCounter(Observer):
     """Counts the loads the loader reports."""
 
     def __init__(self) -> None:
@@ -35,9 +35,9 @@ class LoadCounter(Events):
         self.loads.append((name, version))
 
 
-def make_loader(registry: Registry, settings, pinned=frozenset) -> tuple[Loader, LoadCounter]:
+def make_loader(registry: Registry, settings) -> tuple[Loader, LoadCounter]:
     counter = LoadCounter()
-    loader = Loader(registry, settings, [CPU], Observers([counter]), pinned=pinned)
+    loader = Loader(registry, settings, [CPU], Observers([counter]))
     return loader, counter
 
 

@@ -21,7 +21,7 @@ from prometheus_client import (
 )
 
 from service.contract import CLASS_NAMES
-from service.events import Events
+from service.events import Observer
 
 from . import spec
 from .parsing import EXTENSION as CORE_EXTENSION
@@ -37,7 +37,7 @@ METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
 bp = Blueprint("metrics", __name__)
 
 
-class Metrics(Events):
+class Metrics(Observer):
     """The service's metric families, registered on one registry, fed by requests and the core."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
