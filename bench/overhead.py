@@ -40,10 +40,10 @@ def callables(model_dir: Path) -> dict[str, Callable[[], object]]:
     from werkzeug.test import EnvironBuilder
 
     from bench.workload import BOUNDARY, multipart, test_image
+    from service.data_plane import Result
     from service.http import create_app
-    from service.http.parsing import core
+    from service.http.current import data_plane
     from service.http.predict import encode
-    from service.inference import Result
     from service.preprocess import preprocess_images
     from service.settings import Settings
 
@@ -72,7 +72,7 @@ def callables(model_dir: Path) -> dict[str, Callable[[], object]]:
 
     ours = create_app(Settings(model_dir=model_dir, device="cpu"))
     with ours.app_context():
-        service = core()
+        service = data_plane()
     loaded, alias = service.model(None, None, None)
     constant = encode(Result(loaded, alias, loaded.model.run(preprocess_images([png]))))
     bare = Flask("bare")

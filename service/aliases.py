@@ -15,7 +15,7 @@ from typing import Any
 from service.contract import validate_alias, validate_name
 from service.errors import AliasNotFound, FashionServeError, NotReady
 from service.events import Observers
-from service.loader import LoadedModel, Loader, VersionKey
+from service.loader import LoadedModel, Loader
 from service.registry import Registry
 from service.settings import Settings
 

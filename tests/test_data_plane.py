@@ -1,6 +1,5 @@
-"""The data plane and facade: resolution, labelled results, batch limits, summaries, cards."""
+"""The data plane: resolution, labelled results, batch limits."""
 
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -8,6 +7,7 @@ import numpy as np
 import pytest
 
 from service.contract import CLASS_NAMES
+from service.core import Core
 from service.errors import (
     AliasNotFound,
     BadRequest,
@@ -16,8 +16,6 @@ from service.errors import (
     ModelNotFound,
     VersionNotFound,
 )
-from service.inference import InferenceService
-from tests.conftest import MODEL
 from tests.images import dark_images, png
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,26 +23,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def service(settings):
-    core = InferenceService(settings)
+    core = Core(settings)
     core.start()
     yield core
     core.close()
 
 
-def test_start_loads_the_default_alias_and_becomes_ready(service):
-    assert service.is_ready()
-    loaded, alias = service.model()
-    assert (loaded.name, loaded.version, alias) == (MODEL, 1, "production")
-    status = service.status()
-    assert status["ready"] is True
-    assert {"model": MODEL, "alias": "production", "version": 1, "degraded": False} in status[
-        "serving"
-    ]
-
-
 def test_predict_images_gives_ten_labelled_probabilities_matching_the_model(service):
     pixels = dark_images(3)
-    result = service.predict_images([png(p) for p in pixels])
+    result = service.data_plane.predict_images([png(p) for p in pixels])
     expected = result.model.model.run(np.stack(pixels).astype(np.float32) / 255)
     np.testing.assert_array_equal(result.probabilities, expected)
     predictions = result.predictions()
@@ -59,9 +46,9 @@ def test_predict_images_gives_ten_labelled_probabilities_matching_the_model(serv
 
 def test_versions_and_aliases_resolve_to_distinct_models(service):
     image = [png(dark_images(1)[0])]
-    v1 = service.predict_images(image).probabilities
-    v2 = service.predict_images(image, version=2).probabilities
-    staging = service.predict_images(image, alias="staging")
+    v1 = service.data_plane.predict_images(image).probabilities
+    v2 = service.data_plane.predict_images(image, version=2).probabilities
+    staging = service.data_plane.predict_images(image, alias="staging")
     assert staging.model.version == 2
     assert staging.alias == "staging"
     np.testing.assert_array_equal(staging.probabilities, v2)
@@ -81,12 +68,12 @@ def test_versions_and_aliases_resolve_to_distinct_models(service):
 )
 def test_unknown_or_invalid_targets_raise_domain_errors(service, query, error):
     with pytest.raises(error):
-        service.model(**query)
+        service.data_plane.model(**query)
 
 
 def test_batch_limit_and_empty_batch(service):
     small = replace(service.settings, max_batch=2)
-    core = InferenceService(small)
+    core = Core(small).data_plane
     image = png(dark_images(1)[0])
     with pytest.raises(BatchTooLarge, match="limit is 2"):
         core.predict_images([image] * 3)
@@ -96,40 +83,8 @@ def test_batch_limit_and_empty_batch(service):
 
 def test_predict_array_checks_shape_and_values(service):
     batch = np.stack(dark_images(2)).astype(np.float32) / 255
-    assert service.predict_array(batch).probabilities.shape == (2, 10)
+    assert service.data_plane.predict_array(batch).probabilities.shape == (2, 10)
     with pytest.raises(BadRequest, match="shape"):
-        service.predict_array(np.zeros((2, 28, 27), np.float32))
+        service.data_plane.predict_array(np.zeros((2, 28, 27), np.float32))
     with pytest.raises(BadRequest, match="finite"):
-        service.predict_array(np.full((1, 28, 28), np.nan, np.float32))
-
-
-def test_status_names_what_answers_and_what_is_loaded(service):
-    service.model(version=2)
-    status = service.status()
-    assert status["default"] == {"model": MODEL, "alias": "production"}
-    assert status["pid"] == os.getpid()
-    assert status["serving"] == [
-        {"model": MODEL, "alias": "production", "version": 1, "degraded": False}
-    ]
-    assert [(m["model"], m["version"]) for m in status["loaded"]] == [(MODEL, 1), (MODEL, 2)]
-    assert status["loaded"][0]["providers"] == service.providers
-
-
-def test_model_list_summary_and_card(service, registry):
-    assert service.list_models() == [
-        {"name": MODEL, "versions": [1, 2], "aliases": {"production": 1, "staging": 2},
-         "default": True}
-    ]  # fmt: skip
-    summary = service.describe_model(MODEL)
-    assert [v["version"] for v in summary["versions"]] == [1, 2]
-    assert summary["aliases"] == registry.aliases(MODEL)
-    assert summary["alias_history"] == {}
-    card = service.version_card(MODEL, 2)
-    assert card["sha256"] == registry.card(MODEL, 2)["sha256"]
-    assert card["serving"]["loaded"] is False
-    assert card["serving"]["providers"] == service.providers
-    assert service.versions(MODEL) == service.versions(MODEL, 2) == [1, 2]
-    with pytest.raises(VersionNotFound):
-        service.versions(MODEL, 3)
-    with pytest.raises(InvalidName):
-        service.describe_model("../x")
+        service.data_plane.predict_array(np.full((1, 28, 28), np.nan, np.float32))

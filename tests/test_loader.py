@@ -102,8 +102,9 @@ def test_concurrent_asks_for_one_version_load_it_once(registry, settings):
 def test_max_loaded_counts_only_versions_no_alias_serves(registry, settings, tmp_path):
     for seed in (3, 4, 5):
         register_tiny(registry, MODEL, seed, tmp_path)
-    loader, _ = make_loader(registry, replace(settings, max_loaded=1), lambda: {(MODEL, 1)})
+    loader, _ = make_loader(registry, replace(settings, max_loaded=1))
     loader.load(MODEL, 1)
+    loader.pin(frozenset({(MODEL, 1)}))  # as an alias serving it does
     for version in (2, 3, 4):
         loader.load(MODEL, version, on_demand=True)
     assert [m.version for m in loader.loaded()] == [1, 4]

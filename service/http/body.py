@@ -19,7 +19,7 @@ from service.contract import IMAGE_SIDE
 from service.errors import BadRequest
 from service.settings import Settings
 
-from .errors import HttpError
+from .error_map import HttpError
 
 CHUNK = 64 * 1024
 INFLATE_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}

@@ -24,7 +24,7 @@ from service.contract import CLASS_NAMES
 from service.events import Observer
 
 from . import spec
-from .parsing import EXTENSION as CORE_EXTENSION
+from .current import EXTENSION as CORE_EXTENSION
 
 EXTENSION = "fashion_serve.metrics"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"

@@ -5,13 +5,17 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response
 
-from service.inference import Result
+from service.data_plane import Result
+from service.loader import LoadedModel
 
 from . import spec
-from .parsing import core, model_query, uploaded_images, with_model_version
+from .current import data_plane
+from .query import model_query
 from .responses import PredictResponse
+from .uploads import uploaded_images
 
 bp = Blueprint("predict", __name__)
+MODEL_VERSION_HEADER = "X-Model-Version"
 
 
 def result_body(result: Result) -> dict[str, Any]:
@@ -35,9 +39,15 @@ def encode(result: Result) -> bytes:
     return orjson.dumps(result_body(result), option=orjson.OPT_APPEND_NEWLINE)
 
 
+def with_model_version(response: Response, model: LoadedModel) -> Response:
+    """Name the version that answered ("name:version"), for clients and the access log."""
+    response.headers[MODEL_VERSION_HEADER] = f"{model.name}:{model.version}"
+    return response
+
+
 def _predict(name: str | None) -> Response:
     query = model_query()
-    result = core().predict_images(uploaded_images(), name=name, **query)
+    result = data_plane().predict_images(uploaded_images(), name=name, **query)
     response = Response(encode(result), mimetype="application/json")
     return with_model_version(response, result.model)
 

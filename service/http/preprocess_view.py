@@ -11,8 +11,10 @@ from service.errors import BadRequest
 from service.preprocess import MODE_CHOICES, Preprocessed, parse_choice
 
 from . import spec
-from .parsing import core, image_query, uploaded_images
+from .current import data_plane
+from .query import image_query
 from .responses import PreprocessResponse
+from .uploads import uploaded_images
 
 bp = Blueprint("preprocess", __name__)
 
@@ -27,7 +29,7 @@ def preprocess() -> Response:
     """The model's input for the uploaded images: one PNG, or JSON for ?format=json or a batch."""
     query = image_query()
     asked = _asked_format(request.args.get("format"))
-    result = core().preprocess(uploaded_images(), **query)
+    result = data_plane().preprocess(uploaded_images(), **query)
     batch = len(result.modes) > 1
     if asked == "png" and batch:
         raise BadRequest("a batch is answered as JSON: send ?format=json, or one image")

@@ -79,7 +79,7 @@ def test_what_preprocess_shows_is_what_predict_classifies(client, app):
     data = photo(ground=170)
     shown = client.post("/preprocess?format=json", data=upload(data)).get_json()["images"][0]
     pixels = np.array(shown["pixels"], dtype=np.float32)[None]
-    expected = app.extensions["fashion_serve"].model()[0].model.run(pixels)[0]
+    expected = app.extensions["fashion_serve"].data_plane.model()[0].model.run(pixels)[0]
     body = client.post("/predict", data=upload(data)).get_json()
     got = list(body["predictions"][0]["probabilities"].values())
     np.testing.assert_allclose(got, expected, rtol=1e-6)
