@@ -4,7 +4,6 @@ import logging
 from typing import Any
 
 from flask import Flask
-from flask.json.provider import DefaultJSONProvider
 from flask.sessions import NullSession, SessionInterface
 
 from service.core import Core
@@ -27,6 +26,7 @@ from . import (
     v2,
 )
 from .current import EXTENSION
+from .json_provider import OrjsonProvider
 
 
 class NoSessions(SessionInterface):
@@ -43,9 +43,7 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
     settings = settings or current_settings()
     app = Flask(__name__, static_folder=None)  # no /static: docs and the page serve their own
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
-    json = DefaultJSONProvider(app)
-    json.sort_keys = False  # keep class order in probabilities
-    app.json = json
+    app.json = OrjsonProvider(app)
     app.session_interface = NoSessions()
     service = Core(settings)
     app.extensions[EXTENSION] = service

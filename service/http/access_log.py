@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from flask import Flask, request
 
+from .json_provider import encode
 from .metrics import EXTENSION as METRICS_EXTENSION
 from .predict import MODEL_VERSION_HEADER
 
@@ -96,7 +96,7 @@ class AccessLog:
             "model": model,
             "remote": environ.get("REMOTE_ADDR"),
         }
-        os.write(STDERR, orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
+        os.write(STDERR, encode(line))
 
 
 def init_app(app: Flask) -> None:

@@ -1,12 +1,12 @@
 """POST /models/<name>/activations: one image in, the answering version's hidden layers out."""
 
-import orjson
 from flask import Blueprint, Response
 
 from service.errors import BadRequest
 
 from . import predict, spec
 from .current import data_plane
+from .json_provider import json_response
 from .predict import result_body, with_model_version
 from .query import model_query
 from .responses import ActivationsResponse
@@ -25,10 +25,7 @@ def activations(name: str) -> Response:
     result, inside = data_plane().explain_image(images[0], name=name, **query)
     body = result_body(result)
     body = {"model": body["model"], "prediction": body["predictions"][0], **inside.as_dict()}
-    response = Response(
-        orjson.dumps(body, option=orjson.OPT_APPEND_NEWLINE), mimetype="application/json"
-    )
-    return with_model_version(response, result.model)
+    return with_model_version(json_response(body), result.model)
 
 
 _OPERATION = predict.operation(

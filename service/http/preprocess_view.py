@@ -3,7 +3,6 @@
 import io
 
 import numpy as np
-import orjson
 from flask import Blueprint, Response, request
 from PIL import Image
 
@@ -12,6 +11,7 @@ from service.preprocess import MODE_CHOICES, Preprocessed, parse_choice
 
 from . import spec
 from .current import data_plane
+from .json_provider import JSON, json_response
 from .query import image_query
 from .responses import PreprocessResponse
 from .uploads import uploaded_images
@@ -19,7 +19,6 @@ from .uploads import uploaded_images
 bp = Blueprint("preprocess", __name__)
 
 FORMATS = ("png", "json")
-JSON = "application/json"
 ACCEPTED = ("image/png", JSON)  # in order of preference: */* gets the PNG
 MODE_HEADER = "X-Preprocess-Mode"
 
@@ -34,10 +33,7 @@ def preprocess() -> Response:
     if asked == "png" and batch:
         raise BadRequest("a batch is answered as JSON: send ?format=json, or one image")
     if asked == "json" or batch or request.accept_mimetypes.best_match(ACCEPTED) == JSON:
-        body = orjson.dumps(
-            _json_body(result), option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
-        )
-        return Response(body, mimetype=JSON)
+        return json_response(_json_body(result))
     response = Response(_png(result.images[0]), mimetype="image/png")
     response.headers[MODE_HEADER] = result.modes[0]
     return response

@@ -4,7 +4,6 @@ Tools written for Triton, KServe or Seldon MLServer (e.g. tritonclient.http with
 talk to this service unchanged. Errors are {"error": "message"} (service/http/errors.py).
 """
 
-import json
 import math
 from typing import Any
 
@@ -19,6 +18,7 @@ from service.errors import BadRequest
 from . import spec
 from .body import read_body
 from .current import core, data_plane, registry_view, settings
+from .json_provider import encode
 from .predict import with_model_version
 from .responses import InferResponse, V2Live, V2Model, V2ModelReady, V2Ready, V2Server
 from .tensors import array_from_json, to_images
@@ -177,7 +177,7 @@ def _infer_response(result: Result, request_id: str | None, outputs: dict[str, A
     if request_id is not None:
         body["id"] = request_id
     body["outputs"] = [tensor]
-    header = json.dumps(body).encode()
+    header = encode(body, newline=raw is None)
     if raw is None:
         response = Response(header, content_type="application/json")
     else:
