@@ -1,18 +1,8 @@
 """The app's own cost per request, in process: fashion-serve against bare Flask and the floor.
 
-Calls on the same multipart upload of one PNG, each through WSGI without a server:
-fashion-serve's `POST /predict` (create_app, metrics in multiprocess mode as under gunicorn,
-the access line written to stderr), a bare Flask `POST /predict` answering a constant body, the
-floor (decode + normalize, onnxruntime, the JSON body) alone, and a bare Flask route doing the
-floor's work. The app's own overhead is fashion-serve − that last one: everything but Flask's
-essentials, decode, model and JSON. Subtracting bare Flask and the floor measured apart would
-also charge the app with what Flask and onnxruntime cost each other in the caches when they run
-in one request (timed: ~50 µs here; instruction counts are additive and barely move).
-
-Timed: `python -m bench.overhead` prints each variant's median µs per call as JSON, the variants
-called in turn.
-Counted: `python -m bench.overhead --callgrind` runs each call under valgrind's callgrind and
-prints instructions per request (exact, unlike timings on a shared host). bench.bench uses both.
+One multipart upload through WSGI without a server, to fashion-serve, a bare Flask route, the
+floor alone, and a bare Flask route doing the floor's work (the overhead: first minus last).
+`python -m bench.overhead` prints median µs per call; `--callgrind`, instructions per request.
 """
 
 import argparse

@@ -1,9 +1,8 @@
 """Follow alias moves: poll the registry, switch to a new target once it verifies, else refuse it.
 
-A refused target leaves the alias on what it served before; a process that had nothing yet (a
-worker just started) serves the latest earlier target from the alias history that verifies, and
-reports itself degraded. A refusal is decided once per change of the registry's files: requests
-never read or hash anything to learn it again.
+A refused target leaves the alias on what it served before (a new worker: on the latest earlier
+target that verifies, degraded). A refusal is decided once per change of the registry's files,
+so requests never read or hash anything to learn it again.
 """
 
 import logging

@@ -24,7 +24,7 @@ timeout = settings.timeout
 graceful_timeout = 20
 # One event loop per worker that buffers each request whole before the app runs it
 # (service/gunicorn_worker.py): slow or silent clients hold no thread, and a request costs no
-# thread hand-off. Measured against gthread and the alternatives in bench/README.md.
+# thread hand-off (bench/README.md compares it with gthread).
 # FASHION_WORKER_CLASS=gthread (with FASHION_WORKER_THREADS) brings back gunicorn's threads.
 worker_class = settings.worker_class
 threads = settings.worker_threads

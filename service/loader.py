@@ -24,7 +24,7 @@ log = logging.getLogger("fashion_serve.loader")
 VersionKey = tuple[str, int]
 
 # On-demand loads may use this share of a worker's time in the long run, after a burst of
-# LOAD_BURST seconds: loads cost 50-150 ms of CPU each, and the aliases' traffic keeps the rest.
+# LOAD_BURST seconds, so that a client cycling versions cannot take the aliases' traffic's CPU.
 LOAD_SHARE = 0.1
 LOAD_BURST = 1.0
 # How long a request waits for the same version another request is loading right now.

@@ -1,9 +1,7 @@
 """Prometheus metrics at /metrics: requests, latency, classified images, model loads and aliases.
 
-Under gunicorn every worker is its own process, so values go through prometheus-client's
-multiprocess mode (files in PROMETHEUS_MULTIPROC_DIR, set up by gunicorn.conf.py) and a scrape
-of any worker adds up all of them. Without that variable (Flask's test client, a single process)
-the app's own registry is exposed as it is.
+Under gunicorn (PROMETHEUS_MULTIPROC_DIR set by gunicorn.conf.py) a scrape of any worker adds
+up all of them through prometheus-client's multiprocess files; without it, one process's own.
 """
 
 import os

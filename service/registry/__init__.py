@@ -1,13 +1,7 @@
 """The filesystem model registry: immutable numbered versions, atomic aliases, sha256 checks.
 
-The layout (TF Serving's and Triton's, with MLflow-style aliases) is in _layout, the file
-primitives in _files, adding a version in _register, the integrity checks in _integrity, an
-alias's earlier targets in _history, the command line in __main__ (``python -m service.registry``).
-
 No alias ever points at a version that fails verification: set_alias and rollback check the
-target's sha256 against its card, then run the caller's ``verify`` (loading it in onnxruntime,
-service/loader.py) on the very bytes they checked, before anything is written.
-
+target's sha256, then run the caller's ``verify`` on the very bytes they checked, before writing.
 Error messages name files relative to the root: they reach anonymous HTTP clients.
 """
 

@@ -1,9 +1,8 @@
 """Replay a fixed set of requests over every endpoint and compare with the recorded answers.
 
-The recording (recorded.txt) pins the service's behaviour byte for byte, so that refactoring
-cannot change it unnoticed. Request IDs, timings, process ids and clocks are masked. After a
-change the issue asks for, rewrite it with `RECORD=1 pytest tests/http/test_recorded.py` and
-say in the commit which answers changed.
+recorded.txt pins the answers byte for byte (request IDs, timings, pids and clocks masked), so
+a refactoring cannot change them unnoticed. After a wanted change, rewrite it with
+`RECORD=1 pytest tests/http/test_recorded.py` and name the changed answers in the commit.
 """
 
 import base64
