@@ -87,11 +87,11 @@ def test_what_preprocess_shows_is_what_predict_classifies(client, app):
     assert as_dataset["predictions"][0]["probabilities"] != body["predictions"][0]["probabilities"]
 
 
-def test_a_photo_of_nothing_is_a_422_not_a_guess(client):
-    for path in ("/preprocess", "/predict", "/models/fashion-mnist/predict"):
-        error = assert_error(client.post(path, data=upload(blank())), 422, "no_object_found")
-        assert "no object found" in error["message"]
-    assert client.post("/predict?mode=dataset", data=upload(blank())).status_code == 200
+@pytest.mark.parametrize("path", ["/preprocess", "/predict", "/models/fashion-mnist/predict"])
+def test_a_photo_of_nothing_is_a_422_not_a_guess(client, path):
+    error = assert_error(client.post(path, data=upload(blank())), 422, "no_object_found")
+    assert "no object found" in error["message"]
+    assert client.post(f"{path}?mode=dataset", data=upload(blank())).status_code == 200
 
 
 @pytest.mark.parametrize(
