@@ -77,6 +77,8 @@ def test_batch_limit_and_empty_batch(service):
     image = png(dark_images(1)[0])
     with pytest.raises(BatchTooLarge, match="limit is 2"):
         core.predict_images([image] * 3)
+    with pytest.raises(BatchTooLarge, match="limit is 2"):
+        core.preprocess([image] * 3)
     with pytest.raises(BadRequest):
         core.predict_images([])
 

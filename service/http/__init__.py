@@ -42,7 +42,6 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
     """Build an app around one Core; start=False leaves models unloaded (tests)."""
     settings = settings or current_settings()
     app = Flask(__name__, static_folder=None)  # no /static: docs and the page serve their own
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json = OrjsonProvider(app)
     app.session_interface = NoSessions()
     service = Core(settings)
