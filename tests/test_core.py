@@ -2,18 +2,7 @@
 
 import os
 
-import pytest
-
-from service.core import Core
 from tests.conftest import MODEL
-
-
-@pytest.fixture
-def service(settings):
-    core = Core(settings)
-    core.start()
-    yield core
-    core.close()
 
 
 def test_start_loads_the_default_alias_and_becomes_ready(service):

@@ -21,14 +21,6 @@ from tests.images import dark_images, png
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def service(settings):
-    core = Core(settings)
-    core.start()
-    yield core
-    core.close()
-
-
 def test_predict_images_gives_ten_labelled_probabilities_matching_the_model(service):
     pixels = dark_images(3)
     result = service.data_plane.predict_images([png(p) for p in pixels])

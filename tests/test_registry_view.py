@@ -2,17 +2,8 @@
 
 import pytest
 
-from service.core import Core
 from service.errors import InvalidName, VersionNotFound
 from tests.conftest import MODEL
-
-
-@pytest.fixture
-def service(settings):
-    core = Core(settings)
-    core.start()
-    yield core
-    core.close()
 
 
 def test_model_list_summary_and_card(service, registry):
