@@ -18,9 +18,9 @@ from . import (
     health,
     metrics,
     models,
-    openapi,
     predict,
     preprocess_view,
+    spec,
     tfserving,
     ui,
     v2,
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
     )
     for module in modules:
         app.register_blueprint(module.bp)
-    docs.init_app(app, openapi.document(module.PATHS for module in modules))
+    docs.init_app(app, spec.document(module.PATHS for module in modules))
     metrics.init_app(app)  # before start(): the first model load is counted too
     access_log.init_app(app)  # after metrics: its wrapper feeds them
     if start:
