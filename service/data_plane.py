@@ -12,7 +12,7 @@ from service.contract import CLASS_NAMES, IMAGE_SIDE, check_target, validate_ali
 from service.errors import BadRequest, BatchTooLarge
 from service.events import Observers
 from service.loader import LoadedModel
-from service.preprocess import Preprocessed, preprocess, preprocess_images
+from service.preprocess import DEFAULT_READING, Preprocessed, Reading, read_images
 from service.registry import Registry
 from service.runtime import Providers
 from service.settings import Settings
@@ -82,21 +82,20 @@ class DataPlane:
         name: str | None = None,
         version: int | None = None,
         alias: str | None = None,
-        invert: str = "auto",
-        mode: str = "auto",
+        reading: Reading = DEFAULT_READING,
     ) -> Result:
         """Decode, normalize and classify encoded images (one request's batch)."""
         self._check_batch(len(blobs))
         loaded, alias = self.model(name, version, alias)
-        images = preprocess(blobs, invert, self.settings.max_pixels, mode).images
+        images = read_images(blobs, reading, self.settings.max_pixels).images
         return self._result(loaded, alias, images)
 
     def preprocess(
-        self, blobs: Sequence[bytes], invert: str = "auto", mode: str = "auto"
+        self, blobs: Sequence[bytes], reading: Reading = DEFAULT_READING
     ) -> Preprocessed:
         """The [N,28,28] a model would receive for these images, within this service's limits."""
         self._check_batch(len(blobs))
-        return preprocess(blobs, invert, self.settings.max_pixels, mode)
+        return read_images(blobs, reading, self.settings.max_pixels)
 
     def predict_array(
         self,
@@ -122,15 +121,11 @@ class DataPlane:
         name: str | None = None,
         version: int | None = None,
         alias: str | None = None,
-        **reading: str,
+        reading: Reading = DEFAULT_READING,
     ) -> "tuple[Result, Activations]":
-        """Classify one encoded image and read the answering version's hidden layers for it.
-
-        `reading` holds the image options /predict takes (invert, mode), passed on unchanged to
-        preprocess_images, so the two endpoints always read an upload the same way.
-        """
+        """Classify one encoded image and read the answering version's hidden layers for it."""
         loaded, alias = self.model(name, version, alias)
-        images = preprocess_images([data], max_pixels=self.settings.max_pixels, **reading)
+        images = read_images([data], reading, self.settings.max_pixels).images
         # The bytes are checked against the card this process loaded: a version folder replaced
         # by hand is refused (IntegrityError), never explained with another graph.
         key = (loaded.name, loaded.version, loaded.card.get("sha256"))

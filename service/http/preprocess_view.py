@@ -26,9 +26,8 @@ MODE_HEADER = "X-Preprocess-Mode"
 @bp.post("/preprocess")
 def preprocess() -> Response:
     """The model's input for the uploaded images: one PNG, or JSON for ?format=json or a batch."""
-    query = image_query()
     asked = _asked_format(request.args.get("format"))
-    result = data_plane().preprocess(uploaded_images(), **query)
+    result = data_plane().preprocess(uploaded_images(), image_query())
     batch = len(result.modes) > 1
     if asked == "png" and batch:
         raise BadRequest("a batch is answered as JSON: send ?format=json, or one image")

@@ -1,52 +1,38 @@
 """The query string of an image request: which version answers, and how to read the images."""
 
-from collections.abc import Mapping
 from typing import TypedDict
 
 from flask import request
 
 from service.contract import parse_version, validate_alias
-from service.preprocess import parse_invert, parse_mode
+from service.preprocess import DEFAULT_READING, Reading, parse_reading
 
 
-class ImageQuery(TypedDict):
-    """How to read the uploaded images: invert= and mode=."""
-
-    invert: str
-    mode: str
-
-
-class ModelQuery(ImageQuery):
-    """Which version answers, and how to read the images."""
+class ModelQuery(TypedDict):
+    """Which version answers (version= or alias=), and how to read the images."""
 
     version: int | None
     alias: str | None
+    reading: Reading
+
+
+DEFAULT_QUERY = ModelQuery(version=None, alias=None, reading=DEFAULT_READING)
 
 
 def model_query() -> ModelQuery:
     """version= / alias= / invert= / mode= from the query string, validated."""
     # Most requests have no query string: then Werkzeug's MultiDict is never built.
-    query_string = request.environ.get("QUERY_STRING")
-    return _query(request.args) if query_string else ModelQuery(**DEFAULT_QUERY)
-
-
-def image_query() -> ImageQuery:
-    """invert= / mode= from the query string, validated: how to read the uploaded images."""
-    return _image_query(request.args)
-
-
-def _query(args: Mapping[str, str]) -> ModelQuery:
-    version = parse_version(args["version"]) if "version" in args else None
-    alias = validate_alias(args["alias"]) if "alias" in args else None
-    image = _image_query(args)
-    return {"version": version, "alias": alias, "invert": image["invert"], "mode": image["mode"]}
-
-
-def _image_query(args: Mapping[str, str]) -> ImageQuery:
+    if not request.environ.get("QUERY_STRING"):
+        return DEFAULT_QUERY
+    args = request.args
     return {
-        "invert": parse_invert(args.get("invert", "auto")),
-        "mode": parse_mode(args.get("mode", "auto")),
+        "version": parse_version(args["version"]) if "version" in args else None,
+        "alias": validate_alias(args["alias"]) if "alias" in args else None,
+        "reading": image_query(),
     }
 
 
-DEFAULT_QUERY = _query({})
+def image_query() -> Reading:
+    """invert= / mode= from the query string, validated: how to read the uploaded images."""
+    args = request.args
+    return parse_reading(args.get("invert", "auto"), args.get("mode", "auto"))
