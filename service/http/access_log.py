@@ -65,7 +65,11 @@ class AccessLog:
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             seconds = time.perf_counter() - started
-            model = next((value for key, value in headers if key == MODEL_VERSION_HEADER), None)
+            model = None
+            for key, value in headers:  # the answering version, as the response names it
+                if key == MODEL_VERSION_HEADER:
+                    model = value
+                    break
             headers.append((HEADER, request_id))
             self.finished(environ, request_id, int(status[:3]), seconds, model)
             return start_response(status, headers, exc_info)
@@ -82,15 +86,17 @@ class AccessLog:
     ) -> None:
         """Count the request and write its access line (its response is about to start)."""
         method = environ["REQUEST_METHOD"]
+        # Resolved once: every attribute read through Flask's proxy would resolve it again.
+        current = request._get_current_object()  # type: ignore[attr-defined]  # Flask types the proxy as a Request
         if self.metrics is not None:
-            rule = request.url_rule
+            rule = current.url_rule
             endpoint = rule.rule if rule is not None else None
             self.metrics.observe_request(endpoint, method, status, seconds)
         line = {
             "ts": round(time.time(), 3),
             "request_id": request_id,
             "method": method,
-            "path": request.path,
+            "path": current.path,
             "status": status,
             "duration_ms": round(seconds * 1000, 3),
             "model": model,
