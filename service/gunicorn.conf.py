@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from gunicorn.workers.base import Worker
 
 # Read and validated once, here in the master: a bad value stops the start before any fork.
-settings = service_settings.current()
+settings = service_settings.load()
 bind = settings.bind
 workers = settings.workers
 # No preload_app: each worker imports the app after fork, so each builds its own onnxruntime

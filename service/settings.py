@@ -1,6 +1,5 @@
 """Configuration from FASHION_* environment variables, validated once at start."""
 
-import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -85,14 +84,23 @@ class Settings:
         _name("FASHION_DEFAULT_ALIAS", self.default_alias, validate_alias)
 
 
-@functools.cache
-def current() -> Settings:
-    """This process's settings, read from the environment once.
+_current: Settings | None = None
 
-    gunicorn.conf.py reads them first, in the master, so a bad value stops the start there;
-    the forked workers inherit the same object.
+
+def load() -> Settings:
+    """Read and validate the environment now; current() answers with the result from then on.
+
+    gunicorn.conf.py calls it in the master, so a bad value stops the start before any fork,
+    and the forked workers inherit the same object.
     """
-    return Settings.from_env()
+    global _current
+    _current = Settings.from_env()
+    return _current
+
+
+def current() -> Settings:
+    """This process's settings: the ones load() read, or read now if it never ran."""
+    return _current if _current is not None else load()
 
 
 def _admin_token(env: Mapping[str, str]) -> str | None:

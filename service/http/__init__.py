@@ -44,8 +44,8 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
     app = Flask(__name__, static_folder=None)  # no /static: docs and the page serve their own
     app.json = OrjsonProvider(app)
     app.session_interface = NoSessions()
-    service = Core(settings)
-    app.extensions[EXTENSION] = service
+    core = Core(settings)
+    app.extensions[EXTENSION] = core
     error_map.init_app(app)
     # One list: every registered blueprint's paths make up the document it serves.
     modules = (
@@ -67,5 +67,5 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
     access_log.init_app(app)  # after metrics: its wrapper feeds them
     if start:
         logging.getLogger("fashion_serve").setLevel(logging.INFO)
-        service.start()
+        core.start()
     return app
