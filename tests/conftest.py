@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from evaluation.real_pictures import ENV_VAR as REAL_PICTURES_ENV
+from service.core import Core
 from service.http import create_app
 from service.registry import Registry
 from service.settings import Settings
@@ -45,6 +46,15 @@ def registry(tmp_path: Path) -> Registry:
 def settings(registry: Registry) -> Settings:
     """Settings pointing at the temporary registry, with a fast alias poller."""
     return Settings(model_dir=registry.root, reload_interval=0.1, admin_token="s3cret-token")
+
+
+@pytest.fixture
+def service(settings):
+    """A started core over the temporary registry; closed after the test."""
+    core = Core(settings)
+    core.start()
+    yield core
+    core.close()
 
 
 @pytest.fixture
