@@ -9,7 +9,7 @@ import numpy as np
 
 from service.aliases import AliasFollower
 from service.contract import CLASS_NAMES, IMAGE_SIDE, check_target, validate_alias, validate_name
-from service.errors import BadRequest, BatchTooLarge
+from service.errors import BadRequest, BatchTooLarge, NotClothing
 from service.events import Observers
 from service.loader import LoadedModel
 from service.preprocess import DEFAULT_READING, Preprocessed, Reading, read_images
@@ -23,24 +23,49 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Result:
-    """Probabilities for a batch, and which model version produced them."""
+    """Probabilities for a batch, which model version produced them, and its judgement.
+
+    novelty and in_distribution are None for a version that does not judge its inputs.
+    """
 
     model: LoadedModel
     alias: str | None
     probabilities: np.ndarray
+    novelty: np.ndarray | None = None
+    in_distribution: np.ndarray | None = None
 
     def predictions(self) -> list[dict[str, Any]]:
-        """One labelled entry per image: top class, its confidence, and all ten probabilities."""
+        """One labelled entry per image: top class, its confidence, all ten probabilities, and
+        the version's judgement (null fields for a version without one)."""
         best = self.probabilities.argmax(axis=1).tolist()
+        count = len(best)
+        novelty = [None] * count if self.novelty is None else self.novelty.tolist()
+        judged = [None] * count if self.in_distribution is None else self.in_distribution.tolist()
         return [
             {
                 "label": CLASS_NAMES[top],
                 "class_id": top,
                 "confidence": row[top],
                 "probabilities": dict(zip(CLASS_NAMES, row, strict=True)),
+                "in_distribution": inside,
+                "novelty": score,
             }
-            for top, row in zip(best, self.probabilities.tolist(), strict=True)
+            for top, row, inside, score in zip(
+                best, self.probabilities.tolist(), judged, novelty, strict=True
+            )
         ]
+
+    def reject_unknown(self) -> None:
+        """NotClothing naming the first image this version judged not in distribution."""
+        judged, novelty, judgement = self.in_distribution, self.novelty, self.model.judgement
+        if judged is None or novelty is None or judgement is None or judged.all():
+            return
+        index = int(np.argmin(judged))
+        raise NotClothing(
+            f"image {index + 1} of {len(judged)} does not look like clothing to version"
+            f" {self.model.version} of {self.model.name} (novelty {float(novelty[index]):.4g},"
+            f" threshold {judgement.threshold:.4g})"
+        )
 
 
 class DataPlane:
@@ -83,12 +108,20 @@ class DataPlane:
         version: int | None = None,
         alias: str | None = None,
         reading: Reading = DEFAULT_READING,
+        reject_unknown: bool = False,
     ) -> Result:
-        """Decode, normalize and classify encoded images (one request's batch)."""
+        """Decode, normalize and classify encoded images (one request's batch).
+
+        ``reject_unknown``: NotClothing instead of an answer when the version judges any image
+        not in distribution (a version without a judgement never rejects).
+        """
         self._check_batch(len(blobs))
         loaded, alias = self.model(name, version, alias)
         images = read_images(blobs, reading, self.settings.max_pixels).images
-        return self._result(loaded, alias, images)
+        result = self._result(loaded, alias, images)
+        if reject_unknown:
+            result.reject_unknown()
+        return result
 
     def preprocess(
         self, blobs: Sequence[bytes], reading: Reading = DEFAULT_READING
@@ -149,10 +182,18 @@ class DataPlane:
             return self._inspector
 
     def _result(self, loaded: LoadedModel, alias: str | None, images: np.ndarray) -> Result:
-        probabilities = loaded.model.run(images)
+        # One session run answers both outputs; the judgement is made here, once, for every
+        # protocol.
+        probabilities, novelty = loaded.model.run_judged(images)
+        judged = None
+        if novelty is not None and loaded.judgement is not None:
+            judged = loaded.judgement.in_distribution(novelty)
         if self._observers:
             self._observers.on_result(loaded.name, loaded.version, probabilities.argmax(axis=1))
-        return Result(loaded, alias, probabilities)
+            flagged = 0 if judged is None else len(judged) - int(judged.sum())
+            if flagged:
+                self._observers.on_flagged(loaded.name, loaded.version, flagged)
+        return Result(loaded, alias, probabilities, novelty if judged is not None else None, judged)
 
     def _check_batch(self, count: int) -> None:
         if count == 0:

@@ -73,6 +73,11 @@ class NoObjectFound(InvalidImage):
     """A photo in which nothing stands out from the ground: nothing to classify."""
 
 
+class NotClothing(FashionServeError):
+    """An image the answering version judges unlike its training data, and the client asked
+    for such images to be refused (?unknown=reject)."""
+
+
 class BadRequest(FashionServeError, ValueError):
     """A request malformed apart from its images (bad parameter, batch too large, ...)."""
 

@@ -30,6 +30,9 @@ class Observer(Protocol):
     def on_result(self, name: str, version: int, classes: np.ndarray) -> None:
         """A batch was classified: the predicted class id of each image."""
 
+    def on_flagged(self, name: str, version: int, count: int) -> None:
+        """``count`` images of a batch were judged not in distribution by this version."""
+
 
 class Observers(list[Observer]):
     """The observers of one core, shared by its loader, alias follower and data plane.
@@ -52,6 +55,9 @@ class Observers(list[Observer]):
 
     def on_result(self, name: str, version: int, classes: np.ndarray) -> None:
         self._each(lambda observer: observer.on_result(name, version, classes))
+
+    def on_flagged(self, name: str, version: int, count: int) -> None:
+        self._each(lambda observer: observer.on_flagged(name, version, count))
 
     def _each(self, call: Callable[[Observer], None]) -> None:
         for observer in self:

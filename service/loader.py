@@ -15,6 +15,7 @@ from typing import Any
 
 from service.errors import FashionServeError, LoadThrottled
 from service.events import Observers
+from service.novelty import Judgement, judgement
 from service.registry import Registry
 from service.runtime import CPU, OnnxModel, Providers
 from service.settings import Settings
@@ -47,6 +48,8 @@ class LoadedModel:
     card: dict[str, Any]
     model: OnnxModel
     load_seconds: float
+    # None: the version does not judge its inputs (its answers carry no in_distribution).
+    judgement: Judgement | None = None
 
 
 class LoadBudget:
@@ -177,7 +180,8 @@ class Loader:
         card = self.registry.card(name, version)  # ModelNotFound / VersionNotFound
         data = self.registry.verified_bytes(name, version, card)  # IntegrityError on mismatch
         model = check_model(data, self.providers, self.settings.threads)
-        return LoadedModel(name, version, card, model, time.perf_counter() - started)
+        judged = judgement(card, model.judges)  # ModelLoadError when card and graph disagree
+        return LoadedModel(name, version, card, model, time.perf_counter() - started, judged)
 
     def _raise_if_refused(self, key: VersionKey) -> None:
         """Raise a version's refusal again, without reading it, while its files are unchanged."""

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import numpy as np
 import onnxruntime as ort
 
-from service.contract import IMAGE_SIDE, INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
+from service.contract import IMAGE_SIDE, INPUT_NAME, NOVELTY_NAME, NUM_CLASSES, OUTPUT_NAME
 from service.errors import DeviceUnavailable, ModelLoadError
 
 CPU = "CPUExecutionProvider"
@@ -88,6 +88,9 @@ class OnnxModel:
         except Exception as error:  # onnxruntime raises its own untyped errors on bad models
             raise ModelLoadError(f"onnxruntime cannot load the model: {error}") from None
         self._check_contract()
+        # A graph that judges its inputs answers with its novelty in the same run.
+        self.judges = NOVELTY_NAME in {o.name for o in self._session.get_outputs()}
+        self._outputs = [OUTPUT_NAME, NOVELTY_NAME] if self.judges else [OUTPUT_NAME]
         self.providers: list[str] = self._session.get_providers()
         # What each provider actually runs with (e.g. CUDA's use_tf32), for the version endpoint.
         self.provider_options: dict[str, dict[str, str]] = self._session.get_provider_options()
@@ -111,14 +114,29 @@ class OnnxModel:
                 f"the model must give an output {OUTPUT_NAME!r} float32 [N,{NUM_CLASSES}], "
                 f"it gives {[(o.name, o.type, o.shape) for o in outputs.values()]}"
             )
+        novelty = outputs.get(NOVELTY_NAME)
+        if novelty is not None and (novelty.type != "tensor(float)" or len(novelty.shape) != 1):
+            raise ModelLoadError(
+                f"the optional output {NOVELTY_NAME!r} must be float32 [N], "
+                f"it is {novelty.type} {novelty.shape}"
+            )
 
     def run(self, images: np.ndarray) -> np.ndarray:
         """Probabilities float32 [N,10] for images float32 [N,28,28] in 0..1."""
-        slices: list[np.ndarray] = [
-            self._session.run([OUTPUT_NAME], {INPUT_NAME: images[start : start + RUN_SLICE]})[0]
+        return self.run_judged(images)[0]
+
+    def run_judged(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities [N,10] and, from the same run, novelty float32 [N] (None: no output)."""
+        slices: list[list[np.ndarray]] = [
+            self._session.run(self._outputs, {INPUT_NAME: images[start : start + RUN_SLICE]})
             for start in range(0, len(images), RUN_SLICE)
         ]
-        return slices[0] if len(slices) == 1 else np.concatenate(slices)
+        joined = (
+            slices[0]
+            if len(slices) == 1
+            else [np.concatenate(parts) for parts in zip(*slices, strict=True)]
+        )
+        return joined[0], (joined[1] if self.judges else None)
 
     def run_outputs(self, images: np.ndarray, names: list[str]) -> list[np.ndarray]:
         """The named graph outputs (probabilities, exposed hidden layers) for images [N,28,28]."""

@@ -12,6 +12,7 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (errors.UnsupportedImageType, 415, "unsupported_image_type"),
     (errors.NoObjectFound, 422, "no_object_found"),
     (errors.InvalidImage, 422, "invalid_image"),
+    (errors.NotClothing, 422, "not_clothing"),
     (errors.InvalidName, 400, "invalid_name"),
     (errors.BadRequest, 400, "bad_request"),
     (errors.ModelNotFound, 404, "model_not_found"),

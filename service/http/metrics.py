@@ -59,6 +59,13 @@ class Metrics(Observer):
             ("model", "label"),
             registry=registry,
         )
+        # An image judged not in distribution (issue 21) by a version that judges its inputs.
+        self.flagged = Counter(
+            "fashion_predictions_flagged",
+            "Predictions judged not in distribution (not clothing), by model and version.",
+            ("model", "version"),
+            registry=registry,
+        )
         self.loads = Counter(
             "fashion_model_loads",
             "Model versions loaded, verified and warmed up.",
@@ -121,6 +128,9 @@ class Metrics(Observer):
         for class_id, count in enumerate(counts):
             if count:
                 self._image_child(name, class_id).inc(count)
+
+    def on_flagged(self, name: str, version: int, count: int) -> None:
+        self.flagged.labels(name, str(version)).inc(count)
 
     def _image_child(self, name: str, class_id: int) -> Counter:
         child = self._image_children.get((name, class_id))

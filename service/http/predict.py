@@ -10,7 +10,7 @@ from service.loader import LoadedModel
 from . import spec
 from .current import data_plane
 from .json_provider import encode as json_body
-from .query import model_query
+from .query import model_query, rejects_unknown
 from .responses import PredictResponse
 from .uploads import uploaded_images
 
@@ -43,7 +43,10 @@ def with_model_version(response: Response, model: LoadedModel) -> Response:
 
 def _predict(name: str | None) -> Response:
     query = model_query()
-    result = data_plane().predict_images(uploaded_images(), name=name, **query)
+    reject = rejects_unknown()
+    result = data_plane().predict_images(
+        uploaded_images(), name=name, reject_unknown=reject, **query
+    )
     response = Response(encode(result), mimetype="application/json")
     return with_model_version(response, result.model)
 
@@ -80,6 +83,8 @@ def operation(
 
 
 PATHS: spec.Paths = {
-    "/predict": {"post": operation("Classify images with the default model.", [])},
-    "/models/{name}/predict": {"post": operation("Classify images with a model.", [spec.NAME])},
+    "/predict": {"post": operation("Classify images with the default model.", spec.UNKNOWN_QUERY)},
+    "/models/{name}/predict": {
+        "post": operation("Classify images with a model.", [spec.NAME, *spec.UNKNOWN_QUERY])
+    },
 }

@@ -5,7 +5,8 @@ from typing import TypedDict
 from flask import request
 
 from service.contract import parse_version, validate_alias
-from service.preprocess import DEFAULT_READING, Reading, parse_reading
+from service.novelty import UNKNOWN_CHOICES
+from service.preprocess import DEFAULT_READING, Reading, parse_choice, parse_reading
 
 
 class ModelQuery(TypedDict):
@@ -36,3 +37,10 @@ def image_query() -> Reading:
     """invert= / mode= from the query string, validated: how to read the uploaded images."""
     args = request.args
     return parse_reading(args.get("invert", "auto"), args.get("mode", "auto"))
+
+
+def rejects_unknown() -> bool:
+    """unknown= from the query string, validated: True for ?unknown=reject."""
+    if not request.environ.get("QUERY_STRING"):
+        return False
+    return parse_choice("unknown", request.args.get("unknown", "flag"), UNKNOWN_CHOICES) == "reject"

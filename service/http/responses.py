@@ -66,12 +66,28 @@ class AnsweringModel(msgspec.Struct):
 
 
 class Prediction(msgspec.Struct):
-    """The top class, its probability, and all ten."""
+    """The top class, its probability, all ten, and the version's judgement of the picture."""
 
     label: Label
     class_id: ClassId
     confidence: Probability
     probabilities: Probabilities
+    in_distribution: Annotated[
+        bool | None,
+        Meta(
+            description="false: the picture does not look like clothing to this version (its "
+            "novelty is above the threshold in the version's card, set so that at most 5 % of "
+            "Fashion-MNIST test images are flagged); the probabilities are still given. null: "
+            "this version does not judge its inputs."
+        ),
+    ]
+    novelty: Annotated[
+        float | None,
+        Meta(
+            description="The score the judgement comes from: higher is less like the training "
+            "data (the card's novelty entry names the method). null: no judgement."
+        ),
+    ]
 
 
 class PredictResponse(msgspec.Struct):

@@ -8,6 +8,7 @@ import msgspec
 
 from service import __version__
 from service.contract import ALIAS_PATTERN, NAME_PATTERN, VERSION_PATTERN
+from service.novelty import UNKNOWN_CHOICES
 from service.preprocess import INVERT_CHOICES, MODE_CHOICES
 
 from .responses import Error, PlainError
@@ -139,6 +140,17 @@ IMAGE_QUERY = [
         "picture on a light ground (Fashion-MNIST is light on dark).",
         "schema": {"type": "string", "enum": list(INVERT_CHOICES), "default": "auto"},
     },
+]
+UNKNOWN_QUERY = [
+    {
+        "name": "unknown",
+        "in": "query",
+        "description": "What to do with a picture the answering version judges not like its "
+        "training data (not clothing). flag: answer as usual, with in_distribution false. "
+        "reject: refuse the whole request with 422 not_clothing naming the image and the "
+        "version. A version without a judgement (in_distribution null) never rejects.",
+        "schema": {"type": "string", "enum": list(UNKNOWN_CHOICES), "default": "flag"},
+    }
 ]
 IMAGES_BODY = {
     "required": True,

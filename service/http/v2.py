@@ -11,7 +11,14 @@ import numpy as np
 from flask import Blueprint, Response, jsonify, request
 
 from service import __version__
-from service.contract import CLASS_NAMES, IMAGE_SIDE, INPUT_NAME, OUTPUT_NAME, parse_version
+from service.contract import (
+    CLASS_NAMES,
+    IMAGE_SIDE,
+    INPUT_NAME,
+    NOVELTY_NAME,
+    OUTPUT_NAME,
+    parse_version,
+)
 from service.data_plane import Result
 from service.errors import BadRequest
 
@@ -22,7 +29,7 @@ from .json_provider import encode
 from .predict import with_model_version
 from .responses import InferResponse, V2Live, V2Model, V2ModelReady, V2Ready, V2Server
 from .tensors import array_from_json, to_images
-from .wire import InferInput, InferOutput, InferRequest, decode
+from .wire import IN_DISTRIBUTION, InferInput, InferOutput, InferRequest, decode
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")
 
@@ -135,18 +142,28 @@ def _input_images(tensor: InferInput, binary: memoryview) -> np.ndarray:
     return to_images(array.reshape(shape), datatype)
 
 
-def _requested_outputs(header: InferRequest) -> dict[str, Any]:
-    """{"binary": bool, "classes": k} for `probabilities`; k > 0 means Triton classification."""
+def _requested_outputs(header: InferRequest) -> list[dict[str, Any]]:
+    """Per output asked for (default: `probabilities`): {"name", "binary": bool, "classes": k};
+    k > 0 means Triton classification (of `probabilities` only)."""
     binary = _parameters(header.parameters, "request").get("binary_data_output", False)
-    output = header.outputs[0] if header.outputs else InferOutput(OUTPUT_NAME)
-    parameters = _parameters(output.parameters, "output")
-    binary = parameters.get("binary_data", binary)
-    classes = parameters.get("classification", 0)
     if type(binary) is not bool:
         raise BadRequest("binary_data and binary_data_output must be true or false")
-    if type(classes) is not int or not 0 <= classes <= len(CLASS_NAMES):
-        raise BadRequest(f"classification must be an integer 0..{len(CLASS_NAMES)}")
-    return {"binary": binary, "classes": classes}
+    asked = header.outputs or [InferOutput(OUTPUT_NAME)]
+    if len({output.name for output in asked}) != len(asked):
+        raise BadRequest("each output may be asked for once")
+    outputs = []
+    for output in asked:
+        parameters = _parameters(output.parameters, "output")
+        wants_binary = parameters.get("binary_data", binary)
+        classes = parameters.get("classification", 0)
+        if type(wants_binary) is not bool:
+            raise BadRequest("binary_data and binary_data_output must be true or false")
+        if type(classes) is not int or not 0 <= classes <= len(CLASS_NAMES):
+            raise BadRequest(f"classification must be an integer 0..{len(CLASS_NAMES)}")
+        if classes and output.name != OUTPUT_NAME:
+            raise BadRequest(f"classification applies to {OUTPUT_NAME!r} only")
+        outputs.append({"name": output.name, "binary": wants_binary, "classes": classes})
+    return outputs
 
 
 def _parameters(parameters: dict[str, Any] | None, what: str) -> dict[str, Any]:
@@ -156,34 +173,56 @@ def _parameters(parameters: dict[str, Any] | None, what: str) -> dict[str, Any]:
     return parameters
 
 
-def _infer_response(result: Result, request_id: str | None, outputs: dict[str, Any]) -> Response:
-    """The inference response, with the output inline (JSON) or after the header (binary)."""
-    probabilities = result.probabilities
-    tensor: dict[str, Any]
-    raw: bytes | None
-    if outputs["classes"]:
-        tensor, raw = _classification(probabilities, outputs["classes"], outputs["binary"])
-    else:
-        tensor = {"name": OUTPUT_NAME, "datatype": "FP32", "shape": list(probabilities.shape)}
-        raw = probabilities.astype("<f4", copy=False).tobytes() if outputs["binary"] else None
-        if raw is None:
-            tensor["data"] = probabilities.ravel().tolist()
-    if raw is not None:
-        tensor["parameters"] = {"binary_data_size": len(raw)}
+def _infer_response(
+    result: Result, request_id: str | None, outputs: list[dict[str, Any]]
+) -> Response:
+    """The inference response, each output inline (JSON) or after the header (binary)."""
+    tensors: list[dict[str, Any]] = []
+    raws: list[bytes] = []
+    for output in outputs:
+        tensor, raw = _output_tensor(result, output)
+        if raw is not None:
+            tensor["parameters"] = {"binary_data_size": len(raw)}
+            raws.append(raw)
+        tensors.append(tensor)
     body: dict[str, Any] = {
         "model_name": result.model.name,
         "model_version": str(result.model.version),
     }
     if request_id is not None:
         body["id"] = request_id
-    body["outputs"] = [tensor]
-    header = encode(body, newline=raw is None)
-    if raw is None:
+    body["outputs"] = tensors
+    header = encode(body, newline=not raws)
+    if not raws:
         response = Response(header, content_type="application/json")
     else:
-        response = Response(header + raw, content_type="application/octet-stream")
+        response = Response(header + b"".join(raws), content_type="application/octet-stream")
         response.headers[HEADER_LENGTH] = str(len(header))
     return with_model_version(response, result.model)
+
+
+def _output_tensor(result: Result, output: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:
+    """One output tensor's JSON header and, when asked for binary, its raw bytes."""
+    name, binary = output["name"], output["binary"]
+    if output["classes"]:
+        return _classification(result.probabilities, output["classes"], binary)
+    array, datatype = result.probabilities, "FP32"
+    if name != OUTPUT_NAME:
+        if result.novelty is None or result.in_distribution is None:
+            raise BadRequest(
+                f"version {result.model.version} of {result.model.name} does not judge its "
+                f"inputs: it has no {NOVELTY_NAME!r} or {IN_DISTRIBUTION!r} output"
+            )
+        array, datatype = (
+            (result.novelty, "FP32") if name == NOVELTY_NAME else (result.in_distribution, "BOOL")
+        )
+    tensor: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
+    if not binary:
+        tensor["data"] = array.ravel().tolist()
+        return tensor, None
+    # BOOL travels as one byte per element, FP32 as little-endian floats.
+    dtype = "u1" if datatype == "BOOL" else "<f4"
+    return tensor, array.astype(dtype, copy=False).tobytes()
 
 
 def _classification(
@@ -226,8 +265,10 @@ def _infer(parameters: list[spec.Schema]) -> spec.Schema:
         "schema": {"type": "string", "pattern": "^[0-9]+$"},
     }
     ok = {
-        "description": "The `probabilities` output; with binary outputs requested, the body "
-        f"is the JSON header ({HEADER_LENGTH} bytes) then the raw tensor.",
+        "description": "The `probabilities` output, or the outputs asked for (`novelty` FP32 "
+        "[N] and `in_distribution` BOOL [N] from a version that judges its inputs; asking "
+        "another version for them is a 400); with binary outputs requested, the body is the "
+        f"JSON header ({HEADER_LENGTH} bytes) then the raw tensors in the outputs' order.",
         "headers": {
             **spec.MODEL_VERSION,
             HEADER_LENGTH: {

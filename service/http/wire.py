@@ -9,10 +9,13 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
-from service.contract import IMAGE_SIDE, INPUT_NAME, OUTPUT_NAME
+from service.contract import IMAGE_SIDE, INPUT_NAME, NOVELTY_NAME, OUTPUT_NAME
 from service.errors import BadRequest
 
 T = TypeVar("T")
+# The judgement as a tensor (BOOL [N]); with `novelty` an output a client may ask for.
+IN_DISTRIBUTION = "in_distribution"
+OUTPUT_NAMES = (OUTPUT_NAME, NOVELTY_NAME, IN_DISTRIBUTION)
 Parameters = Annotated[
     dict[str, Any], msgspec.Meta(description="Protocol parameters (binary_data, ...).")
 ]
@@ -32,9 +35,11 @@ class InferInput(msgspec.Struct, forbid_unknown_fields=False):
 
 
 class InferOutput(msgspec.Struct, forbid_unknown_fields=False):
-    """The `probabilities` output: JSON or binary data, or Triton's top-k classification."""
+    """An output to return: `probabilities` (JSON or binary, or Triton's top-k classification),
+    or, from a version that judges its inputs, `novelty` (FP32 [N], higher: less like its
+    training data) and `in_distribution` (BOOL [N]: novelty at most the card's threshold)."""
 
-    name: Annotated[str, msgspec.Meta(pattern=f"^{OUTPUT_NAME}$")]
+    name: Annotated[str, msgspec.Meta(pattern=f"^({'|'.join(OUTPUT_NAMES)})$")]
     parameters: Parameters | None = None
 
 
@@ -43,7 +48,7 @@ class InferRequest(msgspec.Struct, forbid_unknown_fields=False):
 
     inputs: Annotated[list[InferInput], msgspec.Meta(min_length=1, max_length=1)]
     id: str | None = None
-    outputs: Annotated[list[InferOutput], msgspec.Meta(max_length=1)] | None = None
+    outputs: Annotated[list[InferOutput], msgspec.Meta(max_length=len(OUTPUT_NAMES))] | None = None
     parameters: Parameters | None = None
 
 
