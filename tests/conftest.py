@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from evaluation.real_pictures import ENV_VAR as REAL_PICTURES_ENV
@@ -10,7 +11,8 @@ from service.core import Core
 from service.http import create_app
 from service.registry import Registry
 from service.settings import Settings
-from tests.tiny_models import register_tiny
+from tests.tiny_models import register_novelty, register_tiny
+from training import data
 
 MODEL = "fashion-mnist"
 
@@ -68,3 +70,35 @@ def app(settings):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+class NoveltyReference:
+    """What a judging tiny version is built from: the training images' mean picture, and the
+    threshold that flags 5 % of the first 1,000 test images (the contract's false-alarm rate)."""
+
+    def __init__(self) -> None:
+        dataset = data.load(data.DEFAULT_DIR)
+        self.test_images = dataset.test_images[:1000]
+        self.mean = (dataset.train_images.astype(np.float32) / 255).mean(axis=0)
+        self.threshold = float(np.quantile(self.novelty(self.test_images), 0.95))
+
+    def novelty(self, pixels: np.ndarray) -> np.ndarray:
+        """The tiny model's score computed here in numpy, for uint8 pictures [N,28,28]."""
+        offset = pixels.astype(np.float32) / 255 - self.mean
+        return (offset**2).reshape(len(pixels), -1).mean(axis=1)
+
+    def clothing(self) -> np.ndarray:
+        """A real test image well inside the threshold."""
+        return self.test_images[int(np.argmax(self.novelty(self.test_images) < self.threshold / 2))]
+
+
+@pytest.fixture(scope="session")
+def novelty_reference() -> NoveltyReference:
+    return NoveltyReference()
+
+
+@pytest.fixture
+def judging(registry: Registry, tmp_path: Path, novelty_reference: NoveltyReference) -> int:
+    """Version 3 of the tiny registry: a model that judges its inputs, with its card's entry."""
+    reference = novelty_reference
+    return register_novelty(registry, MODEL, tmp_path, reference.mean, reference.threshold)

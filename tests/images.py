@@ -22,3 +22,9 @@ def dark_images(count: int, seed: int = 0) -> list[np.ndarray]:
         pixels[4:24, 6:22] = rng.integers(0, 256, (20, 16))  # a light object on black
         images.append(pixels)
     return images
+
+
+def checkerboard(square: int = 4) -> np.ndarray:
+    """A 28×28 uint8 checkerboard of black and white squares: clearly not clothing."""
+    rows, columns = np.indices((28, 28)) // square
+    return ((rows + columns) % 2 * 255).astype(np.uint8)

@@ -38,25 +38,41 @@ def fitted_model_bytes(images: np.ndarray, labels: np.ndarray) -> bytes:
 
 def linear_model_bytes(
     weights: np.ndarray, bias: np.ndarray, graph_name: str, *, input_name: str = "image",
-    side: int = 28, rows: int = -1,
+    side: int = 28, rows: int = -1, novelty_mean: np.ndarray | None = None,
 ) -> bytes:  # fmt: skip
-    """softmax(flatten(image) @ weights + bias) as an ONNX model."""
+    """softmax(flatten(image) @ weights + bias) as an ONNX model.
+
+    novelty_mean [28,28] adds the output `novelty` [N]: the mean squared distance of each image
+    from that picture, a genuine function of the input (far from the mean: high novelty).
+    """
     weights, bias = weights.astype(np.float32), bias.astype(np.float32)
+    nodes = [
+        helper.make_node("Reshape", [input_name, "flat_shape"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "weights"], ["logits_nb"]),
+        helper.make_node("Add", ["logits_nb", "bias"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+    ]
+    outputs = [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 10])]
+    initializer = [
+        numpy_helper.from_array(np.array([rows, side * side], dtype=np.int64), "flat_shape"),
+        numpy_helper.from_array(weights, "weights"),
+        numpy_helper.from_array(bias, "bias"),
+    ]
+    if novelty_mean is not None:
+        nodes += [
+            helper.make_node("Sub", ["flat", "mean_image"], ["offset"]),
+            helper.make_node("Mul", ["offset", "offset"], ["squared"]),
+            helper.make_node("ReduceMean", ["squared"], ["novelty"], axes=[1], keepdims=0),
+        ]
+        outputs.append(helper.make_tensor_value_info("novelty", TensorProto.FLOAT, ["N"]))
+        mean = novelty_mean.reshape(1, side * side).astype(np.float32)
+        initializer.append(numpy_helper.from_array(mean, "mean_image"))
     graph = helper.make_graph(
-        [
-            helper.make_node("Reshape", [input_name, "flat_shape"], ["flat"]),
-            helper.make_node("MatMul", ["flat", "weights"], ["logits_nb"]),
-            helper.make_node("Add", ["logits_nb", "bias"], ["logits"]),
-            helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
-        ],
+        nodes,
         graph_name,
         [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", side, side])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 10])],
-        initializer=[
-            numpy_helper.from_array(np.array([rows, side * side], dtype=np.int64), "flat_shape"),
-            numpy_helper.from_array(weights, "weights"),
-            numpy_helper.from_array(bias, "bias"),
-        ],
+        outputs,
+        initializer=initializer,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -80,6 +96,38 @@ def register_tiny(registry: Registry, name: str, seed: int, tmp: Path, **kwargs)
     path = tmp / f"tiny-{name}-{seed}.onnx"
     path.write_bytes(tiny_model_bytes(seed, **kwargs))
     return registry.register(name, path, tiny_card(seed))
+
+
+def novelty_model_bytes(seed: int, mean: np.ndarray) -> bytes:
+    """A seeded tiny linear classifier that also judges its inputs: novelty = mean squared
+    distance from ``mean`` (the training images' mean picture in the tests)."""
+    rng = np.random.default_rng(seed)
+    weights, bias = rng.normal(0, 0.5, (784, 10)), rng.normal(0, 0.1, 10)
+    return linear_model_bytes(weights, bias, f"tiny-novelty-{seed}", novelty_mean=mean)
+
+
+def novelty_entry(threshold: float) -> dict:
+    """A card's "novelty" entry as the contract (docs/api.md) describes it."""
+    return {
+        "score": "squared distance from the mean training image",
+        "threshold": threshold,
+        "false_alarm_target": 0.05,
+        "measured": {},
+    }
+
+
+def register_novelty(
+    registry: Registry, name: str, tmp: Path, mean: np.ndarray, threshold: float | None,
+    *, output: bool = True, seed: int = 7,
+) -> int:  # fmt: skip
+    """Register a judging tiny model; threshold None leaves the card's entry out, output False
+    the graph's output (the two halves the loader must refuse alone)."""
+    path = tmp / f"tiny-novelty-{name}-{seed}-{output}-{threshold}.onnx"
+    path.write_bytes(novelty_model_bytes(seed, mean) if output else tiny_model_bytes(seed))
+    card = tiny_card(seed)
+    if threshold is not None:
+        card["novelty"] = novelty_entry(threshold)
+    return registry.register(name, path, card)
 
 
 def _finish(graph) -> bytes:
