@@ -15,7 +15,7 @@ from tests.tiny_models import novelty_entry, register_novelty
     ("card", "has_output", "expected"),
     [
         ({}, False, None),
-        ({"novelty": novelty_entry(0.25)}, True, Judgement("squared distance from the mean training image", 0.25)),
+        ({"novelty": novelty_entry(0.25)}, True, Judgement(novelty_entry(0)["score"], 0.25)),
         ({"novelty": {"threshold": 3}}, True, Judgement("unnamed", 3.0)),
     ],
 )  # fmt: skip
@@ -80,9 +80,7 @@ def test_one_run_gives_probabilities_bit_identical_to_onnxruntime_and_the_judgem
     assert [p["novelty"] for p in predictions] == novelty.tolist()
 
 
-def test_reject_names_the_first_flagged_image_and_the_version(
-    service, judging, novelty_reference
-):
+def test_reject_names_the_first_flagged_image_and_the_version(service, judging, novelty_reference):
     images = [png(novelty_reference.clothing()), png(checkerboard())]
     with pytest.raises(NotClothing, match=f"image 2 of 2 .* to version {judging} of {MODEL}"):
         service.data_plane.predict_images(images, version=judging, reject_unknown=True)
@@ -92,6 +90,6 @@ def test_reject_names_the_first_flagged_image_and_the_version(
 
 def test_a_version_without_a_judgement_answers_null_and_never_rejects(service):
     result = service.data_plane.predict_images([png(checkerboard())], reject_unknown=True)
-    assert result.novelty is None and result.in_distribution is None
+    assert (result.novelty, result.in_distribution) == (None, None)
     (prediction,) = result.predictions()
-    assert prediction["in_distribution"] is None and prediction["novelty"] is None
+    assert (prediction["in_distribution"], prediction["novelty"]) == (None, None)

@@ -7,7 +7,7 @@ from service.contract import CLASS_NAMES
 from tests.conftest import MODEL
 from tests.fake_observers import FakeBroken
 from tests.http.checks import upload
-from tests.images import dark_images, png
+from tests.images import checkerboard, dark_images, png
 from tests.tiny_models import force_alias, register_tiny
 from tests.waiting import wait_for
 
@@ -89,3 +89,17 @@ def test_a_failing_observer_never_breaks_serving(client, app):
     app.extensions["fashion_serve"].observers.append(FakeBroken())
     response = client.post("/predict", data=png(dark_images(1)[0]), content_type="image/png")
     assert response.status_code == 200
+
+
+def test_flagged_predictions_are_counted_per_model_and_version(client, judging, novelty_reference):
+    before = scrape(client)
+    images = [png(checkerboard()), png(novelty_reference.clothing()), png(checkerboard())]
+    url = f"/models/{MODEL}/predict?version={judging}"
+    assert client.post(url, data=upload(*images)).status_code == 200
+    assert client.post(url + "&unknown=reject", data=upload(images[0])).status_code == 422
+    assert client.post("/predict", data=upload(images[0])).status_code == 200  # v1: no judgement
+    after = scrape(client)
+    name = "fashion_predictions_flagged_total"
+    flagged = {"model": MODEL, "version": str(judging)}
+    assert value(after, name, **flagged) - value(before, name, **flagged) == 3
+    assert value(after, name, model=MODEL, version="1") == 0

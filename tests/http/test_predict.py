@@ -13,7 +13,7 @@ from service.runtime import CPU, OnnxModel
 from service.settings import Settings
 from tests.conftest import MODEL
 from tests.http.checks import assert_error, upload
-from tests.images import dark_images, png
+from tests.images import checkerboard, dark_images, png
 from training import data
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,6 +69,7 @@ def test_named_model_with_version_and_alias(client):
         ("/predict?mode=raw", 400, "bad_request"),
         (f"/models/{MODEL}/predict?mode=photos", 400, "bad_request"),
         ("/models/UPPER/predict", 400, "invalid_name"),
+        ("/predict?unknown=ignore", 400, "bad_request"),
     ],
 )
 def test_bad_targets_and_query_values(client, path, status, code):
@@ -120,5 +121,55 @@ def test_the_shipped_registry_serves_production_by_default_and_the_mlp_as_versio
             expected = model.run(pixels.astype(np.float32) / 255)
             np.testing.assert_allclose(served, expected, atol=1e-6)
             assert (served.argmax(1) == labels).mean() > 0.85
+            # Versions 1-3 do not judge their inputs: null fields, as the contract says.
+            judges = "novelty" in registry.card(MODEL, version)
+            for prediction in body["predictions"]:
+                assert (prediction["in_distribution"] is None) is not judges
+                assert (prediction["novelty"] is None) is not judges
     finally:
         app.extensions["fashion_serve"].close()
+
+
+def test_a_judging_version_passes_clothing_and_flags_a_checkerboard(
+    client, judging, novelty_reference
+):
+    clothing, board = novelty_reference.clothing(), checkerboard()
+    url = f"/models/{MODEL}/predict?version={judging}"
+    response = client.post(url, data=upload(png(clothing), png(board), png(clothing)))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    predictions = response.get_json()["predictions"]
+    assert [p["in_distribution"] for p in predictions] == [True, False, True]
+    expected = novelty_reference.novelty(np.stack([clothing, board, clothing]))
+    np.testing.assert_allclose([p["novelty"] for p in predictions], expected, rtol=1e-5)
+    assert predictions[1]["novelty"] > novelty_reference.threshold  # flagged, still answered
+    assert sum(predictions[1]["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+
+
+@pytest.mark.parametrize("unknown", ["", "&unknown=flag", "&unknown=FLAG"])
+def test_flag_is_the_default_and_answers_every_image(client, judging, unknown):
+    url = f"/models/{MODEL}/predict?version={judging}{unknown}"
+    response = client.post(url, data=upload(png(checkerboard())))
+    assert response.status_code == 200
+    assert response.get_json()["predictions"][0]["in_distribution"] is False
+
+
+def test_reject_answers_422_not_clothing_naming_the_image_and_the_version(
+    client, judging, novelty_reference
+):
+    url = f"/models/{MODEL}/predict?version={judging}&unknown=reject"
+    clothing = png(novelty_reference.clothing())
+    error = assert_error(
+        client.post(url, data=upload(clothing, png(checkerboard()))), 422, "not_clothing"
+    )
+    assert f"image 2 of 2 does not look like clothing to version {judging}" in error["message"]
+    accepted = client.post(url, data=upload(clothing, clothing))
+    assert accepted.status_code == 200
+    assert [p["in_distribution"] for p in accepted.get_json()["predictions"]] == [True, True]
+
+
+def test_a_version_without_a_judgement_answers_null_fields_and_never_rejects(client):
+    response = client.post("/predict?unknown=reject", data=upload(png(checkerboard())))
+    assert response.status_code == 200
+    (prediction,) = response.get_json()["predictions"]
+    assert prediction["in_distribution"] is None
+    assert prediction["novelty"] is None

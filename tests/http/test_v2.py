@@ -10,7 +10,7 @@ from service.contract import CLASS_NAMES
 from service.http import create_app
 from tests.conftest import MODEL
 from tests.http.checks import assert_plain_error, model_output
-from tests.images import dark_images
+from tests.images import checkerboard, dark_images
 
 INFER = f"/v2/models/{MODEL}/infer"
 
@@ -250,3 +250,62 @@ def test_not_ready_server(settings, tmp_path):
     assert response.get_json() == {"ready": False}
     assert_plain_error(client.post(INFER, data=json.dumps(good())), 503)
     app.extensions["fashion_serve"].close()
+
+
+def judged_images(reference) -> np.ndarray:
+    """A clothing picture then a checkerboard, float32 0..1."""
+    return np.stack([reference.clothing(), checkerboard()]).astype(np.float32) / 255
+
+
+def test_the_judgement_is_returned_only_when_asked_for(client, judging, novelty_reference):
+    images = judged_images(novelty_reference)
+    url = f"/v2/models/{MODEL}/versions/{judging}/infer"
+    default = client.post(url, json=json_request(images)).get_json()
+    assert [output["name"] for output in default["outputs"]] == ["probabilities"]
+    asked = [{"name": "in_distribution"}, {"name": "probabilities"}, {"name": "novelty"}]
+    body = client.post(url, json=json_request(images, outputs=asked)).get_json()
+    judged, probabilities, novelty = body["outputs"]
+    assert judged == {
+        "name": "in_distribution",
+        "datatype": "BOOL",
+        "shape": [2],
+        "data": [True, False],
+    }
+    assert probabilities["data"] == default["outputs"][0]["data"]
+    assert (novelty["name"], novelty["datatype"], novelty["shape"]) == ("novelty", "FP32", [2])
+    expected = novelty_reference.novelty(np.round(images * 255))
+    np.testing.assert_allclose(novelty["data"], expected, rtol=1e-5)
+
+
+def test_binary_judgement_outputs_follow_the_header_in_order(client, judging, novelty_reference):
+    images = judged_images(novelty_reference)
+    binary = {"binary_data": True}
+    outputs = [{"name": name, "parameters": binary} for name in ("novelty", "in_distribution")]
+    body, headers = binary_body(images, "FP32", outputs=outputs)
+    response = client.post(
+        f"/v2/models/{MODEL}/versions/{judging}/infer", data=body, headers=headers
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    length = int(response.headers["Inference-Header-Content-Length"])
+    raw = response.get_data()
+    novelty, judged = json.loads(raw[:length])["outputs"]
+    assert novelty["parameters"] == {"binary_data_size": 8}
+    assert judged["parameters"] == {"binary_data_size": 2}
+    scores = np.frombuffer(raw[length : length + 8], "<f4")
+    assert scores[0] <= novelty_reference.threshold < scores[1]
+    assert raw[length + 8 :] == bytes([1, 0])
+
+
+@pytest.mark.parametrize(
+    ("outputs", "message"),
+    [
+        ([{"name": "novelty"}], "does not judge its inputs"),
+        ([{"name": "probabilities"}, {"name": "in_distribution"}], "does not judge its inputs"),
+        ([{"name": "novelty"}, {"name": "novelty"}], "once"),
+        ([{"name": "novelty", "parameters": {"classification": 2}}], "probabilities' only"),
+        ([{"name": "energy"}], "inference request"),
+    ],
+)
+def test_judgement_outputs_refused_with_the_v2_error_shape(client, outputs, message):
+    request = json_request(pixels(1).astype(np.float32) / 255, outputs=outputs)
+    assert message in assert_plain_error(client.post(INFER, json=request), 400)
