@@ -9,7 +9,7 @@ from playwright.sync_api import sync_playwright
 
 from service.registry import Registry
 from tests.e2e.server import GunicornServer
-from tests.tiny_models import tiny_card, tiny_cnn, tiny_mlp
+from tests.tiny_models import register_novelty, tiny_card, tiny_cnn, tiny_mlp
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"  # Debian's package: playwright never downloads a browser here
@@ -20,8 +20,9 @@ UPLOAD_LIMIT = 1_000_000  # small, so that the oversized-upload test sends littl
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory) -> Registry:
-    """The shipped v1 in production, a small MLP as version 2 and a small CNN as 3."""
+def registry(tmp_path_factory, novelty_reference) -> Registry:
+    """The shipped v1 in production, a small MLP as version 2, a small CNN as 3, and as 4 a
+    tiny model that judges its inputs (novelty: distance from the mean training image)."""
     tmp = tmp_path_factory.mktemp("ui")
     # Only the shipped v1: the page tests name versions by number, whatever the repo ships next.
     shutil.copytree(REPO / "models" / MODEL / "1", tmp / "models" / MODEL / "1")
@@ -32,6 +33,7 @@ def registry(tmp_path_factory) -> Registry:
     registry.register(MODEL, path, {**tiny_card(11), "architecture": {"name": "tiny-mlp-32"}})
     path.write_bytes(tiny_cnn(seed=12)[0])
     registry.register(MODEL, path, {**tiny_card(12), "architecture": {"name": "tiny-cnn"}})
+    register_novelty(registry, MODEL, tmp, novelty_reference.mean, novelty_reference.threshold)
     return registry
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.images import checkerboard, png
 from tests.ui.conftest import MODEL, TOKEN, UPLOAD_LIMIT, Visit
 
 GALLERY = Path(__file__).resolve().parents[2] / "service/http/static/ui/gallery"
@@ -165,6 +166,40 @@ def test_a_convolutional_version_shows_its_feature_maps(visit, server):
     )
     assert painted > 0
     visit.screenshot("cnn")
+    visit.assert_stayed_home()
+
+
+def test_a_picture_that_is_not_clothing_says_so_with_its_bars_greyed(
+    visit, server, novelty_reference
+):
+    visit.open()
+    visit.page.select_option("#target", "version:4")
+    board, clothing = png(checkerboard()), png(novelty_reference.clothing())
+    visit.page.locator("#files").set_input_files(
+        [
+            {"name": "clothing.png", "mimeType": "image/png", "buffer": clothing},
+            {"name": "checkerboard.png", "mimeType": "image/png", "buffer": board},
+        ]
+    )
+    flagged, passed = visit.page.locator(".result").nth(0), visit.page.locator(".result").nth(1)
+    expected = api_predict(server, board, version=4)["predictions"][0]
+    assert expected["in_distribution"] is False
+    assert_shows(flagged, expected)  # the bars are still shown, the API's own numbers
+    notice = flagged.locator(".unknown")
+    notice.wait_for()
+    assert notice.inner_text() == "This does not look like clothing to version 4."
+    assert flagged.locator(".bars.greyed").count() == 1
+    filtered = flagged.locator(".bars").evaluate("list => getComputedStyle(list).filter")
+    assert "grayscale" in filtered
+    assert_shows(passed, api_predict(server, clothing, version=4)["predictions"][0])
+    assert passed.locator(".unknown").is_hidden()
+    assert passed.locator(".bars.greyed").count() == 0
+    visit.screenshot("not-clothing")
+    visit.page.select_option("#target", "version:1")  # v1 does not judge: no message
+    flagged.locator(".result-meta", has_text="v1").wait_for()
+    assert_shows(flagged, api_predict(server, board, version=1)["predictions"][0])
+    assert flagged.locator(".unknown").is_hidden()
+    assert flagged.locator(".bars.greyed").count() == 0
     visit.assert_stayed_home()
 
 

@@ -87,6 +87,7 @@ async function classify(item) {
   $(".inside", card).hidden = false;
   $(".verdict", card).textContent = "Classifying…";
   $(".bars", card).replaceChildren();
+  $(".unknown", card).hidden = true;
   $(".network", card).replaceChildren(element("p", { class: "hint" }, "Loading activations…"));
   const model = $("#model").value;
   const started = performance.now();
@@ -137,6 +138,17 @@ function showAnswer(item, answer, milliseconds) {
   line.textContent = verdict;
   line.dataset.label = prediction.label;
   showBars($(".bars", card), prediction.probabilities, prediction.class_id, truth);
+  showJudgement(card, prediction, version);
+}
+
+// Issue 21: a version that judges its inputs may find a picture unlike its training data
+// (in_distribution false; null: no judgement). Said plainly; the bars stay, greyed.
+function showJudgement(card, prediction, version) {
+  const unknown = prediction.in_distribution === false;
+  const notice = $(".unknown", card);
+  notice.textContent = unknown ? `This does not look like clothing to version ${version}.` : "";
+  notice.hidden = !unknown;
+  $(".bars", card).classList.toggle("greyed", unknown);
 }
 
 // The lecture's bar chart: the predicted class in blue, the true one in red when they differ.
