@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import NodeProto, TensorProto, helper, numpy_helper
 
-from service.contract import CLASS_NAMES, NUM_CLASSES, OUTPUT_NAME
+from service.contract import CLASS_NAMES, NOVELTY_NAME, NUM_CLASSES, OUTPUT_NAME
 from service.errors import ModelLoadError
 from service.runtime import OnnxModel, Providers
 
@@ -77,6 +77,8 @@ class Activations:
     plan: Plan
     probabilities: np.ndarray
     values: tuple[np.ndarray, ...]
+    # The graph's novelty for the image [1] from the same run (None: the graph has no output).
+    novelty: np.ndarray | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form: layers (dense units or channel-first feature maps) and the readout."""
@@ -204,9 +206,11 @@ class Inspector:
     ) -> Activations:
         """The hidden layers of the version `key` (its bytes from `read`) for one [28,28] image."""
         plan_, model = self._session(key, read)
-        names = [OUTPUT_NAME, *(layer.tensor for layer in plan_.layers)]
+        judged = [NOVELTY_NAME] if model.judges else []
+        names = [OUTPUT_NAME, *judged, *(layer.tensor for layer in plan_.layers)]
         outputs = model.run_outputs(image[np.newaxis], names)
-        return Activations(plan_, outputs[0][0], tuple(value[0] for value in outputs[1:]))
+        hidden = tuple(value[0] for value in outputs[1 + len(judged) :])
+        return Activations(plan_, outputs[0][0], hidden, outputs[1] if judged else None)
 
     def _session(self, key: VersionKey, read: Callable[[], bytes]) -> tuple[Plan, OnnxModel]:
         with self._lock:

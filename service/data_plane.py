@@ -168,7 +168,8 @@ class DataPlane:
             images[0],
         )
         # One run answers both: the probabilities come from the session that exposes the layers.
-        return Result(loaded, alias, activations.probabilities[np.newaxis]), activations
+        probabilities = activations.probabilities[np.newaxis]
+        return self._judged(loaded, alias, probabilities, activations.novelty), activations
 
     def _inspect(self) -> "Inspector":
         with self._inspector_lock:
@@ -185,15 +186,27 @@ class DataPlane:
         # One session run answers both outputs; the judgement is made here, once, for every
         # protocol.
         probabilities, novelty = loaded.model.run_judged(images)
-        judged = None
-        if novelty is not None and loaded.judgement is not None:
-            judged = loaded.judgement.in_distribution(novelty)
+        result = self._judged(loaded, alias, probabilities, novelty)
         if self._observers:
             self._observers.on_result(loaded.name, loaded.version, probabilities.argmax(axis=1))
+            judged = result.in_distribution
             flagged = 0 if judged is None else len(judged) - int(judged.sum())
             if flagged:
                 self._observers.on_flagged(loaded.name, loaded.version, flagged)
-        return Result(loaded, alias, probabilities, novelty if judged is not None else None, judged)
+        return result
+
+    @staticmethod
+    def _judged(
+        loaded: LoadedModel,
+        alias: str | None,
+        probabilities: np.ndarray,
+        novelty: np.ndarray | None,
+    ) -> Result:
+        """The result with the version's judgement of each image (None without one)."""
+        if novelty is None or loaded.judgement is None:
+            return Result(loaded, alias, probabilities)
+        judged = loaded.judgement.in_distribution(novelty)
+        return Result(loaded, alias, probabilities, novelty, judged)
 
     def _check_batch(self, count: int) -> None:
         if count == 0:

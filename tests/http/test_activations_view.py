@@ -9,8 +9,9 @@ import pytest
 
 from service.http import create_app
 from service.settings import Settings
+from tests.conftest import MODEL
 from tests.http.checks import assert_error, upload
-from tests.images import dark_images, png
+from tests.images import checkerboard, dark_images, png
 
 SHIPPED = Path(__file__).resolve().parents[2] / "models"
 GALLERY = Path(__file__).resolve().parents[2] / "service/http/static/ui/gallery"
@@ -89,3 +90,17 @@ def test_activations_read_the_image_in_the_mode_asked(shipped_client, mode):
     expected = predicted["predictions"][0]["probabilities"]
     got = explained.get_json()["prediction"]["probabilities"]
     assert got == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize("picture", ["clothing", "checkerboard"])
+def test_a_judging_versions_activations_carry_the_same_judgement_as_predict(
+    client, judging, novelty_reference, picture
+):
+    pixels = novelty_reference.clothing() if picture == "clothing" else checkerboard()
+    image = upload(png(pixels))
+    inside = client.post(f"/models/{MODEL}/activations?version={judging}", data=image)
+    assert inside.status_code == 200, inside.get_data(as_text=True)
+    predicted = client.post(f"/models/{MODEL}/predict?version={judging}", data=upload(png(pixels)))
+    (expected,) = predicted.get_json()["predictions"]
+    assert inside.get_json()["prediction"] == expected
+    assert expected["in_distribution"] is (picture == "clothing")
