@@ -21,6 +21,7 @@ from service.contract import (
 )
 from service.data_plane import Result
 from service.errors import BadRequest
+from service.novelty import CARD_KEY
 
 from . import spec
 from .body import read_body
@@ -38,6 +39,11 @@ EXTENSIONS = ("binary_tensor_data", "classification")
 PLATFORM = "onnxruntime_onnx"
 INPUT = {"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, IMAGE_SIDE, IMAGE_SIDE]}
 OUTPUT = {"name": OUTPUT_NAME, "datatype": "FP32", "shape": [-1, len(CLASS_NAMES)]}
+# A version that judges its inputs offers these too, when a request asks for them.
+JUDGEMENT_OUTPUTS = [
+    {"name": NOVELTY_NAME, "datatype": "FP32", "shape": [-1]},
+    {"name": IN_DISTRIBUTION, "datatype": "BOOL", "shape": [-1]},
+]
 HEADER_LENGTH = "Inference-Header-Content-Length"
 # Binary tensors are little-endian, as the extension specifies.
 DATATYPES: dict[str, np.dtype[Any]] = {"FP32": np.dtype("<f4"), "UINT8": np.dtype("u1")}
@@ -70,13 +76,17 @@ def server_ready() -> tuple[Response, int]:
 def model_metadata(name: str, version: str | None = None) -> Response:
     """The model's versions, platform and tensor signature (the ONNX contract)."""
     # 404 for an unknown model or version.
-    versions = registry_view().versions(name, parse_version(version))
+    number = parse_version(version)
+    versions = registry_view().versions(name, number)
+    outputs = [OUTPUT]
+    if number is not None and CARD_KEY in registry_view().version_card(name, number):
+        outputs += JUDGEMENT_OUTPUTS
     return jsonify(
         name=name,
         versions=[str(v) for v in versions],
         platform=PLATFORM,
         inputs=[INPUT],
-        outputs=[OUTPUT],
+        outputs=outputs,
     )
 
 

@@ -277,6 +277,15 @@ def test_the_judgement_is_returned_only_when_asked_for(client, judging, novelty_
     np.testing.assert_allclose(novelty["data"], expected, rtol=1e-5)
 
 
+def test_a_judging_versions_metadata_lists_its_optional_outputs(client, judging):
+    outputs = client.get(f"/v2/models/{MODEL}/versions/{judging}").get_json()["outputs"]
+    assert outputs == [
+        {"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
+        {"name": "novelty", "datatype": "FP32", "shape": [-1]},
+        {"name": "in_distribution", "datatype": "BOOL", "shape": [-1]},
+    ]
+
+
 def test_binary_judgement_outputs_follow_the_header_in_order(client, judging, novelty_reference):
     images = judged_images(novelty_reference)
     binary = {"binary_data": True}
