@@ -344,7 +344,7 @@ class BufferedWorker(base.Worker):
             if not first.remaining:
                 outbox.popleft().close()
             return sent
-        buffers = []
+        buffers: list[bytes | memoryview] = []
         for item in outbox:
             if isinstance(item, FileBody) or len(buffers) == 64:
                 break
@@ -440,9 +440,7 @@ class BufferedWorker(base.Worker):
             self.log.exception("Error handling request %s", request.url[:200])
             self.queue(conn, error_answer(FAILED))
             return False
-        keep = (
-            request.keep_alive and self.alive and not conn.closing and bool(self.cfg.keepalive)
-        )
+        keep = request.keep_alive and self.alive and not conn.closing and bool(self.cfg.keepalive)
         head, with_body = frame(request, status, headers, length, keep, self.http_date())
         self.queue(conn, head)
         if with_body and length:

@@ -66,3 +66,10 @@ def rss_mb(pid: int) -> float:
             return int(line.split()[1]) / 1024
     raise AssertionError(f"no VmRSS for {pid}")
 
+
+def predict_request(image: bytes, extra: str = "") -> bytes:
+    """A POST /predict of one PNG, with extra header lines if given."""
+    return (
+        f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+        f"Content-Length: {len(image)}\r\n{extra}\r\n"
+    ).encode() + image

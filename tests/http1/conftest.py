@@ -40,10 +40,3 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="package")
 def image() -> bytes:
     return png(dark_images(1)[0])
-
-
-def predict_request(image: bytes, extra: str = "") -> bytes:
-    return (
-        f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
-        f"Content-Length: {len(image)}\r\n{extra}\r\n"
-    ).encode() + image

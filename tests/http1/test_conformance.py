@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from tests.http1.client import Client
-from tests.http1.conftest import LIMIT, predict_request
+from tests.http1.client import Client, predict_request
+from tests.http1.conftest import LIMIT
 
 pytestmark = pytest.mark.slow
 GET = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -49,13 +49,16 @@ def refused(server, request: bytes, status: int) -> None:
             id="TE+CL",
         ),
         pytest.param(
-            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+            b"Content-Length: 2\r\n\r\nab",
             id="duplicate-CL",
         ),
         pytest.param(
             b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2, 2\r\n\r\nab", id="CL-list"
         ),
-        pytest.param(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: +2\r\n\r\nab", id="CL+"),
+        pytest.param(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: +2\r\n\r\nab", id="CL+"
+        ),
         pytest.param(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n", id="CL-x"),
         pytest.param(
             b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length : 2\r\n\r\nab", id="CL-space"
@@ -249,7 +252,7 @@ def test_14_an_early_error_is_read_while_the_client_still_sends(server, head, st
         client.send(head)
         sender = threading.Thread(target=client.send, args=(b"b" * (LIMIT * 2),))
         sender.start()
-        got, headers, body = client.response()
+        got, _, body = client.response()
         sender.join(timeout=10)
     assert got == status
     assert json.loads(body)["error"]["code"]
@@ -261,7 +264,11 @@ def test_14_an_early_error_is_read_while_the_client_still_sends(server, head, st
 @pytest.mark.parametrize(
     ("request_bytes", "status"),
     [
-        (b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: foo, chunked\r\n\r\n0\r\n\r\n", 501),
+        (
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: foo, chunked\r\n\r\n"
+            b"0\r\n\r\n",
+            501,
+        ),
         (b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
         (b"FOO /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 501),
         (b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505),
