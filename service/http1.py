@@ -138,6 +138,7 @@ class Connection:
         self.lingering = False
         self.owed = False  # answers were queued since the connection was last idle
         self.scheduled = False
+        self.served = 0  # requests answered on this connection
         self.events = 0
 
     def request(self) -> Request:
@@ -227,7 +228,7 @@ class Connection:
         self.deadline = request.started + BODY_GRACE
         if length is not None and length > self.budget.max_body:
             # The app answers 413 from Content-Length alone; the body is never buffered.
-            request.too_large, request.size = True, length
+            request.too_large, request.size, request.keep_alive = True, length, False
             self.ready.append(request)
             self.last_closes = True
         elif expect and request.version == "1.1":
@@ -259,7 +260,7 @@ class Connection:
         self.budget.buffered += len(body)
         if request.size > self.budget.max_body:  # chunked: the length shows only as it arrives
             self.budget.buffered -= request.size
-            request.too_large = True
+            request.too_large, request.keep_alive = True, False
             self.ready.append(request)
             self.last_closes = True
         else:

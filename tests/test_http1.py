@@ -65,6 +65,7 @@ def test_bodies_are_charged_to_the_budget_until_one_is_too_large(conn, budget):
     conn.parser.feed_data(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (LIMIT + 1))
     first, second = conn.ready
     assert (first.too_large, second.too_large) == (False, True)
+    assert not second.keep_alive  # the 413 closes the connection
     assert second.size == LIMIT + 1
     assert budget.buffered == 5  # the declared body is never buffered
     assert conn.last_closes  # the 413 closes: nothing after it is parsed
