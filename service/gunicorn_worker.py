@@ -19,6 +19,7 @@ import mmap
 import os
 import selectors
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -56,7 +57,7 @@ PIPELINE_PER_TURN = 8
 OUTBOX_HIGH = 1024 * 1024
 # Every worker's count of open connections (plus one; 0: a free slot), by worker age, in memory
 # shared by all: gunicorn's master imports this module before it forks the workers. A worker
-# holding two more than another leaves a new connection to it for BALANCE_PAUSE: kept-alive
+# holding more than another leaves a new connection to it for BALANCE_PAUSE: kept-alive
 # connections otherwise stay where a race put them (8 clients split 5/3, 6/2, even 8/0), and
 # the busier worker's queue sets the tail (bench/README.md, tail latency).
 SLOTS = 64
@@ -74,7 +75,51 @@ TICK = 0.5  # heartbeat and time-out sweep interval; also the heartbeat between 
 BUSY = Refusal(b"503 Service Unavailable", "busy", "too many uploads in progress")
 TIMED_OUT = Refusal(b"408 Request Timeout", "request_timeout", "request not received in time")
 FAILED = Refusal(b"500 Internal Server Error", "internal_error", "internal error")
+TOO_LONG = Refusal(b"503 Service Unavailable", "timeout", "the request took too long")
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+
+
+class RequestTooLong(BaseException):
+    """Raised in the app by the watchdog; a BaseException, so Flask passes it through."""
+
+
+class Watchdog:
+    """Stops a request that runs past half the worker timeout, so it cannot cost the worker.
+
+    gunicorn kills a worker that misses its heartbeat for `timeout` seconds, and every client
+    on it with it; the loop beats only between requests. A request past `limit` gets an
+    exception raised in the serving thread (at its next bytecode: between images, between
+    onnxruntime slices), and its client a 503. Code that never returns to Python is still
+    killed by gunicorn, as a hung worker should be.
+    """
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.lock = threading.Lock()
+        self.started = 0.0  # when the running request began; 0: none runs
+        self.fired = False
+        self.serving = threading.get_ident()
+        threading.Thread(target=self.watch, name="watchdog", daemon=True).start()
+
+    def __enter__(self) -> None:
+        with self.lock:
+            self.started, self.fired = time.monotonic(), False
+
+    def __exit__(self, *exc: object) -> None:
+        with self.lock:
+            self.started = 0.0
+            if self.fired:  # raised too late to land: take it back
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.serving), None)
+
+    def watch(self) -> None:
+        while True:
+            time.sleep(TICK)  # a clock, not a wait for an event
+            with self.lock:
+                if self.started and not self.fired and time.monotonic() - self.started > self.limit:
+                    self.fired = True
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                        ctypes.c_ulong(self.serving), ctypes.py_object(RequestTooLong)
+                    )
 
 
 def return_freed_memory() -> None:
@@ -116,6 +161,7 @@ class BufferedWorker(base.Worker):
         # The app is loaded: its objects live as long as the worker. Frozen, the collector stops
         # scanning them (a full collection took 13 ms with them, ~0 frozen).
         gc.freeze()
+        self.watchdog = Watchdog(self.cfg.timeout / 2)
         COUNTS[self.slot] = 1
         self.set_accepting(True)
         try:
@@ -237,9 +283,9 @@ class BufferedWorker(base.Worker):
         self.watch(conn, selectors.EVENT_READ)
 
     def balanced(self) -> bool:
-        """False while another live worker holds two connections fewer than this one."""
+        """False while another live worker holds fewer connections than this one."""
         others = [n for i, n in enumerate(COUNTS) if n and i != self.slot]
-        return not others or len(self.connections) < min(others) + 1
+        return not others or len(self.connections) < min(others)
 
     def pause_accepting(self, seconds: float) -> None:
         """Stop watching the listeners for a while (the loop resumes them)."""
@@ -469,18 +515,23 @@ class BufferedWorker(base.Worker):
             state[:] = [status, headers]
 
         try:
-            result = self.wsgi(environ, start_response)
-            if isinstance(result, FileBody):  # sent from the file as the client takes it
-                body: Any = result
-                length = result.remaining
-            else:
-                try:
-                    body = b"".join(result)
-                finally:
-                    if hasattr(result, "close"):
-                        result.close()
-                length = len(body)
+            with self.watchdog:
+                result = self.wsgi(environ, start_response)
+                if isinstance(result, FileBody):  # sent from the file as the client takes it
+                    body: Any = result
+                    length = result.remaining
+                else:
+                    try:
+                        body = b"".join(result)
+                    finally:
+                        if hasattr(result, "close"):
+                            result.close()
+                    length = len(body)
             status, headers = state
+        except RequestTooLong:
+            self.log.warning("Stopped %s after %.0f s", request.url[:200], self.watchdog.limit)
+            self.queue(conn, error_answer(TOO_LONG))
+            return False
         except Exception:  # a WSGI failure must still get an answer, never a hang
             self.log.exception("Error handling request %s", request.url[:200])
             self.queue(conn, error_answer(FAILED))

@@ -1,5 +1,6 @@
 """BufferedWorker under real gunicorn, over raw sockets: framing, limits, errors, keep-alive."""
 
+import io
 import json
 import os
 import socket
@@ -9,6 +10,7 @@ from pathlib import Path
 import flask_swagger_ui
 import pytest
 import requests
+from PIL import Image, ImageDraw
 
 from tests.conftest import MODEL, tiny_registry
 from tests.e2e.server import GunicornServer
@@ -154,3 +156,32 @@ def test_a_full_worker_waits_idle_and_serves_once_idle_connections_time_out(tmp_
     assert status == 200
     assert waited > 3  # it did wait for a free slot
     assert spent < 0.5 * waited  # without spinning on the ready listener meanwhile
+
+
+def large_picture() -> bytes:
+    """A 4096×4096 PNG of a dark square on white: small to send, ~0.2 s to decode."""
+    picture = Image.new("L", (4096, 4096), 255)
+    ImageDraw.Draw(picture).rectangle((1000, 1000, 3000, 3000), fill=0)
+    out = io.BytesIO()
+    picture.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_request_running_past_half_the_timeout_gets_503_and_the_worker_lives(tmp_path):
+    registry = tiny_registry(tmp_path)
+    files = [("image", (f"{i}.png", large_picture(), "image/png")) for i in range(64)]
+    with GunicornServer(
+        registry.root, tmp_path / "server.log", workers=1, FASHION_TIMEOUT="4"
+    ) as server:
+        (worker,) = worker_pids(server.process.pid)
+        started = time.monotonic()
+        answer = requests.post(f"{server.url}/predict", files=files, timeout=30)
+        elapsed = time.monotonic() - started
+        after = requests.get(f"{server.url}/healthz", timeout=10).status_code
+        assert worker_pids(server.process.pid) == [worker]
+        log = server.log()
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "timeout"
+    assert elapsed < 4  # stopped at 2 s (half the timeout), before gunicorn's kill at 4
+    assert after == 200
+    assert "WORKER TIMEOUT" not in log

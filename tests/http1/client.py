@@ -2,6 +2,7 @@
 
 import contextlib
 import socket
+import subprocess
 from pathlib import Path
 
 
@@ -73,3 +74,14 @@ def predict_request(image: bytes, extra: str = "") -> bytes:
         f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
         f"Content-Length: {len(image)}\r\n{extra}\r\n"
     ).encode() + image
+
+
+def server_read_all(port: int) -> bool:
+    """True when the server side has accepted connections on `port` and read all they sent."""
+    lines = subprocess.run(
+        ["ss", "-Htn", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    return bool(lines) and all(line.split()[0] == "0" for line in lines)

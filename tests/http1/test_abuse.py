@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.http1.client import Client, predict_request, rss_mb, worker_pids
+from tests.http1.client import Client, predict_request, rss_mb, server_read_all, worker_pids
 from tests.http1.conftest import LIMIT, start
 from tests.waiting import wait_for
 
@@ -226,7 +226,7 @@ def test_13_sigterm_finishes_an_upload_in_flight(tmp_path, image):
         half = len(request) - len(image) // 2
         with Client(server.port, timeout=20) as client:
             client.send(request[:half])
-            wait_for(lambda: "Booting" in server.log(), "the worker's boot line", 5)
+            wait_for(lambda: server_read_all(server.port), "the worker to read the first half", 5)
             server.process.send_signal(signal.SIGTERM)
             wait_for(lambda: "Handling signal: term" in server.log(), "the master to stop", 10)
             client.send(request[half:])
