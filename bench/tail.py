@@ -1,7 +1,8 @@
 """Tail latency with `make serve`'s two workers: fashion-serve against FastAPI+uvicorn, interleaved.
 
-Run: `.venv/bin/python -m bench.tail [--rounds 5] [--requests 3000]`. Each round starts each
-stack afresh with two workers on every core (as `make serve` and `uvicorn --workers 2` run),
+Run: `.venv/bin/python -m bench.tail [--rounds 5] [--requests 3000] [--workers 1]`. Each round
+starts each stack afresh with two workers on every core (as `make serve` and `uvicorn --workers
+2` run; with `--workers 1`, one worker pinned to CPU 0 as in bench.bench),
 warms it up, then sends single-image multipart requests from 8 hey clients pinned to CPU 1;
 halfway through, `ss` counts each worker's connections (their spread is one source of the tail).
 Prints medians of req/s, p50, p99, CPU µs per request and the spread, and the ratios.
@@ -19,9 +20,8 @@ from pathlib import Path
 from bench.load import hey, parse_hey
 from bench.slow_clients import wait_for_workers
 from bench.stacks import FASTAPI, OURS, Stack, cpu_seconds, running, stacks
-from bench.workload import ROOT, servable_model, shapes, test_image
+from bench.workload import ROOT, SERVER_CPU, servable_model, shapes, test_image
 
-WORKERS = 2
 PID = re.compile(r"pid=(\d+)")
 
 
@@ -40,26 +40,29 @@ def spread(port: int) -> list[int]:
     return sorted(counts.values(), reverse=True)
 
 
-def two_workers(found: list[Stack]) -> list[Stack]:
-    """fashion-serve and FastAPI+uvicorn, each with two workers."""
+def with_workers(found: list[Stack], workers: int) -> list[Stack]:
+    """fashion-serve and FastAPI+uvicorn, each with this many workers."""
     chosen = []
     for stack in found:
         if stack.name == OURS:
-            stack.env = {**stack.env, "FASHION_WORKERS": str(WORKERS)}
+            stack.env = {**stack.env, "FASHION_WORKERS": str(workers)}
         elif stack.name == FASTAPI:
-            stack.command = [*stack.command, "--workers", str(WORKERS)]
+            stack.command = (
+                [*stack.command, "--workers", str(workers)] if workers > 1 else stack.command
+            )
         else:
             continue
         chosen.append(stack)
     return chosen
 
 
-def one_round(stack: Stack, requests: int, clients: int, work: Path) -> dict:
+def one_round(stack: Stack, requests: int, clients: int, work: Path, workers: int) -> dict:
     """Start, warm up, load once; the run's figures and the connection spread."""
     shape = next(s for s in shapes(test_image()) if s.name == "multipart")
-    with running(stack, work / f"{stack.name}.log", cpus=None) as server:
+    cpus = SERVER_CPU if workers == 1 else None
+    with running(stack, work / f"{stack.name}.log", cpus=cpus) as server:
         if stack.name == OURS:
-            wait_for_workers("127.0.0.1", stack.port, WORKERS)
+            wait_for_workers("127.0.0.1", stack.port, workers)
         hey(stack.port, shape, work, clients, count=requests // 5)
         seen: list[list[int]] = []
         timer = threading.Timer(1.0, lambda: seen.append(spread(stack.port)))
@@ -78,17 +81,20 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="2: as make serve; 1: pinned to CPU 0, as bench"
+    )
     args = parser.parse_args()
     started = time.strftime("%H:%M", time.gmtime())
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     with tempfile.TemporaryDirectory(prefix="fashion-tail-") as tmp:
         work = Path(tmp)
         registry, version, model = servable_model(args.model_dir, work)
-        chosen = two_workers(stacks(registry, version, model, work, None))
+        chosen = with_workers(stacks(registry, version, model, work, None), args.workers)
         results: dict[str, list[dict]] = {s.name: [] for s in chosen}
         for round_ in range(args.rounds):
             for stack in chosen[round_ % 2 :] + chosen[: round_ % 2]:
-                run = one_round(stack, args.requests, args.concurrency, work)
+                run = one_round(stack, args.requests, args.concurrency, work, args.workers)
                 results[stack.name].append(run)
                 print(
                     f"# round {round_ + 1} {stack.name}: {run['rps']:.0f} req/s, "
@@ -100,7 +106,7 @@ def main() -> None:
     load_after = Path("/proc/loadavg").read_text().split()[:3]
     print(
         f"\n{args.rounds} interleaved rounds from {started} UTC, {args.requests} multipart "
-        f"requests each, {args.concurrency} clients, {WORKERS} workers; load average "
+        f"requests each, {args.concurrency} clients, {args.workers} worker(s); load average "
         f"{' '.join(load_before)} → {' '.join(load_after)}\n"
     )
     print("| stack | req/s | p50 ms | p99 ms | p99 ÷ p50 | CPU µs/req | errors | spread |")
