@@ -8,7 +8,6 @@ idle, at its peak over 3 s, and 10 s after the clients left. The pass/fail of ev
 `tests/http1`; this prints the figures behind bench/README.md's table.
 """
 
-import socket
 import tempfile
 import threading
 import time
@@ -18,7 +17,7 @@ import requests
 
 from tests.conftest import tiny_registry
 from tests.e2e.server import GunicornServer
-from tests.http1.client import Client, rss_mb, worker_pids
+from tests.http1.client import Client, pipelined, rss_mb, worker_pids
 
 ASSET = "/docs/swagger-ui-bundle.js"
 WORKERS = {"BufferedWorker": "service.gunicorn_worker.BufferedWorker", "gthread": "gthread"}
@@ -45,13 +44,7 @@ def amplification(server: GunicornServer, clients: int, each: int) -> str:
     (pid,) = worker_pids(server.process.pid)
     requests.get(server.url + ASSET, timeout=10)  # the asset's code paths warmed up
     idle = rss_mb(pid)
-    request = f"GET {ASSET} HTTP/1.1\r\nHost: x\r\n\r\n".encode() * each
-    socks = []
-    for _ in range(clients):
-        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        sock.sendall(request)
-        socks.append(sock)
+    socks = pipelined(server.port, f"GET {ASSET} HTTP/1.1\r\nHost: x\r\n\r\n", clients, each)
     peak, stop, starved = idle, time.monotonic() + 3, 0
     while time.monotonic() < stop:
         try:

@@ -9,6 +9,11 @@ parses HTTP/1.1 incrementally (service/http1.py: httptools, the C parser of Node
 uvicorn), runs the WSGI app only once a request is complete, and sends without blocking. A slow
 or silent client holds a buffer and a file descriptor, never the worker. gunicorn stays the
 process manager: master, worker life cycle, signals, heartbeat, configuration and hooks.
+
+Against hostile clients (tests/http1): the head limits and request rules are in http1.py;
+here, per-connection fairness and output backpressure, deadlines no stray byte renews, a
+shared upload budget, lingering closes, accept paused when descriptors run out, a watchdog on
+requests that run too long, and a graceful stop that finishes what is in flight.
 """
 
 import ctypes

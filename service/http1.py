@@ -242,12 +242,15 @@ class Connection:
             raise Refusal(BAD_REQUEST, "bad_request", "exactly one Host header is required")
         if hosts and not HOST.fullmatch(hosts[0]):
             raise Refusal(BAD_REQUEST, "bad_request", "invalid Host header")
+        if request.method == b"CONNECT":  # authority-form: no tunnels here (RFC 9110 §9.3.6)
+            raise Refusal(b"501 Not Implemented", "not_implemented", "CONNECT is not supported")
         if request.url[:1] != b"/" and request.url != b"*":
             try:
                 url = httptools.parse_url(request.url)
             except httptools.HttpParserInvalidURLError:
                 raise Refusal(BAD_REQUEST, "bad_request", "invalid request target") from None
-            if not url.schema or not url.host:
+            # RFC 9110 §4.2.4: userinfo in an http(s) URI is an error.
+            if not url.schema or not url.host or url.userinfo:
                 raise Refusal(BAD_REQUEST, "bad_request", "invalid request target")
             request.host = url.host + (b":%d" % url.port if url.port else b"")
             request.url = (url.path or b"/") + (b"?" + url.query if url.query else b"")

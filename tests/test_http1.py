@@ -112,6 +112,8 @@ def refusal(conn, data: bytes) -> Refusal:
         (b"GET / HTTP/3.0\r\nHost: a\r\n\r\n", b"505 HTTP Version Not Supported"),
         (b"FOO / HTTP/1.1\r\nHost: a\r\n\r\n", b"501 Not Implemented"),
         (b"FOO BAR\r\n\r\n", b"400 Bad Request"),
+        (b"GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n", b"400 Bad Request"),
+        (b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", b"501 Not Implemented"),
         (
             b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: foo, chunked\r\n\r\n",
             b"501 Not Implemented",

@@ -85,3 +85,14 @@ def server_read_all(port: int) -> bool:
         check=True,
     ).stdout.splitlines()
     return bool(lines) and all(line.split()[0] == "0" for line in lines)
+
+
+def pipelined(port: int, request: str, clients: int, each: int) -> list[socket.socket]:
+    """Clients that each pipeline a request `each` times and never read (small receive buffers)."""
+    socks = []
+    for _ in range(clients):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.sendall(request.encode() * each)
+        socks.append(sock)
+    return socks

@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.http1.client import Client, predict_request, rss_mb, server_read_all, worker_pids
+from tests.http1.client import (
+    Client,
+    pipelined,
+    predict_request,
+    rss_mb,
+    server_read_all,
+    worker_pids,
+)
 from tests.http1.conftest import LIMIT, start
 from tests.waiting import wait_for
 
@@ -60,18 +67,6 @@ def test_1_a_pipelining_flood_is_answered_in_full_and_others_are_served_meanwhil
     assert max(latencies) < 2.0  # the flood's connection waits its turn like any other
 
 
-def pipelined_assets(server, clients: int, each: int) -> list[socket.socket]:
-    """Clients that each pipeline `each` large-asset requests and never read."""
-    request = f"GET {ASSET} HTTP/1.1\r\nHost: x\r\n\r\n".encode() * each
-    socks = []
-    for _ in range(clients):
-        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        sock.sendall(request)
-        socks.append(sock)
-    return socks
-
-
 def peak_rss(pid: int, server, seconds: float) -> float:
     """The worker's highest RSS while it keeps answering other clients for `seconds`."""
     peak = rss_mb(pid)
@@ -87,7 +82,7 @@ def test_2_3_unread_large_answers_hold_no_memory(server, clients, each):
     pid = worker(server)
     size = asset_size(server)
     idle = rss_mb(pid)
-    socks = pipelined_assets(server, clients, each)
+    socks = pipelined(server.port, f"GET {ASSET} HTTP/1.1\r\nHost: x\r\n\r\n", clients, each)
     try:
         during = peak_rss(pid, server, 3.0)
         # The answers are all still owed: the first client reads them in full.
