@@ -55,7 +55,7 @@ RECV_SIZE = 64 * 1024
 # holding the largest unfinished body gets 503, so slow uploads cannot starve small requests.
 MAX_BUFFERED_UPLOADS = 8
 # Per loop turn, a connection runs at most this many of its pipelined requests before the
-# others get their turn (fairness, as nginx's per-event limits and uvicorn's one-at-a-time).
+# others get their turn (uvicorn queues them and runs one at a time, between other connections).
 PIPELINE_PER_TURN = 8
 # A connection whose unsent answers pass this is neither read nor served until the client takes
 # them (uvicorn pauses reading past its transport's high-water mark).
