@@ -34,6 +34,7 @@ from typing import Any
 import httptools
 from gunicorn.workers import base
 
+from service import settings
 from service.http1 import (
     CONTINUE,
     FOREVER,
@@ -46,7 +47,6 @@ from service.http1 import (
     refusal_of,
     wsgi_environ,
 )
-from service.settings import Settings
 
 # Reads of at most this much: a read's requests are parsed at once, so it bounds what one read
 # can queue (asyncio, under uvicorn, reads 256 KiB; a 64 KiB read costs an upload nothing).
@@ -147,7 +147,7 @@ class BufferedWorker(base.Worker):
         self.poller = selectors.DefaultSelector()
         self.connections: set[Connection] = set()
         self.runnable: deque[Connection] = deque()  # complete requests waiting for their turn
-        self.max_body = Settings.from_env().max_upload_bytes
+        self.max_body = settings.current().max_upload_bytes
         self.buffered_limit = MAX_BUFFERED_UPLOADS * self.max_body
         self.buffered = 0
         self.accepting = False

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from tests.conftest import MODEL, tiny_registry
 from tests.e2e.server import GunicornServer
 from tests.http1.client import Client, predict_request, worker_pids
-from tests.test_inference import dark_images, png
+from tests.images import dark_images, png
 
 pytestmark = pytest.mark.slow
 LIMIT = 64 * 1024  # FASHION_MAX_UPLOAD_BYTES for this server

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import tiny_registry
 from tests.e2e.server import GunicornServer
-from tests.test_inference import dark_images, png
+from tests.images import dark_images, png
 
 LIMIT = 1024 * 1024  # FASHION_MAX_UPLOAD_BYTES for these servers
 WORKER = os.environ.get("FASHION_WORKER_CLASS", "service.gunicorn_worker.BufferedWorker")
