@@ -1,6 +1,7 @@
 """onnxruntime sessions: provider choice, contract enforcement, and numerically right answers."""
 
 import numpy as np
+import onnx
 import pytest
 
 from service.activations import plan
@@ -15,7 +16,7 @@ from service.runtime import (
     provider_names,
     provider_options,
 )
-from tests.tiny_models import tiny_mlp, tiny_model_bytes
+from tests.tiny_models import novelty_model_bytes, tiny_mlp, tiny_model_bytes
 
 
 def test_cpu_is_always_offered():
@@ -103,3 +104,29 @@ def test_run_outputs_reads_an_exposed_hidden_layer_beside_the_probabilities():
         hidden, np.maximum(images.reshape(3, -1) @ w["w1"] + w["b1"], 0), atol=1e-5
     )
     np.testing.assert_allclose(probabilities, model.run(images), atol=1e-7)
+
+
+def test_a_judging_model_gives_both_outputs_from_one_run_in_every_slice():
+    mean = np.full((28, 28), 0.25, np.float32)
+    model = OnnxModel(novelty_model_bytes(3, mean), [CPU])
+    plain = OnnxModel(tiny_model_bytes(0), [CPU])
+    assert model.judges
+    assert not plain.judges
+    count = RUN_SLICE + 5
+    images = np.random.default_rng(2).random((count, 28, 28), dtype=np.float32)
+    probabilities, novelty = model.run_judged(images)
+    assert probabilities.shape == (count, 10)
+    assert novelty.shape == (count,)
+    expected = ((images - mean) ** 2).reshape(count, -1).mean(axis=1)
+    np.testing.assert_allclose(novelty, expected, rtol=1e-5)
+    np.testing.assert_array_equal(probabilities, model.run(images))
+    assert plain.run_judged(images)[1] is None
+
+
+def test_a_novelty_output_of_the_wrong_shape_is_refused():
+    model = onnx.load_from_string(novelty_model_bytes(3, np.zeros((28, 28), np.float32)))
+    (reduce,) = [node for node in model.graph.node if node.op_type == "ReduceMean"]
+    reduce.attribute[[a.name for a in reduce.attribute].index("keepdims")].i = 1  # [N,1]
+    model.graph.output[1].type.tensor_type.shape.dim.add().dim_value = 1
+    with pytest.raises(ModelLoadError, match="'novelty' must be float32 \\[N\\]"):
+        OnnxModel(model.SerializeToString(), [CPU])
