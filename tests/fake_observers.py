@@ -23,6 +23,9 @@ class FakeRecorder(Observer):
     def on_result(self, name: str, version: int, classes: np.ndarray) -> None:
         self.events.append(("result", name, version, classes.tolist()))
 
+    def on_flagged(self, name: str, version: int, count: int) -> None:
+        self.events.append(("flagged", name, version, count))
+
     def of(self, kind: str) -> list[tuple]:
         """The recorded events of one kind, without the kind."""
         return [event[1:] for event in self.events if event[0] == kind]
@@ -34,4 +37,4 @@ class FakeBroken(Observer):
     def on_load(self, *args: object) -> None:
         raise RuntimeError("observer bug")
 
-    on_switch = on_refusal = on_result = on_load
+    on_switch = on_refusal = on_result = on_flagged = on_load

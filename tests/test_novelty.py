@@ -7,6 +7,7 @@ import pytest
 from service.errors import ModelLoadError, NotClothing
 from service.novelty import Judgement, judgement
 from tests.conftest import MODEL
+from tests.fake_observers import FakeRecorder
 from tests.images import checkerboard, dark_images, png
 from tests.tiny_models import novelty_entry, register_novelty
 
@@ -93,3 +94,16 @@ def test_a_version_without_a_judgement_answers_null_and_never_rejects(service):
     assert (result.novelty, result.in_distribution) == (None, None)
     (prediction,) = result.predictions()
     assert (prediction["in_distribution"], prediction["novelty"]) == (None, None)
+
+
+def test_observers_hear_how_many_images_of_a_batch_were_flagged(
+    service, judging, novelty_reference
+):
+    recorder = FakeRecorder()
+    service.observers.append(recorder)
+    board, clothing = png(checkerboard()), png(novelty_reference.clothing())
+    service.data_plane.predict_images([board, clothing, board], version=judging)
+    service.data_plane.predict_images([clothing], version=judging)
+    service.data_plane.predict_images([board], version=1)  # no judgement: nothing flagged
+    assert recorder.of("flagged") == [(MODEL, judging, 2)]
+    assert len(recorder.of("result")) == 3
