@@ -5,7 +5,7 @@ ground's colour, resize the longest edge to 28, centre the shorter one, negate, 
 A user's photo differs from Zalando's in its ground (grey, a gradient, a vignette, a cut-out),
 its noise and its margins; so the ground is estimated and divided out before the trim.
 The paper's sharpening step is left out: on the project's photo set it cost 0.3 points
-(bench/README.md), as FINDINGS.md measured for other networks too.
+(bench/README.md).
 """
 
 import numpy as np

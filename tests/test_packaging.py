@@ -1,9 +1,9 @@
-"""`pip install .` into a fresh venv gives the package, its data files and working console scripts.
+"""The built wheel installs in a clean venv with its dependencies and serves; `pip install .` works.
 
-Only the project is installed here (uv, offline, no build isolation): its dependencies come from
-the test venv through a .pth file, so the test downloads nothing and takes seconds. The pins
-themselves are tested by every `make` install from requirements/*.lock; this checks packaging:
-the listed packages and data, the entry points, and gunicorn's config found from the install.
+Nothing is downloaded: the wheel is built without build isolation (setuptools of the test venv),
+and its dependencies come from uv's cache, offline, at the versions uv.lock pins (exported as
+constraints), so the venv holds what the package declares and nothing of the test venv.
+`pip install .` (pip itself, from a copy of the tree) is checked for the console scripts.
 """
 
 import shutil
@@ -18,14 +18,11 @@ import requests
 from tests.conftest import MODEL
 from tests.e2e.server import REPO, GunicornServer
 from tests.images import dark_images, png
+from tests.test_locks import uv
 
 pytestmark = pytest.mark.slow
-SOURCES = (
-    "pyproject.toml", "README.md", "MANIFEST.in", "requirements", "service", "training",
-    "evaluation",
-)  # fmt: skip
+SOURCES = ("pyproject.toml", "README.md", "service", "training", "evaluation")
 PACKAGES = ("service", "training", "evaluation")
-UV = Path(sys.executable).with_name("uv")
 
 
 def source_files(root: Path) -> set[str]:
@@ -38,28 +35,42 @@ def source_files(root: Path) -> set[str]:
     }
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> Path:
-    """A fresh venv with the project installed from a copy of the tree (the build writes there)."""
-    work = tmp_path_factory.mktemp("install")
-    source = work / "source"
-    source.mkdir()
+def copy_sources(target: Path) -> Path:
+    """A copy of what the package is built from (a build writes into its source folder)."""
+    target.mkdir()
     for name in SOURCES:
         if (REPO / name).is_dir():
             shutil.copytree(
-                REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__")
+                REPO / name, target / name, ignore=shutil.ignore_patterns("__pycache__")
             )
         else:
-            shutil.copy2(REPO / name, source / name)
+            shutil.copy2(REPO / name, target / name)
+    return target
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """A clean venv with the built wheel and the locked serving dependencies, nothing else."""
+    work = tmp_path_factory.mktemp("wheel")
+    source = copy_sources(work / "source")
+    subprocess.run(
+        [uv(), "build", "--wheel", "--offline", "--no-build-isolation", "--python", sys.executable,
+         "--out-dir", work / "dist", source],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    (wheel,) = (work / "dist").glob("fashion_serve-*-py3-none-any.whl")
+    constraints = work / "constraints.txt"
+    subprocess.run(
+        [uv(), "export", "--frozen", "--no-default-groups", "--no-emit-project", "--no-hashes",
+         "--directory", REPO, "--output-file", constraints],
+        check=True, capture_output=True,
+    )  # fmt: skip
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
-    site = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
-    (site / "test_dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
     subprocess.run(
-        [UV, "pip", "install", "--python", venv / "bin" / "python", "--offline", "--no-deps",
-         "--no-build-isolation", "--quiet", source],
-        check=True,
-        capture_output=True,
+        [uv(), "pip", "install", "--offline", "--python", venv / "bin" / "python",
+         "--constraints", constraints, wheel],
+        check=True, capture_output=True,
     )  # fmt: skip
     return venv
 
@@ -102,3 +113,25 @@ def test_fashion_serve_finds_its_gunicorn_config_in_the_install(installed, regis
         assert response.json()["model"] == {"name": MODEL, "version": 1, "alias": "production"}
     # Only the project's gunicorn.conf.py logs this, and tmp_path holds no copy of it.
     assert "fashion-serve: registry" in server.log()
+
+
+def test_pip_install_of_the_source_tree_gives_working_console_scripts(tmp_path):
+    """pip's own `pip install .` (no build isolation, no dependencies: nothing to download)."""
+    source = copy_sources(tmp_path / "source")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True)  # with pip, from ensurepip
+    # The test venv's packages stand in for the dependencies, through a .pth file.
+    site = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
+    (site / "test_dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    # ensurepip's old setuptools would shadow the locked one (the build backend) found that way.
+    pip = [venv / "bin" / "python", "-m", "pip"]
+    subprocess.run([*pip, "uninstall", "--yes", "--quiet", "setuptools"], check=True)
+    subprocess.run(
+        [*pip, "install", "--quiet", "--no-deps",
+         "--no-build-isolation", "--no-index", source],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    for script in ("fashion-serve", "fashion-train", "fashion-registry"):
+        assert (venv / "bin" / script).exists()
+    usage = run(venv, "fashion-registry", "--help", cwd=tmp_path)
+    assert usage.returncode == 0, usage.stderr
