@@ -108,6 +108,7 @@ RUN find /opt/venv -path '*/site-packages/nvidia/*' -type d -name lib \
 # Owned by the service user: hot reload reads it, the API moves aliases in it.
 COPY --chown=10001:10001 models/ models/
 COPY service/ service/
+RUN python -m compileall -q service
 ENV FASHION_DEVICE=cuda
 USER 10001:10001
 
@@ -116,4 +117,6 @@ FROM app AS serve
 COPY --from=venv-serve /opt/venv /opt/venv
 COPY --chown=10001:10001 models/ models/
 COPY service/ service/
+# The service's own bytecode too: every worker imports it at start, and cannot write it.
+RUN python -m compileall -q service
 USER 10001:10001
