@@ -1,11 +1,12 @@
 """The built wheel installs in a clean venv with its dependencies and serves; `pip install .` works.
 
 Nothing is downloaded: the wheel is built without build isolation (setuptools of the test venv),
-and its dependencies come from uv's cache, offline, at the versions uv.lock pins (exported as
-constraints), so the venv holds what the package declares and nothing of the test venv.
+and its dependencies come from uv's cache, offline, exactly as uv.lock pins the serving set (the
+test venv's own install put them there), so the venv holds that set, the wheel, nothing else.
 `pip install .` (pip itself, from a copy of the tree) is checked for the console scripts.
 """
 
+import os
 import shutil
 import subprocess
 import sys
@@ -59,17 +60,21 @@ def installed(tmp_path_factory) -> Path:
         check=True, capture_output=True,
     )  # fmt: skip
     (wheel,) = (work / "dist").glob("fashion_serve-*-py3-none-any.whl")
-    constraints = work / "constraints.txt"
-    subprocess.run(
-        [uv(), "export", "--frozen", "--no-default-groups", "--no-emit-project", "--no-hashes",
-         "--directory", REPO, "--output-file", constraints],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    # The serving set exactly as locked, as `make serve` installs it (wheels from uv's cache),
+    # into a fresh venv; then the wheel alone. Nothing of the test venv is visible there.
     venv = work / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    project = work / "project"
+    project.mkdir()
+    for name in ("pyproject.toml", "uv.lock"):
+        shutil.copy2(REPO / name, project)
     subprocess.run(
-        [uv(), "pip", "install", "--offline", "--python", venv / "bin" / "python",
-         "--constraints", constraints, wheel],
+        [uv(), "sync", "--locked", "--offline", "--no-default-groups", "--no-install-project",
+         "--python", sys.executable, "--directory", project],
+        check=True, capture_output=True, env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv)},
+    )  # fmt: skip
+    subprocess.run(
+        [uv(), "pip", "install", "--offline", "--no-deps", "--python", venv / "bin" / "python",
+         wheel],
         check=True, capture_output=True,
     )  # fmt: skip
     return venv
@@ -86,6 +91,12 @@ def test_every_module_and_data_file_is_installed(installed, tmp_path):
     root = Path(site.stdout.strip()).parents[1]
     assert root.is_relative_to(installed)  # the installed copy, not the repository's
     assert source_files(root) == source_files(REPO)
+
+
+def test_the_serving_install_holds_neither_tensorflow_nor_onnx(installed, tmp_path):
+    found = "[m for m in ('tensorflow', 'onnx') if u.find_spec(m)]"
+    script = f"import importlib.util as u; print({found})"
+    assert run(installed, "python", "-c", script, cwd=tmp_path).stdout.strip() == "[]"
 
 
 def test_fashion_registry_and_fashion_train_run_from_anywhere(installed, tmp_path):
