@@ -57,7 +57,7 @@ def breakdown(image: str) -> None:
     print(
         docker(
             "run", "--rm", "--entrypoint", "sh", image, "-c",
-            f"du -sk /opt/venv {SITE}/* | sort -rn | head -16",
+            f"du -sk /opt/venv; du -sk {SITE}/* | sort -rn | head -12",
         )
     )  # fmt: skip
 
