@@ -1,10 +1,7 @@
 """Benchmark fashion-serve against FastAPI+uvicorn and naive Flask, one pinned core each.
 
-Run from the project root: `.venv/bin/python -m bench.bench` (add --quick for a smoke run).
-Prints one Markdown report, section by section: the in-process floor and the app's own overhead
-(bench/floor.py, bench/overhead.py), every stack's req/s, latency, errors, CPU and memory as
-medians over interleaved rounds with ratios (bench/stacks.py, bench/load.py), and normal
-traffic under slow clients (bench/slow_clients.py); then the targets (bench/report.py).
+`.venv/bin/python -m bench.bench` (--quick for a smoke run) prints one Markdown report: the
+in-process floor and overhead, every stack over interleaved rounds, slow clients, the targets.
 """
 
 import argparse

@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 
 from bench.workload import ALIAS, BATCH, MODEL_NAME, SERVER_CPU
+from service.data_plane import Result
 from service.http.predict import encode
-from service.inference import Result
 from service.loader import LoadedModel
 from service.preprocess import preprocess_images
 from service.runtime import CPU, OnnxModel

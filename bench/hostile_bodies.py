@@ -1,9 +1,7 @@
-"""Time to answer hostile compressed bodies on /v2 infer (issue 12.3), over real gunicorn.
+"""Time to answer hostile compressed bodies on /v2 infer, over one real gunicorn worker.
 
-Run from the project root: `.venv/bin/python -m bench.hostile_bodies` (--samples N).
-One worker serves the shipped registry with the default 16 MiB body limit. Each body is sent
-N times, interleaved; the table gives the status, the median and the slowest wall time to the
-answer, and the worker's peak RSS (VmHWM) at the end.
+`.venv/bin/python -m bench.hostile_bodies` (--samples N): each body sent N times, interleaved;
+status, median and slowest wall time, and the worker's peak RSS.
 """
 
 import argparse

@@ -1,18 +1,8 @@
 """The app's own cost per request, in process: fashion-serve against bare Flask and the floor.
 
-Calls on the same multipart upload of one PNG, each through WSGI without a server:
-fashion-serve's `POST /predict` (create_app, metrics in multiprocess mode as under gunicorn,
-the access line written to stderr), a bare Flask `POST /predict` answering a constant body, the
-floor (decode + normalize, onnxruntime, the JSON body) alone, and a bare Flask route doing the
-floor's work. The app's own overhead is fashion-serve − that last one: everything but Flask's
-essentials, decode, model and JSON. Subtracting bare Flask and the floor measured apart would
-also charge the app with what Flask and onnxruntime cost each other in the caches when they run
-in one request (timed: ~50 µs here; instruction counts are additive and barely move).
-
-Timed: `python -m bench.overhead` prints each variant's median µs per call as JSON, the variants
-called in turn.
-Counted: `python -m bench.overhead --callgrind` runs each call under valgrind's callgrind and
-prints instructions per request (exact, unlike timings on a shared host). bench.bench uses both.
+One multipart upload through WSGI without a server, to fashion-serve, a bare Flask route, the
+floor alone, and a bare Flask route doing the floor's work (the overhead: first minus last).
+`python -m bench.overhead` prints median µs per call; `--callgrind`, instructions per request.
 """
 
 import argparse
@@ -40,10 +30,10 @@ def callables(model_dir: Path) -> dict[str, Callable[[], object]]:
     from werkzeug.test import EnvironBuilder
 
     from bench.workload import BOUNDARY, multipart, test_image
+    from service.data_plane import Result
     from service.http import create_app
-    from service.http.parsing import core
+    from service.http.current import data_plane
     from service.http.predict import encode
-    from service.inference import Result
     from service.preprocess import preprocess_images
     from service.settings import Settings
 
@@ -72,7 +62,7 @@ def callables(model_dir: Path) -> dict[str, Callable[[], object]]:
 
     ours = create_app(Settings(model_dir=model_dir, device="cpu"))
     with ours.app_context():
-        service = core()
+        service = data_plane()
     loaded, alias = service.model(None, None, None)
     constant = encode(Result(loaded, alias, loaded.model.run(preprocess_images([png]))))
     bare = Flask("bare")

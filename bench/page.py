@@ -1,12 +1,7 @@
 """The page's weight and speed on loopback, measured in Debian's headless Chromium.
 
-    .venv/bin/python -m bench.page [--rounds 15]
-
-Starts the service under gunicorn (one worker) on a free 127.0.0.1 port, then, per round, opens
-`/` in a fresh browser context (empty cache) and records: first contentful paint, the moment
-the page is ready (models and gallery loaded: the `page-ready` mark), and the time from a click
-on a gallery image to its bars and its network diagram drawn. Prints medians, min and max, and
-the bytes of the page's own HTML, JS and CSS. Results go in bench/README.md.
+`.venv/bin/python -m bench.page [--rounds 15]`: per round, `/` in a fresh browser context; first
+contentful paint, the `page-ready` mark, and a gallery click until its bars are drawn.
 """
 
 import argparse

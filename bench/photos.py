@@ -1,10 +1,7 @@
 """Accuracy on product photos by kind of variation, against the same items as 28×28 images.
 
-Run from the project root: `.venv/bin/python -m bench.photos` (--count, --seed, --model-dir,
---model, --version). Renders the first --count test items with evaluation.photos, reads them
-the way the service does (service.preprocess, default query, and ?mode=dataset for the
-whole-picture reading the service had before photo mode) and classifies them with the
-registry's model (production unless --version) in onnxruntime; prints a Markdown table.
+`.venv/bin/python -m bench.photos` (--count, --seed, --model-dir, --model, --version): renders
+test items with evaluation.photos, reads them as the service does and classifies them.
 """
 
 import argparse

@@ -1,9 +1,7 @@
 """Slow clients: 16 connections dripping a request a byte a second and 500 silent ones, under load.
 
-Run alone against any server: `python -m bench.slow_clients --port 8000` (e.g. `make serve` or
-`docker compose up`), or as the last section of bench.bench. While the attack runs, hey sends
-single-image requests from 8 clients; the report is their req/s, p50, p99 and failures. Closed
-attack connections are reopened at once, so the pressure holds for the whole run.
+`python -m bench.slow_clients --port 8000` against any server (or the last section of
+bench.bench): 8 hey clients' req/s, p50, p99 and failures while the attack holds.
 """
 
 import argparse

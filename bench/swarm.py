@@ -1,12 +1,7 @@
 """Requests/s through the Swarm stack with 1 and 2 api replicas, in interleaved rounds.
 
-Builds and deploys deploy/swarm/stack.yml exactly as `make test-swarm` does (a one-node swarm
-made for the run and dismantled after it, whatever happens), then for each round scales the api
-to 1 and to 2 replicas (the order alternates), warms up and runs `hey` against the load
-balancer's loopback port: one real test image as a raw image/png body, N requests, C clients.
-
-    .venv/bin/python -m bench.swarm                     # 3 rounds × 3,000 requests, 8 clients
-    .venv/bin/python -m bench.swarm --rounds 1 --requests 500
+`.venv/bin/python -m bench.swarm [--rounds 3 --requests 3000]` deploys deploy/swarm/stack.yml on
+a one-node swarm made for the run (dismantled after it) and runs hey against its balancer.
 """
 
 import argparse

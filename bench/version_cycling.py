@@ -1,16 +1,7 @@
-"""What cycling ?version= over every registered version costs the aliases' traffic (issue 12.4).
+"""What cycling ?version= over every registered version costs the aliases' traffic.
 
-Run from the project root: `.venv/bin/python -m bench.version_cycling` (--quick for a smoke run).
-One gunicorn worker serves a temporary registry holding VERSIONS copies of the shipped model
-(more than FASHION_MAX_LOADED, so cycling cannot be absorbed by the cache). `hey` sends the
-aliased traffic (POST /predict, one PNG) while 4 Python clients, in turn:
-
-- idle:      send nothing;
-- fixed:     ask ?version=1 in a loop (the cost of 4 more clients, no loading);
-- cycling:   ask ?version=1, 2, ... VERSIONS in a loop, ignoring Retry-After, as an attacker would.
-
-Rounds interleave the three; the table gives the median aliased req/s of each and the ratios.
-Everything is loopback and bounded in time.
+`.venv/bin/python -m bench.version_cycling` (--quick): one worker, more versions than it keeps
+loaded; hey sends aliased traffic while 4 clients are idle, ask ?version=1, or cycle versions.
 """
 
 import argparse

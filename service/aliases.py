@@ -1,9 +1,8 @@
 """Follow alias moves: poll the registry, switch to a new target once it verifies, else refuse it.
 
-A refused target leaves the alias on what it served before; a process that had nothing yet (a
-worker just started) serves the latest earlier target from the alias history that verifies, and
-reports itself degraded. A refusal is decided once per change of the registry's files: requests
-never read or hash anything to learn it again.
+A refused target leaves the alias on what it served before (a new worker: on the latest earlier
+target that verifies, degraded). A refusal is decided once per change of the registry's files,
+so requests never read or hash anything to learn it again.
 """
 
 import logging
@@ -15,13 +14,22 @@ from typing import Any
 from service.contract import validate_alias, validate_name
 from service.errors import AliasNotFound, FashionServeError, NotReady
 from service.events import Observers
-from service.loader import LoadedModel, Loader, VersionKey
+from service.loader import LoadedModel, Loader
 from service.registry import Registry
 from service.settings import Settings
 
 log = logging.getLogger("fashion_serve.aliases")
 
 AliasKey = tuple[str, str]  # (model, alias)
+
+
+@dataclass(frozen=True)
+class AliasStamp:
+    """The registry files an alias was judged on: a change to any of them judges it again."""
+
+    aliases: object  # aliases.json's stamp
+    target: int | None  # the version it pointed at
+    files: object  # that version's files' stamp
 
 
 @dataclass(frozen=True)
@@ -59,9 +67,8 @@ class AliasFollower:
         # while a new target loads, so switches never interleave.
         self._lock = threading.RLock()
         self._serving: dict[AliasKey, LoadedModel] = {}  # what answers for each alias
-        self._pinned: frozenset[VersionKey] = frozenset()  # their versions, read without a lock
         self._tracked: set[AliasKey] = set()  # aliases followed, answering or not
-        self._stamps: dict[AliasKey, object] = {}  # the registry files each was last judged on
+        self._stamps: dict[AliasKey, AliasStamp] = {}  # the registry files each was last judged on
         self._refusals: dict[AliasKey, Refusal] = {}
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
@@ -110,10 +117,6 @@ class AliasFollower:
             refusals = [refusal.as_dict() for _, refusal in sorted(self._refusals.items())]
         return serving, refusals
 
-    def pinned(self) -> frozenset[VersionKey]:
-        """The versions some alias serves: never evicted (lock-free: the loader calls it)."""
-        return self._pinned
-
     # -- following ---------------------------------------------------------------------------
 
     def get(self, name: str, alias: str) -> LoadedModel:
@@ -143,17 +146,16 @@ class AliasFollower:
         """Judge again every followed alias whose registry files changed (all with force)."""
         with self._lock:
             for key in sorted(self._tracked):
-                if force or self._stamp(key, self._stamps.get(key)) != self._stamps.get(key):
+                judged = self._stamps.get(key)
+                if force or judged is None or self._stamp(key[0], judged.target) != judged:
                     self._stamps[key] = self._judge(key)
 
-    def _stamp(self, key: AliasKey, judged: object) -> object:
+    def _stamp(self, name: str, target: int | None) -> AliasStamp:
         """The change detector of an alias: its aliases.json, and its target's files."""
-        name, _ = key
-        target = judged[1] if isinstance(judged, tuple) else None
         files = self.registry.version_stamp(name, target) if target is not None else None
-        return (self.registry.aliases_stamp(name), target, files)
+        return AliasStamp(self.registry.aliases_stamp(name), target, files)
 
-    def _judge(self, key: AliasKey) -> object:
+    def _judge(self, key: AliasKey) -> AliasStamp:
         """Serve the alias's target if it verifies; else keep or find a verified version.
 
         Returns the stamp of the files it judged, each taken before it was read, so that a change
@@ -176,7 +178,7 @@ class AliasFollower:
             self._refuse(Refusal(name, alias, target, problem))
             if key not in self._serving:
                 self._fall_back(key, target)
-        return (aliases_stamp, target, files)
+        return AliasStamp(aliases_stamp, target, files)
 
     def _serve(self, key: AliasKey, target: int) -> str | None:
         """Make the target answer for the alias; the reason it cannot, else None."""
@@ -222,9 +224,8 @@ class AliasFollower:
         name, alias = key
         current = self._serving.get(key)
         self._serving[key] = loaded  # requests in flight keep their reference to the old one
-        self._pinned = frozenset((m.name, m.version) for m in self._serving.values())
-        self.loader.evict()
-        self.observers.notify("on_switch", name, alias, loaded.version)
+        self.loader.pin(frozenset((m.name, m.version) for m in self._serving.values()))
+        self.observers.on_switch(name, alias, loaded.version)
         log.info(
             "alias %s:%s now serves v%d (was %s)",
             name,
@@ -240,10 +241,8 @@ class AliasFollower:
             return  # the same refusal seen again: counted and logged once
         self._refusals[key] = refusal
         serving = self._serving.get(key)
-        self.observers.notify(
-            "on_refusal", refusal.name, refusal.alias, refusal.version, refusal.reason
-        )
-        self.observers.notify("on_degraded", refusal.name, refusal.alias, True)
+        self.observers.on_refusal(refusal.name, refusal.alias, refusal.version, refusal.reason)
+        self.observers.on_degraded(refusal.name, refusal.alias, True)
         log.error(
             "refused %s v%s for alias %s: %s; serving %s",
             refusal.name,
@@ -255,7 +254,7 @@ class AliasFollower:
 
     def _clear(self, key: AliasKey) -> None:
         if self._refusals.pop(key, None) is not None:
-            self.observers.notify("on_degraded", key[0], key[1], False)
+            self.observers.on_degraded(key[0], key[1], False)
             log.info("alias %s:%s serves its target again", *key)
 
     # -- management --------------------------------------------------------------------------

@@ -1,16 +1,18 @@
-"""What the core tells observers (metrics, ...): loads, alias switches, refusals, results."""
+"""What the core tells its observers (metrics, ...): loads, alias switches, refusals, results."""
 
 import logging
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
 log = logging.getLogger("fashion_serve")
 
 
-class Events:
-    """An observer of the core; override the calls of interest, keep them fast.
+class Observer(Protocol):
+    """An observer of the core. The bodies do nothing: a subclass overrides the calls it needs.
 
-    An observer must not raise: the core logs and ignores anything it does, serving goes on.
+    Calls must be fast and must not raise: the core logs and ignores anything they do.
     """
 
     def on_load(self, name: str, version: int, seconds: float) -> None:
@@ -29,13 +31,31 @@ class Events:
         """A batch was classified: the predicted class id of each image."""
 
 
-class Observers(list[Events]):
-    """The observers of one core, shared by its loader, alias follower and data plane."""
+class Observers(list[Observer]):
+    """The observers of one core, shared by its loader, alias follower and data plane.
 
-    def notify(self, event: str, *args: object) -> None:
-        """Call ``event`` on every observer; one observer's failure never reaches the caller."""
+    It is an Observer itself: each call reaches every observer, and one observer's failure
+    never reaches the caller.
+    """
+
+    def on_load(self, name: str, version: int, seconds: float) -> None:
+        self._each(lambda observer: observer.on_load(name, version, seconds))
+
+    def on_switch(self, name: str, alias: str, version: int) -> None:
+        self._each(lambda observer: observer.on_switch(name, alias, version))
+
+    def on_refusal(self, name: str, alias: str, version: int | None, reason: str) -> None:
+        self._each(lambda observer: observer.on_refusal(name, alias, version, reason))
+
+    def on_degraded(self, name: str, alias: str, degraded: bool) -> None:
+        self._each(lambda observer: observer.on_degraded(name, alias, degraded))
+
+    def on_result(self, name: str, version: int, classes: np.ndarray) -> None:
+        self._each(lambda observer: observer.on_result(name, version, classes))
+
+    def _each(self, call: Callable[[Observer], None]) -> None:
         for observer in self:
             try:
-                getattr(observer, event)(*args)
+                call(observer)
             except Exception:  # an observer's bug must never stop a load, a switch or a prediction
-                log.exception("observer %r failed on %s", observer, event)
+                log.exception("observer %r failed", observer)

@@ -1,4 +1,4 @@
-"""gunicorn settings for fashion-serve; every value can be overridden from the environment."""
+"""gunicorn settings for fashion-serve, from the service's one Settings (FASHION_* variables)."""
 
 import os
 import shutil
@@ -6,34 +6,36 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from service import settings as service_settings
 from service.logs import logging_config
-from service.settings import Settings
 
 if TYPE_CHECKING:
     from gunicorn.arbiter import Arbiter
     from gunicorn.workers.base import Worker
 
-bind = os.environ.get("FASHION_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("FASHION_WORKERS", "2"))
+# Read and validated once, here in the master: a bad value stops the start before any fork.
+settings = service_settings.load()
+bind = settings.bind
+workers = settings.workers
 # No preload_app: each worker imports the app after fork, so each builds its own onnxruntime
 # session (sessions and their thread pools must not cross a fork).
 preload_app = False
-timeout = int(os.environ.get("FASHION_TIMEOUT", "30"))
+timeout = settings.timeout
 graceful_timeout = 20
 # One event loop per worker that buffers each request whole before the app runs it
 # (service/gunicorn_worker.py): slow or silent clients hold no thread, and a request costs no
-# thread hand-off. Measured against gthread and the alternatives in bench/README.md.
+# thread hand-off (bench/README.md compares it with gthread).
 # FASHION_WORKER_CLASS=gthread (with FASHION_WORKER_THREADS) brings back gunicorn's threads.
-worker_class = os.environ.get("FASHION_WORKER_CLASS", "service.gunicorn_worker.BufferedWorker")
-threads = int(os.environ.get("FASHION_WORKER_THREADS", "4"))
+worker_class = settings.worker_class
+threads = settings.worker_threads
 keepalive = 5
 # The app writes one JSON line per request (service/http/access_log.py); with gthread,
 # FASHION_ACCESS_LOG=- (or a file) adds gunicorn's own access log (BufferedWorker writes none).
-accesslog = os.environ.get("FASHION_ACCESS_LOG") or None
+accesslog = settings.access_log
 errorlog = "-"
 # gunicorn's control socket defaults to one path per user: two instances would fight over it.
 control_socket_disable = True
-loglevel = os.environ.get("FASHION_LOG_LEVEL", "info")
+loglevel = settings.log_level
 # Every line as JSON on stderr: gunicorn's own, the service's (loads, switches, refusals).
 logconfig_dict = logging_config(loglevel, gunicorn_access=accesslog is not None)
 
@@ -42,13 +44,9 @@ _made_metrics_dir: str | None = None  # removed at exit when this master created
 
 
 def on_starting(server: "Arbiter") -> None:
-    """Validate the settings once in the master, so a bad value stops the start cleanly.
-
-    The master must not import onnxruntime: a child forked from a process that loaded it aborts
-    (SIGABRT, std::system_error) when it exits. Each worker resolves FASHION_DEVICE itself and
-    stops the server if it cannot be honoured (service/wsgi.py).
+    """Say what the master serves. It must not import onnxruntime (a child forked from a process
+    that loaded it aborts at exit): each worker resolves FASHION_DEVICE itself (service/wsgi.py).
     """
-    settings = Settings.from_env()
     server.log.info(  # type: ignore[union-attr]  # the arbiter has its log before any hook
         "fashion-serve: registry %s, default %s:%s, device %s",
         settings.model_dir.resolve(),

@@ -24,8 +24,8 @@ import httptools
 import orjson
 from gunicorn.workers import base
 
+from service import settings
 from service.http1 import READ_TIMEOUT, Connection, Request, frame, wsgi_environ
-from service.settings import Settings
 
 # An idle connection closes after gunicorn's keepalive; one sending a request, after READ_TIMEOUT.
 MAX_HEAD = 64 * 1024  # request line and headers; more is answered 431
@@ -42,7 +42,7 @@ class BufferedWorker(base.Worker):
         """Set up the selector and the body limit before gunicorn loads the app and runs."""
         self.poller = selectors.DefaultSelector()
         self.connections: set[Connection] = set()
-        self.max_body = Settings.from_env().max_upload_bytes
+        self.max_body = settings.current().max_upload_bytes
         self.buffered_limit = MAX_BUFFERED_UPLOADS * self.max_body
         self.buffered = 0
         self.date = b""

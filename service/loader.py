@@ -9,7 +9,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ log = logging.getLogger("fashion_serve.loader")
 VersionKey = tuple[str, int]
 
 # On-demand loads may use this share of a worker's time in the long run, after a burst of
-# LOAD_BURST seconds: loads cost 50-150 ms of CPU each, and the aliases' traffic keeps the rest.
+# LOAD_BURST seconds, so that a client cycling versions cannot take the aliases' traffic's CPU.
 LOAD_SHARE = 0.1
 LOAD_BURST = 1.0
 # How long a request waits for the same version another request is loading right now.
@@ -92,19 +92,18 @@ class Loader:
         settings: Settings,
         providers: Providers,
         observers: Observers,
-        pinned: Callable[[], Iterable[VersionKey]],
     ) -> None:
         self.registry = registry
         self.settings = settings
         self.providers = providers
         self.observers = observers
-        self._pinned = pinned
         self.budget = LoadBudget()
         # Guards the maps below, never held while loading: reads on the serving path skip it.
         self._lock = threading.Lock()
         self._versions: dict[VersionKey, LoadedModel] = {}  # insertion order = age
         self._loading: dict[VersionKey, threading.Event] = {}
         self._refused: dict[VersionKey, tuple[object, FashionServeError]] = {}
+        self._pinned: frozenset[VersionKey] = frozenset()  # the versions aliases serve
 
     def get(self, name: str, version: int) -> LoadedModel | None:
         """The version if this process has it loaded, else None (no loading, no I/O)."""
@@ -157,7 +156,7 @@ class Loader:
             self._refused.pop(key, None)
             self._evict()
         pending.set()
-        self.observers.notify("on_load", name, version, loaded.load_seconds)
+        self.observers.on_load(name, version, loaded.load_seconds)
         log.info(
             "loaded %s v%d on %s in %.0f ms",
             name,
@@ -196,13 +195,14 @@ class Loader:
         if on_demand:  # an alias's refusal is logged once by the alias follower instead
             log.error("refused %s v%d: %s", key[0], key[1], error)
 
-    def evict(self) -> None:
-        """Forget the oldest versions beyond max_loaded that no alias is serving."""
+    def pin(self, versions: frozenset[VersionKey]) -> None:
+        """Keep these versions (the ones aliases serve) loaded; evict the oldest others."""
         with self._lock:
+            self._pinned = versions
             self._evict()
 
     def _evict(self) -> None:
-        pinned = set(self._pinned())
-        spare = [key for key in self._versions if key not in pinned]
+        """Forget the oldest versions beyond max_loaded that no alias is serving."""
+        spare = [key for key in self._versions if key not in self._pinned]
         for key in spare[: max(0, len(spare) - self.settings.max_loaded)]:
             del self._versions[key]

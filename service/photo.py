@@ -1,11 +1,8 @@
 """Photo mode's trim: the first steps of the dataset's own conversion (Xiao et al. 2017, §2).
 
-Fashion-MNIST was made from photos of a garment on a light ground: trim the edges close to the
-ground's colour, resize the longest edge to 28, centre the shorter one, negate, 8-bit grey.
 A user's photo differs from Zalando's in its ground (grey, a gradient, a vignette, a cut-out),
-its noise and its margins; so the ground is estimated and divided out before the trim.
-The paper's sharpening step is left out: on the project's photo set it cost 0.3 points
-(bench/README.md).
+its noise and its margins, so the ground is estimated and divided out before the trim. The
+paper's sharpening step is left out: it cost accuracy on the project's photo set.
 """
 
 import numpy as np
@@ -85,7 +82,7 @@ def _ground(gray: Image.Image, pixels: np.ndarray) -> tuple[np.ndarray, float]:
     keep = np.ones(values.size, dtype=bool)
     for attempt in range(4):
         chosen = terms[keep]
-        # The normal equations: a 6×6 solve, not LAPACK's least squares (~100× slower here);
+        # The normal equations: a 6×6 solve, far cheaper than LAPACK's least squares at this size;
         # the small ridge keeps it solvable on a picture a few pixels wide.
         normal = chosen.T @ chosen + 1e-6 * np.eye(terms.shape[1])
         coefficients = np.linalg.solve(normal, chosen.T @ values[keep])

@@ -58,10 +58,8 @@ def provider_options(providers: Providers) -> dict[str, dict[str, str]]:
     }
 
 
-# Larger batches run in slices of this many images. onnxruntime's arena keeps the largest run's
-# working memory for the session's life (after 256-image CNN batches a worker's USS was 68 MB,
-# 44 MB with slices), and slices of 64 cost no more per image (bench/README.md); every image's
-# answer is unchanged.
+# Larger batches run in slices of this many images: onnxruntime's arena keeps the largest run's
+# working memory for the session's life, and a slice answers every image exactly as a whole run.
 RUN_SLICE = 64
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TypeVar
 
 from service.contract import DEFAULT_ALIAS, validate_alias, validate_name
-from service.errors import BadRequest
 from service.preprocess import DEFAULT_MAX_PIXELS
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -17,13 +16,13 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _KIND_NAMES: dict[type, str] = {int: "an integer", float: "a number"}
 
 
-class SettingsError(BadRequest):
-    """An environment variable holds a value the service cannot start with."""
+class SettingsError(ValueError):
+    """An environment variable holds a value the service cannot start with (not a client error)."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the service reads from its environment; see the README's table."""
+    """Everything the service and its gunicorn read from the environment (docs/operations.md)."""
 
     model_dir: Path = Path("models")
     default_model: str = "fashion-mnist"
@@ -38,6 +37,14 @@ class Settings:
     max_loaded: int = 4
     # Peers whose X-Forwarded-* headers are believed (the reverse proxy); none by default.
     trusted_proxies: tuple[Network, ...] = ()
+    # gunicorn's side, read by service/gunicorn.conf.py.
+    bind: str = "127.0.0.1:8000"
+    workers: int = 2
+    timeout: int = 30
+    worker_class: str = "service.gunicorn_worker.BufferedWorker"
+    worker_threads: int = 4
+    access_log: str | None = None
+    log_level: str = "info"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -50,8 +57,8 @@ class Settings:
             )
         return cls(
             model_dir=Path(env.get("FASHION_MODEL_DIR", str(cls.model_dir))),
-            default_model=_name(env, "FASHION_DEFAULT_MODEL", cls.default_model),
-            default_alias=_name(env, "FASHION_DEFAULT_ALIAS", cls.default_alias, validate_alias),
+            default_model=env.get("FASHION_DEFAULT_MODEL", cls.default_model),
+            default_alias=env.get("FASHION_DEFAULT_ALIAS", cls.default_alias),
             device=device,
             threads=_number(env, "FASHION_THREADS", cls.threads, int, minimum=1),
             max_batch=_number(env, "FASHION_MAX_BATCH", cls.max_batch, int, minimum=1),
@@ -65,7 +72,40 @@ class Settings:
             ),
             max_loaded=_number(env, "FASHION_MAX_LOADED", cls.max_loaded, int, minimum=1),
             trusted_proxies=_networks(env, "FASHION_TRUSTED_PROXIES"),
+            bind=env.get("FASHION_BIND", cls.bind),
+            workers=_number(env, "FASHION_WORKERS", cls.workers, int, minimum=1),
+            timeout=_number(env, "FASHION_TIMEOUT", cls.timeout, int, minimum=0),
+            worker_class=env.get("FASHION_WORKER_CLASS", cls.worker_class),
+            worker_threads=_number(
+                env, "FASHION_WORKER_THREADS", cls.worker_threads, int, minimum=1
+            ),
+            access_log=env.get("FASHION_ACCESS_LOG") or None,
+            log_level=env.get("FASHION_LOG_LEVEL", cls.log_level),
         )
+
+    def __post_init__(self) -> None:
+        # Settings built in code (tests, tools) are held to the same rules as the environment's.
+        _name("FASHION_DEFAULT_MODEL", self.default_model)
+        _name("FASHION_DEFAULT_ALIAS", self.default_alias, validate_alias)
+
+
+_current: Settings | None = None
+
+
+def load() -> Settings:
+    """Read and validate the environment now; current() answers with the result from then on.
+
+    gunicorn.conf.py calls it in the master, so a bad value stops the start before any fork,
+    and the forked workers inherit the same object.
+    """
+    global _current
+    _current = Settings.from_env()
+    return _current
+
+
+def current() -> Settings:
+    """This process's settings: the ones load() read, or read now if it never ran."""
+    return _current if _current is not None else load()
 
 
 def _admin_token(env: Mapping[str, str]) -> str | None:
@@ -100,11 +140,9 @@ def _networks(env: Mapping[str, str], key: str) -> tuple[Network, ...]:
         raise SettingsError(f"{key}: {error}") from None
 
 
-def _name(
-    env: Mapping[str, str], key: str, default: str, validate: Callable[[str], str] = validate_name
-) -> str:
+def _name(key: str, value: str, validate: Callable[[str], str] = validate_name) -> str:
     try:
-        return validate(env.get(key, default))
+        return validate(value)
     except ValueError as error:
         raise SettingsError(f"{key}: {error}") from None
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from service.core import Core
 from service.http import create_app
 from service.registry import Registry
 from service.settings import Settings
@@ -34,6 +35,15 @@ def registry(tmp_path: Path) -> Registry:
 def settings(registry: Registry) -> Settings:
     """Settings pointing at the temporary registry, with a fast alias poller."""
     return Settings(model_dir=registry.root, reload_interval=0.1, admin_token="s3cret-token")
+
+
+@pytest.fixture
+def service(settings):
+    """A started core over the temporary registry; closed after the test."""
+    core = Core(settings)
+    core.start()
+    yield core
+    core.close()
 
 
 @pytest.fixture

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from service.events import Events
+from service.events import Observer
 
 
-class FakeRecorder(Events):
+class FakeRecorder(Observer):
     """Records each event as (name, *args), in order."""
 
     def __init__(self) -> None:
@@ -28,7 +28,7 @@ class FakeRecorder(Events):
         return [event[1:] for event in self.events if event[0] == kind]
 
 
-class FakeBroken(Events):
+class FakeBroken(Observer):
     """Raises on every event, as a buggy observer would."""
 
     def on_load(self, *args: object) -> None:

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
+from service.core import Core
 from service.errors import AliasNotFound, IntegrityError, NoAliasHistory, NotReady
-from service.inference import InferenceService
 from service.registry import Registry
 from tests.conftest import MODEL
 from tests.tiny_models import register_tiny
@@ -37,8 +37,8 @@ def promoted(registry: Registry) -> Registry:
     return registry
 
 
-def started(settings) -> InferenceService:
-    core = InferenceService(settings)
+def started(settings) -> Core:
+    core = Core(settings)
     core.start()
     return core
 
@@ -50,7 +50,7 @@ def test_a_new_worker_serves_the_last_good_version_and_says_degraded(promoted, s
     core = started(settings)
     try:
         assert core.is_ready()
-        loaded, alias = core.model()
+        loaded, alias = core.data_plane.model()
         assert (loaded.version, alias) == (1, "production")
         status = core.status()
         assert status["status"] == "degraded"
@@ -67,10 +67,10 @@ def test_a_new_worker_serves_the_last_good_version_and_says_degraded(promoted, s
 def test_a_running_worker_keeps_its_verified_copy_when_the_target_vanishes(promoted, settings):
     core = started(settings)
     try:
-        assert core.model()[0].version == 2
+        assert core.data_plane.model()[0].version == 2
         delete(promoted, 2)
         wait_for(lambda: core.status()["status"] == "degraded")
-        assert core.model()[0].version == 2  # the copy verified at load answers on
+        assert core.data_plane.model()[0].version == 2  # the copy verified at load answers on
         (refusal,) = core.status()["refused"]
         assert "serving the copy verified when it was loaded" in refusal["reason"]
     finally:
@@ -87,7 +87,7 @@ def test_nothing_to_serve_is_decided_once_not_per_request(registry, settings, tm
         with caplog.at_level(logging.INFO, logger="fashion_serve"):
             for _ in range(50):
                 with pytest.raises(NotReady, match="sha256"):
-                    core.model(alias="canary")
+                    core.data_plane.model(alias="canary")
         refusals = [r for r in caplog.records if r.levelno >= logging.ERROR]
         assert len(refusals) == 1, [r.getMessage() for r in refusals]
         assert "canary" in refusals[0].getMessage()
@@ -101,9 +101,9 @@ def test_a_repaired_target_is_served_again(promoted, settings, tmp_path):
     corrupt(promoted, 2)
     core = started(settings)
     try:
-        assert core.model()[0].version == 1
+        assert core.data_plane.model()[0].version == 1
         path.write_bytes(good)
-        wait_for(lambda: core.model()[0].version == 2)
+        wait_for(lambda: core.data_plane.model()[0].version == 2)
         assert core.status()["status"] == "ready"
         assert core.status()["refused"] == []
     finally:
@@ -115,9 +115,9 @@ def test_api_rollback_works_when_the_current_target_is_missing(promoted, setting
     core = started(settings)
     try:
         delete(promoted, 2)
-        moved = core.rollback(MODEL, "production")
+        moved = core.registry_view.rollback(MODEL, "production")
         assert moved == {"model": MODEL, "alias": "production", "version": 1, "previous": 2}
-        assert core.model()[0].version == 1
+        assert core.data_plane.model()[0].version == 1
         assert core.status()["status"] == "ready"
     finally:
         core.close()
@@ -131,7 +131,7 @@ def test_promotion_through_the_api_refuses_a_version_that_does_not_verify(
     core = started(settings)
     try:
         with pytest.raises(IntegrityError):
-            core.set_alias(MODEL, "production", version)
+            core.registry_view.set_alias(MODEL, "production", version)
         assert registry.aliases(MODEL)["production"] == 1
         assert core.status()["status"] == "ready"
     finally:
@@ -142,7 +142,7 @@ def test_an_alias_moved_by_another_process_is_followed_without_restart(registry,
     core = started(settings)
     try:
         Registry(settings.model_dir).set_alias(MODEL, "production", 2)  # as the CLI would
-        wait_for(lambda: core.model()[0].version == 2, "production to serve version 2")
+        wait_for(lambda: core.data_plane.model()[0].version == 2, "production to serve version 2")
         assert core.status()["refused"] == []
     finally:
         core.close()
@@ -151,11 +151,11 @@ def test_an_alias_moved_by_another_process_is_followed_without_restart(registry,
 def test_an_alias_is_followed_from_its_first_use(settings):
     core = started(settings)
     try:
-        assert core.model(alias="staging")[0].version == 2
+        assert core.data_plane.model(alias="staging")[0].version == 2
         serving = {(s["alias"], s["version"]) for s in core.status()["serving"]}
         assert serving == {("production", 1), ("staging", 2)}
         with pytest.raises(AliasNotFound):
-            core.model(alias="canary")
+            core.data_plane.model(alias="canary")
     finally:
         core.close()
 
@@ -163,14 +163,14 @@ def test_an_alias_is_followed_from_its_first_use(settings):
 def test_set_alias_then_rollback_switch_immediately(settings):
     core = started(settings)
     try:
-        moved = core.set_alias(MODEL, "production", 2)
+        moved = core.registry_view.set_alias(MODEL, "production", 2)
         assert moved == {"model": MODEL, "alias": "production", "version": 2, "previous": 1}
-        assert core.model()[0].version == 2
-        back = core.rollback(MODEL, "production")
+        assert core.data_plane.model()[0].version == 2
+        back = core.registry_view.rollback(MODEL, "production")
         assert (back["version"], back["previous"]) == (1, 2)
-        assert core.model()[0].version == 1
+        assert core.data_plane.model()[0].version == 1
         with pytest.raises(NoAliasHistory):
-            core.rollback(MODEL, "production")
+            core.registry_view.rollback(MODEL, "production")
     finally:
         core.close()
 
@@ -183,7 +183,7 @@ def test_an_empty_registry_is_not_ready_until_a_model_is_promoted(settings, tmp_
         assert not core.is_ready()
         assert core.status()["refused"]
         with pytest.raises(NotReady, match="has no version to serve"):
-            core.model()
+            core.data_plane.model()
         registry = Registry(root)
         register_tiny(registry, MODEL, 5, tmp_path)
         registry.set_alias(MODEL, "production", 1)

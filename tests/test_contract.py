@@ -61,8 +61,11 @@ def test_version_numbers_are_positive_ints_never_bools(value, valid):
             check_version(value)
 
 
-def test_a_version_or_an_alias_but_not_both():
-    for version, alias in ((None, None), (1, None), (None, "production")):
-        check_target(version, alias)
+@pytest.mark.parametrize(("version", "alias"), [(None, None), (1, None), (None, "production")])
+def test_a_version_or_an_alias_is_a_target(version, alias):
+    check_target(version, alias)
+
+
+def test_a_version_and_an_alias_together_are_refused():
     with pytest.raises(BadRequest, match="not both"):
         check_target(1, "production")

@@ -12,7 +12,7 @@ import requests
 
 from tests.conftest import MODEL, tiny_registry
 from tests.e2e.server import GunicornServer
-from tests.test_inference import dark_images, png
+from tests.images import dark_images, png
 
 pytestmark = pytest.mark.slow
 LIMIT = 64 * 1024  # FASHION_MAX_UPLOAD_BYTES for this server

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from service.errors import IntegrityError, LoadThrottled, ModelLoadError, VersionNotFound
-from service.events import Events, Observers
+from service.events import Observer, Observers
 from service.loader import LoadBudget, Loader, check_model
 from service.registry import Registry
 from service.runtime import CPU
@@ -25,7 +25,7 @@ class FakeClock:
         return self.now
 
 
-class LoadCounter(Events):
+class LoadCounter(Observer):
     """Counts the loads the loader reports."""
 
     def __init__(self) -> None:
@@ -35,9 +35,9 @@ class LoadCounter(Events):
         self.loads.append((name, version))
 
 
-def make_loader(registry: Registry, settings, pinned=frozenset) -> tuple[Loader, LoadCounter]:
+def make_loader(registry: Registry, settings) -> tuple[Loader, LoadCounter]:
     counter = LoadCounter()
-    loader = Loader(registry, settings, [CPU], Observers([counter]), pinned=pinned)
+    loader = Loader(registry, settings, [CPU], Observers([counter]))
     return loader, counter
 
 
@@ -102,8 +102,9 @@ def test_concurrent_asks_for_one_version_load_it_once(registry, settings):
 def test_max_loaded_counts_only_versions_no_alias_serves(registry, settings, tmp_path):
     for seed in (3, 4, 5):
         register_tiny(registry, MODEL, seed, tmp_path)
-    loader, _ = make_loader(registry, replace(settings, max_loaded=1), lambda: {(MODEL, 1)})
+    loader, _ = make_loader(registry, replace(settings, max_loaded=1))
     loader.load(MODEL, 1)
+    loader.pin(frozenset({(MODEL, 1)}))  # as an alias serving it does
     for version in (2, 3, 4):
         loader.load(MODEL, version, on_demand=True)
     assert [m.version for m in loader.loaded()] == [1, 4]

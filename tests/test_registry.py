@@ -267,11 +267,18 @@ def test_interrupted_registration_removes_its_staging_folder(populated, fake_mod
     assert snapshot(populated.root) == before
 
 
-def test_missing_root(tmp_path, fake_model):
+@pytest.mark.parametrize(
+    "read",
+    [Registry.models, lambda r: r.versions("m"), lambda r: r.card("m", 1)],
+    ids=["models", "versions", "card"],
+)
+def test_reading_a_missing_root_says_so(tmp_path, read):
+    with pytest.raises(RegistryError, match="the model registry folder does not exist"):
+        read(Registry(tmp_path / "missing"))
+
+
+def test_registering_into_a_missing_root_creates_nothing(tmp_path, fake_model):
     registry = Registry(tmp_path / "missing")
-    for read in (registry.models, lambda: registry.versions("m"), lambda: registry.card("m", 1)):
-        with pytest.raises(RegistryError, match="the model registry folder does not exist"):
-            read()
     with pytest.raises(RegistryError, match="does not exist"):
         registry.register("m", fake_model(), {})
     assert not registry.root.exists(), "register must not create the root"

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from service.errors import FashionServeError
 from service.settings import Settings, SettingsError
 
 
@@ -33,6 +34,13 @@ def test_every_variable_is_read():
         "FASHION_RELOAD_INTERVAL": "0.5",
         "FASHION_MAX_LOADED": "3",
         "FASHION_TRUSTED_PROXIES": "172.30.0.0/24, ::1",
+        "FASHION_BIND": "0.0.0.0:9000",
+        "FASHION_WORKERS": "4",
+        "FASHION_TIMEOUT": "60",
+        "FASHION_WORKER_CLASS": "gthread",
+        "FASHION_WORKER_THREADS": "8",
+        "FASHION_ACCESS_LOG": "-",
+        "FASHION_LOG_LEVEL": "debug",
     }
     assert Settings.from_env(env) == Settings(
         model_dir=Path("/srv/models"),
@@ -47,6 +55,13 @@ def test_every_variable_is_read():
         reload_interval=0.5,
         max_loaded=3,
         trusted_proxies=(ipaddress.ip_network("172.30.0.0/24"), ipaddress.ip_network("::1")),
+        bind="0.0.0.0:9000",
+        workers=4,
+        timeout=60,
+        worker_class="gthread",
+        worker_threads=8,
+        access_log="-",
+        log_level="debug",
     )
 
 
@@ -70,11 +85,23 @@ def test_empty_values_mean_the_default_and_an_empty_token_means_no_token():
         ("FASHION_TRUSTED_PROXIES", "10.0.0.1/8", "FASHION_TRUSTED_PROXIES: 10.0.0.1/8 has host"),
         ("FASHION_DEFAULT_MODEL", "../etc", "FASHION_DEFAULT_MODEL: invalid model name"),
         ("FASHION_DEFAULT_ALIAS", "Prod", "FASHION_DEFAULT_ALIAS: invalid alias name"),
+        ("FASHION_WORKERS", "0", "FASHION_WORKERS must be at least 1"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_variable(key, value, message):
     with pytest.raises(SettingsError, match=message):
         Settings.from_env({key: value})
+
+
+def test_settings_made_in_code_are_held_to_the_same_rules():
+    with pytest.raises(SettingsError, match="FASHION_DEFAULT_MODEL"):
+        Settings(default_model="../etc")
+
+
+def test_a_start_up_error_is_not_a_client_error():
+    # The HTTP layer maps FashionServeError subclasses to 4xx answers; a bad setting never
+    # reaches a client, it stops the start.
+    assert not issubclass(SettingsError, FashionServeError)
 
 
 def test_admin_token_is_read_from_the_file_fashion_admin_token_file_names(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ frameworks, not models: same model file, same service.preprocess, same session o
 import os
 from pathlib import Path
 
-from service.inference import Result
+from service.data_plane import Result
 from service.loader import LoadedModel
 from service.preprocess import preprocess_images
 from service.runtime import CPU, OnnxModel

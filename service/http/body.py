@@ -1,10 +1,8 @@
 """Request bodies read while they stream: 413 at the limit, decompressed and parsed as they come.
 
-Limits hold for Content-Length and chunked bodies alike (Werkzeug's own reader silently cuts a
-chunked body at MAX_CONTENT_LENGTH) and for gzip/deflate bodies after inflation, which stops at
-the limit instead of inflating a bomb whole. JSON bodies also have a value budget: a JSON
-request can hold at most one batch of pixels, so a body with more commas than that is refused
-as soon as the inflated bytes say so, long before the whole of it is parsed.
+The one home of the upload limit: it holds for Content-Length and chunked bodies alike, and for
+gzip/deflate bodies after inflation, which stops at the limit. A JSON body may hold at most one
+batch of values, so a bomb of numbers is refused as its commas arrive, before it is parsed.
 """
 
 import zlib
@@ -19,7 +17,7 @@ from service.contract import IMAGE_SIDE
 from service.errors import BadRequest
 from service.settings import Settings
 
-from .errors import HttpError
+from .error_map import HttpError
 
 CHUNK = 64 * 1024
 INFLATE_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
@@ -59,7 +57,7 @@ def load_json(data: bytes, what: str = "request body") -> object:
     if not data:
         raise BadRequest(f"empty {what}: send a JSON document")
     try:
-        # msgspec: the same values as json.loads, 4-10× faster on number arrays (bench/README.md).
+        # The app's one decoder (json_provider uses it too): the same values as json.loads.
         return msgspec.json.decode(data)
     except (msgspec.DecodeError, RecursionError) as error:  # RecursionError: absurdly deep
         raise BadRequest(f"{what} is not valid JSON: {str(error)[:200]}") from None

@@ -1,12 +1,12 @@
 """/openapi.json and the docs page: Swagger UI from the flask-swagger-ui package, no CDN."""
 
-import json
 from pathlib import Path
 
 import flask_swagger_ui
 from flask import Blueprint, Flask, Response, current_app, send_from_directory, url_for
 
 from . import spec
+from .json_provider import encode
 
 bp = Blueprint("docs", __name__)
 EXTENSION = "fashion_serve.openapi"
@@ -32,7 +32,7 @@ _PAGE = """<!doctype html>
 
 def init_app(app: Flask, document: spec.Schema) -> None:
     """Serve this document at /openapi.json, encoded once."""
-    app.extensions[EXTENSION] = json.dumps(document, ensure_ascii=False)
+    app.extensions[EXTENSION] = encode(document)
 
 
 @bp.get("/openapi.json")

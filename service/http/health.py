@@ -3,7 +3,7 @@
 from flask import Blueprint, Response, jsonify
 
 from . import spec
-from .parsing import core
+from .current import core
 from .responses import Health, Ready
 
 bp = Blueprint("health", __name__)

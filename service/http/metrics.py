@@ -1,9 +1,7 @@
 """Prometheus metrics at /metrics: requests, latency, classified images, model loads and aliases.
 
-Under gunicorn every worker is its own process, so values go through prometheus-client's
-multiprocess mode (files in PROMETHEUS_MULTIPROC_DIR, set up by gunicorn.conf.py) and a scrape
-of any worker adds up all of them. Without that variable (Flask's test client, a single process)
-the app's own registry is exposed as it is.
+Under gunicorn (PROMETHEUS_MULTIPROC_DIR set by gunicorn.conf.py) a scrape of any worker adds
+up all of them through prometheus-client's multiprocess files; without it, one process's own.
 """
 
 import os
@@ -21,10 +19,10 @@ from prometheus_client import (
 )
 
 from service.contract import CLASS_NAMES
-from service.events import Events
+from service.events import Observer
 
 from . import spec
-from .parsing import EXTENSION as CORE_EXTENSION
+from .current import EXTENSION as CORE_EXTENSION
 
 EXTENSION = "fashion_serve.metrics"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -37,7 +35,7 @@ METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
 bp = Blueprint("metrics", __name__)
 
 
-class Metrics(Events):
+class Metrics(Observer):
     """The service's metric families, registered on one registry, fed by requests and the core."""
 
     def __init__(self, registry: CollectorRegistry) -> None:

@@ -6,12 +6,12 @@ from flask import Blueprint, Response, jsonify, request, send_file
 
 from service.contract import is_version, parse_version
 from service.errors import BadRequest
-from service.inference import PUBLIC_FILES
+from service.registry_view import PUBLIC_FILES
 
 from . import spec
 from .body import load_json, read_body
-from .errors import HttpError
-from .parsing import core
+from .current import registry_view, settings
+from .error_map import HttpError
 from .responses import AliasChange, ModelDetail, ModelList, VersionCard
 from .wire import AliasRequest
 
@@ -21,31 +21,31 @@ bp = Blueprint("models", __name__, url_prefix="/models")
 @bp.get("")
 def list_models() -> Response:
     """Every model in the registry with its versions and aliases."""
-    return jsonify(models=core().list_models())
+    return jsonify(models=registry_view().list_models())
 
 
 @bp.get("/<name>")
 def show_model(name: str) -> Response:
     """One model: its versions (with headline metrics), aliases and alias history."""
-    return jsonify(core().describe_model(name))
+    return jsonify(registry_view().describe_model(name))
 
 
 @bp.get("/<name>/versions/<version>")
 def show_version(name: str, version: str) -> Response:
     """A version's card, plus whether this worker has it loaded and on which providers."""
-    return jsonify(core().version_card(name, parse_version(version)))
+    return jsonify(registry_view().version_card(name, parse_version(version)))
 
 
 @bp.get("/<name>/versions/<version>/files/<filename>")
 def version_file(name: str, version: str, filename: str) -> Response:
     """One of a version's stored plots (training curves, confusion matrix)."""
-    path = core().version_file(name, parse_version(version), filename)
+    path = registry_view().version_file(name, parse_version(version), filename)
     # Versions are immutable: a client may keep the file as long as it likes.
     return send_file(path, max_age=86400, conditional=True)
 
 
 def _require_admin() -> None:
-    token = core().settings.admin_token
+    token = settings().admin_token
     if token is None:
         raise HttpError(
             403, "read_only", "model management is disabled: set FASHION_ADMIN_TOKEN to enable it"
@@ -66,7 +66,7 @@ def promote(name: str, alias: str) -> Response:
     """Point an alias at a version: body {"version": N}. Needs the admin token."""
     _require_admin()
     try:
-        body = load_json(read_body(core().settings, json_prefix=-1))
+        body = load_json(read_body(settings(), json_prefix=-1))
     except BadRequest:
         body = None
     version = body.get("version") if isinstance(body, dict) else None
@@ -74,14 +74,14 @@ def promote(name: str, alias: str) -> Response:
         version = int(version)
     if not is_version(version):
         raise BadRequest('send a JSON body {"version": N} with N a positive integer')
-    return jsonify(core().set_alias(name, alias, version))
+    return jsonify(registry_view().set_alias(name, alias, version))
 
 
 @bp.delete("/<name>/aliases/<alias>")
 def rollback(name: str, alias: str) -> Response:
     """Move an alias back to the version it pointed at before. Needs the admin token."""
     _require_admin()
-    return jsonify(core().rollback(name, alias))
+    return jsonify(registry_view().rollback(name, alias))
 
 
 _ADMIN = {"tags": ["models"], "parameters": [spec.NAME, spec.ALIAS], "security": [{"bearer": []}]}

@@ -1,7 +1,12 @@
-"""The pieces each blueprint describes its paths with (service/http/openapi.py assembles them)."""
+"""The OpenAPI 3.1 document: the pieces each blueprint declares its PATHS with, and document(),
+which joins those paths to the schemas msgspec generates from the models they refer to."""
 
+from collections.abc import Iterable
 from typing import Any
 
+import msgspec
+
+from service import __version__
 from service.contract import ALIAS_PATTERN, NAME_PATTERN, VERSION_PATTERN
 from service.preprocess import INVERT_CHOICES, MODE_CHOICES
 
@@ -15,8 +20,13 @@ BINARY = {"type": "string", "format": "binary"}
 MODEL_VERSION = {"X-Model-Version": {"$ref": "#/components/headers/X-Model-Version"}}
 
 
+# Every model a path refers to, by name: the document's components are generated from these.
+_REFERRED: dict[str, type] = {}
+
+
 def ref(model: type) -> Schema:
     """A reference to a wire model's component (components are named after the class)."""
+    _REFERRED[model.__name__] = model
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
@@ -146,3 +156,46 @@ IMAGES_BODY = {
         "application/octet-stream": {"schema": BINARY},
     },
 }
+
+
+def components() -> dict[str, Any]:
+    """The models' JSON Schemas, as OpenAPI components (#/components/schemas/<class name>)."""
+    _, schemas = msgspec.json.schema_components(
+        _REFERRED.values(), ref_template="#/components/schemas/{name}"
+    )
+    return dict(sorted(schemas.items()))
+
+
+def document(declared: Iterable[Paths]) -> Schema:
+    """The whole document, from each blueprint's declared paths."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "fashion-serve",
+            "version": __version__,
+            "description": "Classify Fashion-MNIST clothing images with versioned ONNX models. "
+            "Native endpoints, the Open Inference Protocol (KServe v2, with Triton's binary tensor"
+            " extension) and TensorFlow Serving's REST API. Every response carries X-Request-ID.",
+        },
+        "tags": [
+            {"name": "predict"},
+            {"name": "inside the network"},
+            {"name": "models"},
+            {"name": "health"},
+            {"name": "open inference protocol (v2)"},
+            {"name": "tensorflow serving (v1)"},
+            {"name": "operations"},
+            {"name": "page"},
+        ],
+        "paths": {path: item for paths in declared for path, item in paths.items()},
+        "components": {
+            "schemas": components(),
+            "headers": {
+                "X-Model-Version": {
+                    "description": "name:version of the model that answered.",
+                    "schema": {"type": "string"},
+                }
+            },
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

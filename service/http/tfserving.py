@@ -18,7 +18,8 @@ from service.errors import BadRequest
 
 from . import spec
 from .body import read_body
-from .parsing import core, with_model_version
+from .current import data_plane, settings
+from .predict import with_model_version
 from .responses import TfModelStatus, TfPredictResponse
 from .tensors import array_from_json, to_images
 from .wire import TfPredictRequest, decode
@@ -48,7 +49,7 @@ Images = list[bytes] | np.ndarray
 @bp.get("/<segment:name>/labels/<segment:alias>")
 def model_status(name: str, version: str | None = None, alias: str | None = None) -> Response:
     """The version that answers (loading it if needed), in TF Serving's model status shape."""
-    loaded, _ = core().model(name, parse_version(version), alias)
+    loaded, _ = data_plane().model(name, parse_version(version), alias)
     return jsonify(
         model_version_status=[
             {
@@ -66,14 +67,14 @@ def model_status(name: str, version: str | None = None, alias: str | None = None
 def predict(name: str, version: str | None = None, alias: str | None = None) -> Response:
     """{"instances": [...]} → {"predictions": [...]}, or {"inputs": ...} → {"outputs": [...]}."""
     number = parse_version(version)
-    body = decode(TfPredictRequest, read_body(core().settings, json_prefix=-1), "request body")
+    body = decode(TfPredictRequest, read_body(settings(), json_prefix=-1), "request body")
     if (body.instances is UNSET) == (body.inputs is UNSET):
         raise BadRequest('give exactly one of "instances" (rows) or "inputs" (columns)')
     if body.instances is not UNSET:
         key, images = "predictions", _rows(body.instances)
     else:
         key, images = "outputs", _columns(body.inputs)
-    service = core()
+    service = data_plane()
     if isinstance(images, list):
         result = service.predict_images(images, name, number, alias)
     else:

@@ -2,8 +2,7 @@
 
 from flask import Blueprint, Response, render_template
 
-from . import spec
-from .parsing import core
+from . import current, spec
 
 bp = Blueprint(
     "ui",
@@ -17,7 +16,7 @@ bp = Blueprint(
 @bp.get("/")
 def page() -> Response:
     """The single page; its script reads everything else from the JSON API."""
-    html = render_template("ui/index.html", default_model=core().settings.default_model)
+    html = render_template("ui/index.html", default_model=current.settings().default_model)
     return Response(html, content_type="text/html; charset=utf-8")
 
 

@@ -4,7 +4,6 @@ Tools written for Triton, KServe or Seldon MLServer (e.g. tritonclient.http with
 talk to this service unchanged. Errors are {"error": "message"} (service/http/errors.py).
 """
 
-import json
 import math
 from typing import Any
 
@@ -13,12 +12,14 @@ from flask import Blueprint, Response, jsonify, request
 
 from service import __version__
 from service.contract import CLASS_NAMES, IMAGE_SIDE, INPUT_NAME, OUTPUT_NAME, parse_version
+from service.data_plane import Result
 from service.errors import BadRequest
-from service.inference import Result
 
 from . import spec
 from .body import read_body
-from .parsing import core, with_model_version
+from .current import core, data_plane, registry_view, settings
+from .json_provider import encode
+from .predict import with_model_version
 from .responses import InferResponse, V2Live, V2Model, V2ModelReady, V2Ready, V2Server
 from .tensors import array_from_json, to_images
 from .wire import InferInput, InferOutput, InferRequest, decode
@@ -61,7 +62,8 @@ def server_ready() -> tuple[Response, int]:
 @bp.get("/models/<name>/versions/<version>")
 def model_metadata(name: str, version: str | None = None) -> Response:
     """The model's versions, platform and tensor signature (the ONNX contract)."""
-    versions = core().versions(name, parse_version(version))  # 404: unknown model or version
+    # 404 for an unknown model or version.
+    versions = registry_view().versions(name, parse_version(version))
     return jsonify(
         name=name,
         versions=[str(v) for v in versions],
@@ -75,7 +77,7 @@ def model_metadata(name: str, version: str | None = None) -> Response:
 @bp.get("/models/<name>/versions/<version>/ready")
 def model_ready(name: str, version: str | None = None) -> Response:
     """200 when this version (default: the default alias's) is loaded or loads now; else 4xx/503."""
-    loaded, _ = core().model(name, parse_version(version))
+    loaded, _ = data_plane().model(name, parse_version(version))
     return with_model_version(jsonify(name=loaded.name, ready=True), loaded)
 
 
@@ -90,7 +92,7 @@ def infer(name: str, version: str | None = None) -> Response:
     header, binary = _read_request()
     images = _input_images(header.inputs[0], binary)
     outputs = _requested_outputs(header)
-    result = core().predict_array(images, name=name, version=number)
+    result = data_plane().predict_array(images, name=name, version=number)
     return _infer_response(result, header.id, outputs)
 
 
@@ -100,7 +102,7 @@ def _read_request() -> tuple[InferRequest, memoryview]:
     if length is not None and not (length.isascii() and length.isdigit()):
         raise BadRequest(f"{HEADER_LENGTH} must be a byte count within the body, not {length!r}")
     prefix = -1 if length is None else int(length)
-    body = read_body(core().settings, json_prefix=prefix)
+    body = read_body(settings(), json_prefix=prefix)
     split = len(body) if length is None else prefix
     if split > len(body):
         raise BadRequest(f"{HEADER_LENGTH} must be a byte count within the body, not {length!r}")
@@ -175,7 +177,7 @@ def _infer_response(result: Result, request_id: str | None, outputs: dict[str, A
     if request_id is not None:
         body["id"] = request_id
     body["outputs"] = [tensor]
-    header = json.dumps(body).encode()
+    header = encode(body, newline=raw is None)
     if raw is None:
         response = Response(header, content_type="application/json")
     else:

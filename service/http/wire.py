@@ -1,9 +1,8 @@
 """Typed wire models of the request bodies (msgspec Structs); the tensor protocols decode theirs.
 
-Decoding into them parses and validates a body's shape in one pass (issue 15 measured ~34 µs
-for a single-image /v2 body against ~135 µs for json.loads plus checks by hand); what types
-cannot say (binary sizes, value ranges) the endpoints check. The OpenAPI document's request
-schemas are generated from these models (service/http/openapi.py), so the two cannot drift apart.
+Decoding into them parses and validates a body's shape in one pass; what types cannot say
+(binary sizes, value ranges) the endpoints check. The OpenAPI request schemas are generated
+from these models, so the two cannot drift apart.
 """
 
 from typing import Annotated, Any, Literal, TypeVar

@@ -1,13 +1,7 @@
 """The filesystem model registry: immutable numbered versions, atomic aliases, sha256 checks.
 
-The layout (TF Serving's and Triton's, with MLflow-style aliases) is in _layout, the file
-primitives in _files, adding a version in _register, the integrity checks in _integrity, an
-alias's earlier targets in _history, the command line in __main__ (``python -m service.registry``).
-
 No alias ever points at a version that fails verification: set_alias and rollback check the
-target's sha256 against its card, then run the caller's ``verify`` (loading it in onnxruntime,
-service/loader.py) on the very bytes they checked, before anything is written.
-
+target's sha256, then run the caller's ``verify`` on the very bytes they checked, before writing.
 Error messages name files relative to the root: they reach anonymous HTTP clients.
 """
 
@@ -36,8 +30,7 @@ from service.errors import (
     VersionNotFound,
 )
 
-from . import _files, _history, _integrity, _register
-from ._history import HISTORY_LIMIT
+from . import _files, _integrity, _register
 from ._layout import ALIASES_FILE, CARD_FILE, HISTORY_FILE, LOCK_FILE, MODEL_FILE, scan_versions
 
 __all__ = [
@@ -47,6 +40,9 @@ __all__ = [
 
 # Checks a version's model bytes beyond their sha256 (loads them, checks the contract); raises.
 Verifier = Callable[[bytes], object]
+# Earlier targets kept per alias: rollback rarely goes further back, and the file must not grow
+# with every promotion forever.
+HISTORY_LIMIT = 50
 
 
 class Registry:
@@ -177,7 +173,9 @@ class Registry:
             self._verify(name, version, verify)
             if previous is not None:
                 history = self.alias_history(name)
-                _history.record(history, alias, previous)
+                earlier = history.setdefault(alias, [])
+                earlier.append(previous)
+                del earlier[:-HISTORY_LIMIT]
                 # History first: a crash in between leaves only a duplicate of the current target
                 # at its end, which rollback skips.
                 self._write(name, HISTORY_FILE, history)
@@ -221,7 +219,7 @@ class Registry:
                 raise AliasNotFound(f"model {name!r} has no alias {alias!r}")
             previous = aliases[alias]
             history = self.alias_history(name)
-            target = _history.step_back(history, alias, previous, versions)
+            target = _step_back(history, alias, previous, versions)
             if target is None:
                 raise NoAliasHistory(
                     f"alias {alias!r} of model {name!r} has no earlier target that still exists:"
@@ -260,7 +258,26 @@ class Registry:
 
     def verify(self, name: str | None = None) -> list[str]:
         """Check every version of one model (or all) and their aliases; [] means all is well."""
-        return _integrity.problems(self, self.models() if name is None else [name])
+        found = []
+        for model in self.models() if name is None else [name]:
+            versions = self.versions(model)
+            for version in versions:
+                try:
+                    self.verify_version(model, version)
+                except IntegrityError as exc:
+                    found.append(str(exc))
+            try:
+                aliases = self.aliases(model)
+                self.alias_history(model)
+            except RegistryError as exc:
+                found.append(str(exc))
+                continue
+            found.extend(
+                f"{model}: alias {alias!r} points at version {target}, which does not exist"
+                for alias, target in sorted(aliases.items())
+                if target not in versions
+            )
+        return found
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -309,3 +326,23 @@ class Registry:
     def _locked(self, name: str) -> AbstractContextManager[None]:
         path = self._model_dir(name) / LOCK_FILE
         return _files.locked(path, self._shown(path))
+
+
+def _step_back(
+    history: dict[str, list[int]], alias: str, current: int, versions: list[int]
+) -> int | None:
+    """Take the latest earlier target that still exists and is not current (None if none).
+
+    Targets passed over (gone, or equal to the current one) leave the history with it.
+    """
+    earlier = [v for v in history.get(alias, []) if v in versions]
+    while earlier and earlier[-1] == current:
+        earlier.pop()
+    if not earlier:
+        return None
+    target = earlier.pop()
+    if earlier:
+        history[alias] = earlier
+    else:
+        history.pop(alias, None)
+    return target

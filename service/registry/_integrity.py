@@ -1,14 +1,11 @@
-"""A version's integrity: model.onnx's bytes against its card, and the whole registry's check-up."""
+"""A version's integrity: model.onnx's bytes against the sha256 its card records."""
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from service.errors import IntegrityError, RegistryError
+from service.errors import IntegrityError
 
 from . import _files
-
-if TYPE_CHECKING:  # the registry calls in here: a type only, no import cycle at run time
-    from . import Registry
 
 
 def checked_bytes(name: str, version: int, card: dict[str, Any], model_file: Path) -> bytes:
@@ -32,27 +29,3 @@ def checked_bytes(name: str, version: int, card: dict[str, Any], model_file: Pat
             f"{label}: {model_file.name} has sha256 {actual}, but its card records {expected}"
         )
     return data
-
-
-def problems(registry: "Registry", models: list[str]) -> list[str]:
-    """What is wrong with these models' versions and aliases; [] means all is well."""
-    found = []
-    for model in models:
-        versions = registry.versions(model)
-        for version in versions:
-            try:
-                registry.verify_version(model, version)
-            except IntegrityError as exc:
-                found.append(str(exc))
-        try:
-            aliases = registry.aliases(model)
-            registry.alias_history(model)
-        except RegistryError as exc:
-            found.append(str(exc))
-            continue
-        found.extend(
-            f"{model}: alias {alias!r} points at version {target}, which does not exist"
-            for alias, target in sorted(aliases.items())
-            if target not in versions
-        )
-    return found

@@ -36,7 +36,7 @@ def proxy_env() -> dict[str, str]:
     ("name", "service_value"),
     [
         ("FASHION_MAX_UPLOAD_BYTES", Settings().max_upload_bytes),
-        ("FASHION_TIMEOUT", runpy.run_path(str(GUNICORN_CONF))["timeout"]),
+        ("FASHION_TIMEOUT", Settings().timeout),
         ("FASHION_KEEPALIVE", runpy.run_path(str(GUNICORN_CONF))["keepalive"]),
         ("FASHION_READ_TIMEOUT", http1.READ_TIMEOUT),
         ("FASHION_MAX_HEADER_BYTES", gunicorn_worker.MAX_HEAD),

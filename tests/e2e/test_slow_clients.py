@@ -9,7 +9,7 @@ import requests
 
 from tests.conftest import tiny_registry
 from tests.e2e.server import GunicornServer
-from tests.test_inference import dark_images, png
+from tests.images import dark_images, png
 
 pytestmark = pytest.mark.slow
 SILENT, DRIPPERS = 100, 16  # per worker that is many times the old pool of 4 threads

@@ -36,4 +36,4 @@ def assert_plain_error(response, status: int) -> str:
 
 def model_output(app, images: np.ndarray, version: int = 1) -> np.ndarray:
     """What the version's ONNX model gives in-process for float32 images."""
-    return app.extensions["fashion_serve"].model(MODEL, version)[0].model.run(images)
+    return app.extensions["fashion_serve"].data_plane.model(MODEL, version)[0].model.run(images)

@@ -50,7 +50,7 @@ def test_request_counts_and_latency_by_route_not_raw_path(client):
 
 def test_images_are_counted_by_predicted_class(client, app):
     batch = dark_images(5)
-    model = app.extensions["fashion_serve"].model(MODEL)[0].model
+    model = app.extensions["fashion_serve"].data_plane.model(MODEL)[0].model
     classes = model.run(np.stack(batch).astype(np.float32) / 255).argmax(axis=1)
     assert client.post("/predict", data=upload(*map(png, batch))).status_code == 200
     samples = scrape(client)
@@ -79,7 +79,7 @@ def test_loads_switches_and_refusals_are_visible(client, app, registry, tmp_path
     assert value(samples, "fashion_alias_version", model=MODEL, alias="production") == 1
     assert value(samples, "fashion_alias_degraded", model=MODEL, alias="production") == 1
     registry.set_alias(MODEL, "production", 2)
-    wait_for(lambda: core.model(MODEL)[0].version == 2)
+    wait_for(lambda: core.data_plane.model(MODEL)[0].version == 2)
     samples = scrape(client)
     assert value(samples, "fashion_alias_version", model=MODEL, alias="production") == 2
     assert value(samples, "fashion_alias_degraded", model=MODEL, alias="production") == 0

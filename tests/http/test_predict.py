@@ -28,7 +28,7 @@ def test_predict_multipart_returns_all_ten_probabilities_in_class_order(client, 
     (prediction,) = body["predictions"]
     assert list(prediction["probabilities"]) == list(CLASS_NAMES)
     core = app.extensions["fashion_serve"]
-    expected = core.model()[0].model.run(pixels[None].astype(np.float32) / 255)[0]
+    expected = core.data_plane.model()[0].model.run(pixels[None].astype(np.float32) / 255)[0]
     np.testing.assert_allclose(list(prediction["probabilities"].values()), expected, rtol=1e-6)
     assert prediction["class_id"] == int(expected.argmax())
     assert response.headers["X-Model-Version"] == f"{MODEL}:1"

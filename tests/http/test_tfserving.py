@@ -44,29 +44,31 @@ def test_named_instances_columnar_inputs_versions_and_labels(client, app):
     assert len(bare.get_json()["outputs"]) == 2
 
 
-def test_base64_images_are_decoded_like_uploads(client, app):
+@pytest.mark.parametrize("named", [False, True], ids=["bare", "named"])
+def test_base64_images_are_decoded_like_uploads(client, app, named):
     pixels = dark_images(1)[0]
-    encoded = base64.b64encode(png(pixels)).decode()
-    for instance in ({"b64": encoded}, {"image": {"b64": encoded}}):
-        body = client.post(f"/v1/models/{MODEL}:predict", json={"instances": [instance]})
-        got = np.array(body.get_json()["predictions"], np.float32)
-        np.testing.assert_allclose(
-            got, model_output(app, pixels[None].astype(np.float32) / 255), rtol=1e-6
-        )
+    instance = {"b64": base64.b64encode(png(pixels)).decode()}
+    instance = {"image": instance} if named else instance
+    body = client.post(f"/v1/models/{MODEL}:predict", json={"instances": [instance]})
+    got = np.array(body.get_json()["predictions"], np.float32)
+    np.testing.assert_allclose(
+        got, model_output(app, pixels[None].astype(np.float32) / 255), rtol=1e-6
+    )
 
 
-def test_model_status_like_tf_serving(client):
-    for path, version in (
+@pytest.mark.parametrize(
+    ("path", "version"),
+    [
         (f"/v1/models/{MODEL}", "1"),
         (f"/v1/models/{MODEL}/versions/2", "2"),
         (f"/v1/models/{MODEL}/labels/staging", "2"),
-    ):
-        body = client.get(path).get_json()
-        assert body == {
-            "model_version_status": [
-                {"version": version, "state": "AVAILABLE", "status": OK_STATUS}
-            ]
-        }
+    ],
+)
+def test_model_status_like_tf_serving(client, path, version):
+    body = client.get(path).get_json()
+    assert body == {
+        "model_version_status": [{"version": version, "state": "AVAILABLE", "status": OK_STATUS}]
+    }
 
 
 @pytest.mark.parametrize(

@@ -1,14 +1,16 @@
 """POST /models/<name>/activations: one image in, the answering version's hidden layers out."""
 
-import orjson
 from flask import Blueprint, Response
 
 from service.errors import BadRequest
 
 from . import predict, spec
-from .parsing import core, model_query, uploaded_images, with_model_version
-from .predict import result_body
+from .current import data_plane
+from .json_provider import json_response
+from .predict import result_body, with_model_version
+from .query import model_query
 from .responses import ActivationsResponse
+from .uploads import uploaded_images
 
 bp = Blueprint("activations", __name__)
 
@@ -20,13 +22,10 @@ def activations(name: str) -> Response:
     images = uploaded_images()
     if len(images) != 1:
         raise BadRequest(f"send exactly one image to explain, not {len(images)}")
-    result, inside = core().explain_image(images[0], name=name, **query)
+    result, inside = data_plane().explain_image(images[0], name=name, **query)
     body = result_body(result)
     body = {"model": body["model"], "prediction": body["predictions"][0], **inside.as_dict()}
-    response = Response(
-        orjson.dumps(body, option=orjson.OPT_APPEND_NEWLINE), mimetype="application/json"
-    )
-    return with_model_version(response, result.model)
+    return with_model_version(json_response(body), result.model)
 
 
 _OPERATION = predict.operation(

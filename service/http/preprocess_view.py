@@ -3,7 +3,6 @@
 import io
 
 import numpy as np
-import orjson
 from flask import Blueprint, Response, request
 from PIL import Image
 
@@ -11,13 +10,15 @@ from service.errors import BadRequest
 from service.preprocess import MODE_CHOICES, Preprocessed, parse_choice
 
 from . import spec
-from .parsing import core, image_query, uploaded_images
+from .current import data_plane
+from .json_provider import JSON, json_response
+from .query import image_query
 from .responses import PreprocessResponse
+from .uploads import uploaded_images
 
 bp = Blueprint("preprocess", __name__)
 
 FORMATS = ("png", "json")
-JSON = "application/json"
 ACCEPTED = ("image/png", JSON)  # in order of preference: */* gets the PNG
 MODE_HEADER = "X-Preprocess-Mode"
 
@@ -25,17 +26,13 @@ MODE_HEADER = "X-Preprocess-Mode"
 @bp.post("/preprocess")
 def preprocess() -> Response:
     """The model's input for the uploaded images: one PNG, or JSON for ?format=json or a batch."""
-    query = image_query()
     asked = _asked_format(request.args.get("format"))
-    result = core().preprocess(uploaded_images(), **query)
+    result = data_plane().preprocess(uploaded_images(), image_query())
     batch = len(result.modes) > 1
     if asked == "png" and batch:
         raise BadRequest("a batch is answered as JSON: send ?format=json, or one image")
     if asked == "json" or batch or request.accept_mimetypes.best_match(ACCEPTED) == JSON:
-        body = orjson.dumps(
-            _json_body(result), option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
-        )
-        return Response(body, mimetype=JSON)
+        return json_response(_json_body(result))
     response = Response(_png(result.images[0]), mimetype="image/png")
     response.headers[MODE_HEADER] = result.modes[0]
     return response
