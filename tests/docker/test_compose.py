@@ -228,7 +228,8 @@ def test_serves_trains_promotes_and_hot_reloads(deployment: Deployment) -> None:
     shipped_version = shipped["model"]["version"]
     assert check_predictions(shipped, labels, shipped_version) >= 0.8
 
-    output = deployment("--profile train run --rm train --epochs 1 --train-limit 5000", 900)
+    train = "--profile train run --rm train --arch mlp --epochs 1 --train-limit 5000"
+    output = deployment(train, 900)
     registered = re.search(rf"registered {MODEL} version (\d+)", output)
     assert registered, output
     new_version = int(registered.group(1))

@@ -296,7 +296,7 @@ def test_replicas_answer_and_a_promote_reaches_every_replica_within_5_s(stack, i
         SHIPPED_PRODUCTION
     }
 
-    log = stack.train("--epochs 1 --train-limit 2000")
+    log = stack.train("--arch mlp --epochs 1 --train-limit 2000")
     registered = re.search(rf"registered {MODEL} version (\d+)", log)
     assert registered, log
     new_version = int(registered.group(1))
