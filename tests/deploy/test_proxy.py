@@ -38,8 +38,11 @@ def proxy_env() -> dict[str, str]:
         ("FASHION_MAX_UPLOAD_BYTES", Settings().max_upload_bytes),
         ("FASHION_TIMEOUT", Settings().timeout),
         ("FASHION_KEEPALIVE", runpy.run_path(str(GUNICORN_CONF))["keepalive"]),
-        ("FASHION_READ_TIMEOUT", http1.READ_TIMEOUT),
-        ("FASHION_MAX_HEADER_BYTES", gunicorn_worker.MAX_HEAD),
+        ("FASHION_READ_TIMEOUT", http1.HEAD_TIMEOUT),
+        ("FASHION_READ_TIMEOUT", http1.BODY_GRACE),
+        ("FASHION_SEND_TIMEOUT", gunicorn_worker.SEND_TIMEOUT),
+        ("FASHION_MAX_HEADER_BYTES", http1.MAX_HEAD),
+        ("FASHION_MAX_FIELD_BYTES", http1.MAX_FIELD),
     ],
 )
 def test_the_proxy_gets_the_service_s_own_limits(name, service_value):
