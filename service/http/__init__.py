@@ -13,6 +13,7 @@ from service.settings import current as current_settings
 from . import (
     access_log,
     activations_view,
+    canaries,
     docs,
     error_map,
     health,
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
         preprocess_view,
         activations_view,
         models,
+        canaries,
         health,
         v2,
         tfserving,

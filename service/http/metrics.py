@@ -59,6 +59,13 @@ class Metrics(Observer):
             ("model", "label"),
             registry=registry,
         )
+        # Which version answered: under a canary, the candidate's share of an alias's images.
+        self.version_images = Counter(
+            "fashion_version_images_classified",
+            "Images classified, by model and the version that answered.",
+            ("model", "version"),
+            registry=registry,
+        )
         self.loads = Counter(
             "fashion_model_loads",
             "Model versions loaded, verified and warmed up.",
@@ -99,6 +106,7 @@ class Metrics(Observer):
         # are looked up once and kept (a measurable share of a single-image request).
         self._request_children: dict[tuple[str | None, str, int], tuple[Counter, Histogram]] = {}
         self._image_children: dict[tuple[str, int], Counter] = {}
+        self._version_children: dict[tuple[str, int], Counter] = {}
 
     def on_load(self, name: str, version: int, seconds: float) -> None:
         self.loads.labels(name).inc()
@@ -114,6 +122,7 @@ class Metrics(Observer):
         self.degraded.labels(name, alias).set(1 if degraded else 0)
 
     def on_result(self, name: str, version: int, classes: np.ndarray) -> None:
+        self._version_child(name, version).inc(len(classes))
         if len(classes) == 1:  # the common case, without bincount's array round trip
             self._image_child(name, int(classes[0])).inc()
             return
@@ -121,6 +130,13 @@ class Metrics(Observer):
         for class_id, count in enumerate(counts):
             if count:
                 self._image_child(name, class_id).inc(count)
+
+    def _version_child(self, name: str, version: int) -> Counter:
+        child = self._version_children.get((name, version))
+        if child is None:
+            child = self.version_images.labels(name, str(version))
+            self._version_children[(name, version)] = child
+        return child
 
     def _image_child(self, name: str, class_id: int) -> Counter:
         child = self._image_children.get((name, class_id))

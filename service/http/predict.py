@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 
 from service.data_plane import Result
 from service.loader import LoadedModel
@@ -16,6 +16,16 @@ from .uploads import uploaded_images
 
 bp = Blueprint("predict", __name__)
 MODEL_VERSION_HEADER = "X-Model-Version"
+# The client's key for canary routing: one key is always answered by the same version.
+REQUEST_KEY_HEADER = "X-Request-Key"
+REQUEST_KEY = {
+    "name": REQUEST_KEY_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Sticky canary routing: requests with one key are answered by one version"
+    " (by every worker and replica); without it, a canary's share is drawn at random.",
+    "schema": {"type": "string", "maxLength": 256},
+}
 
 
 def result_body(result: Result) -> dict[str, Any]:
@@ -43,7 +53,8 @@ def with_model_version(response: Response, model: LoadedModel) -> Response:
 
 def _predict(name: str | None) -> Response:
     query = model_query()
-    result = data_plane().predict_images(uploaded_images(), name=name, **query)
+    key = request.headers.get(REQUEST_KEY_HEADER)
+    result = data_plane().predict_images(uploaded_images(), name=name, key=key, **query)
     response = Response(encode(result), mimetype="application/json")
     return with_model_version(response, result.model)
 
@@ -80,6 +91,8 @@ def operation(
 
 
 PATHS: spec.Paths = {
-    "/predict": {"post": operation("Classify images with the default model.", [])},
-    "/models/{name}/predict": {"post": operation("Classify images with a model.", [spec.NAME])},
+    "/predict": {"post": operation("Classify images with the default model.", [REQUEST_KEY])},
+    "/models/{name}/predict": {
+        "post": operation("Classify images with a model.", [spec.NAME, REQUEST_KEY])
+    },
 }

@@ -152,13 +152,25 @@ class VersionSummary(msgspec.Struct):
     test_accuracy: float | None
 
 
+class CanaryWeight(msgspec.Struct):
+    """A second version taking a share (whole percent) of an alias's traffic."""
+
+    version: int
+    weight: Annotated[int, Meta(ge=1, le=99)]
+
+
 class ModelDetail(msgspec.Struct):
-    """A model's versions, aliases, and each alias's earlier targets."""
+    """A model's versions, aliases, each alias's earlier targets, canaries and recorded moves."""
 
     name: str
     versions: list[VersionSummary]
     aliases: dict[str, int]
     alias_history: dict[str, list[int]]
+    canaries: dict[str, CanaryWeight]
+    alias_log: Annotated[
+        list[dict[str, Any]],
+        Meta(description="Every alias move (promote, rollback, canary, canary_end), oldest first."),
+    ]
 
 
 class Serving(msgspec.Struct):
@@ -183,6 +195,15 @@ class VersionCard(msgspec.Struct):
     files: Annotated[
         dict[str, int], Meta(description="Size in bytes of model.onnx and each stored plot.")
     ]
+
+
+class CanaryChange(msgspec.Struct):
+    """An alias's canary now (null: ended) and before (null: it had none)."""
+
+    model: str
+    alias: str
+    canary: CanaryWeight | None
+    previous: CanaryWeight | None
 
 
 class AliasChange(msgspec.Struct):

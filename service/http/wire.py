@@ -61,6 +61,13 @@ class AliasRequest(msgspec.Struct):
     version: Count
 
 
+class CanaryRequest(msgspec.Struct):
+    """The version an alias's canary is to be, and its share of the traffic in whole percent."""
+
+    version: Count
+    weight: Annotated[int, msgspec.Meta(ge=1, le=99)]
+
+
 _DECODERS: dict[type, msgspec.json.Decoder[Any]] = {
     kind: msgspec.json.Decoder(kind) for kind in (InferRequest, TfPredictRequest)
 }

@@ -36,6 +36,8 @@ def _cmd_show(registry: Registry, args: argparse.Namespace) -> int:
     print(f"aliases: {_format_aliases(registry.aliases(name))}")
     for alias, earlier in sorted(registry.alias_history(name).items()):
         print(f"earlier targets of {alias}: {', '.join(map(str, earlier))}")
+    for alias, canary in sorted(registry.canaries(name).items()):
+        print(f"canary of {alias}: version {canary['version']} at {canary['weight']}%")
     return 0
 
 
@@ -83,6 +85,19 @@ def _cmd_rollback(registry: Registry, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_canary(registry: Registry, args: argparse.Namespace) -> int:
+    if args.end:
+        ended = registry.clear_canary(args.name, args.alias, "ended from the command line")
+        print(f"{args.name}: canary of {args.alias} ended" if ended else "no canary to end")
+        return 0
+    if args.version is None or args.weight is None:
+        raise BadRequest("give V and --weight W (or --end)")
+    version = parse_version(args.version)
+    registry.set_canary(args.name, args.alias, version, args.weight, verify=_verify)
+    print(f"{args.name}: {args.alias} sends {args.weight}% to version {version}")
+    return 0
+
+
 def _cmd_verify(registry: Registry, args: argparse.Namespace) -> int:
     failed = False
     for name in registry.models() if args.name is None else [args.name]:
@@ -100,6 +115,7 @@ _COMMANDS: dict[str, Callable[[Registry, argparse.Namespace], int]] = {
     "show": _cmd_show,
     "promote": _cmd_promote,
     "rollback": _cmd_rollback,
+    "canary": _cmd_canary,
     "verify": _cmd_verify,
 }
 
@@ -137,6 +153,14 @@ def _parser() -> argparse.ArgumentParser:
     rollback = commands.add_parser("rollback", help="point an alias back at its previous target")
     rollback.add_argument("name", metavar="NAME")
     rollback.add_argument("--alias", required=True, metavar="A")
+    canary = commands.add_parser(
+        "canary", help="send a share of an alias's traffic to a second version, or --end it"
+    )
+    canary.add_argument("name", metavar="NAME")
+    canary.add_argument("version", nargs="?", metavar="V")
+    canary.add_argument("--alias", required=True, metavar="A")
+    canary.add_argument("--weight", type=int, metavar="W", help="whole percent, 1 to 99")
+    canary.add_argument("--end", action="store_true", help="all traffic back to the target")
     verify = commands.add_parser("verify", help="check every model.onnx against its card's sha256")
     verify.add_argument("name", nargs="?", metavar="NAME")
     return parser

@@ -114,6 +114,7 @@ def exchanges() -> list[tuple[str, str, dict]]:
     tensor = {"name": "image", "datatype": "FP32", "shape": [1, 28, 28], "data": pixels}
     top = {"name": "probabilities", "parameters": {"classification": 3}}
     v2, v1, models = f"/v2/models/{MODEL}", f"/v1/models/{MODEL}", f"/models/{MODEL}"
+    canary = f"{models}/aliases/production/canary"
     b64 = {"b64": base64.b64encode(image).decode()}
     return [
         ("POST", "/predict", {"data": upload(image, image)}),
@@ -127,6 +128,9 @@ def exchanges() -> list[tuple[str, str, dict]]:
         ("PUT", f"{models}/aliases/staging", {"json": {"version": 1}, "headers": AUTH}),
         ("PUT", f"{models}/aliases/staging", {"json": {"version": 2}, "headers": AUTH}),
         ("DELETE", f"{models}/aliases/staging", {"headers": AUTH}),
+        ("PUT", canary, {"json": {"version": 1, "weight": 10}, "headers": AUTH}),
+        ("GET", models, {}),  # with a canary and the alias log
+        ("DELETE", canary, {"headers": AUTH}),
         ("GET", "/healthz", {}),
         ("GET", "/readyz", {}),
         ("GET", "/openapi.json", {}),
