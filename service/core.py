@@ -6,6 +6,7 @@ from typing import Any
 from service.aliases import AliasFollower
 from service.data_plane import DataPlane
 from service.events import Observers
+from service.feedback import Feedback
 from service.loader import Loader
 from service.registry import Registry
 from service.registry_view import RegistryView
@@ -27,6 +28,7 @@ class Core:
         self._aliases = AliasFollower(registry, settings, self._loader, self.observers)
         self.data_plane = DataPlane(settings, registry, self._aliases, providers, self.observers)
         self.registry_view = RegistryView(settings, registry, self._aliases, providers)
+        self.feedback = Feedback(settings)
 
     def start(self) -> None:
         """Load the default model's default alias, then follow alias changes in the background."""

@@ -16,6 +16,7 @@ from . import (
     canaries,
     docs,
     error_map,
+    feedback_view,
     health,
     metrics,
     models,
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
         activations_view,
         models,
         canaries,
+        feedback_view,
         health,
         v2,
         tfserving,
@@ -66,6 +68,7 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
         app.register_blueprint(module.bp)
     docs.init_app(app, spec.document(module.PATHS for module in modules))
     metrics.init_app(app)  # before start(): the first model load is counted too
+    feedback_view.init_app(app)  # after metrics: its gauges join them
     access_log.init_app(app)  # after metrics: its wrapper feeds them
     if start:
         logging.getLogger("fashion_serve").setLevel(logging.INFO)

@@ -5,6 +5,7 @@ up all of them through prometheus-client's multiprocess files; without it, one p
 """
 
 import os
+from collections.abc import Callable
 
 import numpy as np
 from flask import Blueprint, Flask, Response, current_app
@@ -107,6 +108,8 @@ class Metrics(Observer):
         self._request_children: dict[tuple[str | None, str, int], tuple[Counter, Histogram]] = {}
         self._image_children: dict[tuple[str, int], Counter] = {}
         self._version_children: dict[tuple[str, int], Counter] = {}
+        # Gauges read from shared files (live accuracy, drift) are set just before a scrape.
+        self.before_scrape: list[Callable[[], None]] = []
 
     def on_load(self, name: str, version: int, seconds: float) -> None:
         self.loads.labels(name).inc()
@@ -179,6 +182,8 @@ def init_app(app: Flask) -> None:
 def metrics_endpoint() -> Response:
     """Prometheus text exposition format."""
     metrics: Metrics = current_app.extensions[EXTENSION]
+    for update in metrics.before_scrape:
+        update()
     body = metrics.exposition()
     return Response(body, content_type=CONTENT_TYPE_LATEST)
 

@@ -8,7 +8,7 @@ from service.data_plane import Result
 from service.loader import LoadedModel
 
 from . import spec
-from .current import data_plane
+from .current import core, data_plane
 from .json_provider import encode as json_body
 from .query import model_query
 from .responses import PredictResponse
@@ -16,6 +16,7 @@ from .uploads import uploaded_images
 
 bp = Blueprint("predict", __name__)
 MODEL_VERSION_HEADER = "X-Model-Version"
+REQUEST_ID_KEY = "fashion_serve.request_id"  # set by access_log, which imports this module
 # The client's key for canary routing: one key is always answered by the same version.
 REQUEST_KEY_HEADER = "X-Request-Key"
 REQUEST_KEY = {
@@ -55,6 +56,9 @@ def _predict(name: str | None) -> Response:
     query = model_query()
     key = request.headers.get(REQUEST_KEY_HEADER)
     result = data_plane().predict_images(uploaded_images(), name=name, key=key, **query)
+    request_id = request.environ.get(REQUEST_ID_KEY)
+    if request_id is not None:  # remembered for POST /feedback (service/feedback.py)
+        core().feedback.remember(request_id, result)
     response = Response(encode(result), mimetype="application/json")
     return with_model_version(response, result.model)
 

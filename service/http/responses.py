@@ -206,6 +206,33 @@ class CanaryChange(msgspec.Struct):
     previous: CanaryWeight | None
 
 
+class FeedbackAnswer(msgspec.Struct):
+    """The feedback recorded, and the prediction it was joined to."""
+
+    request_id: str
+    index: int
+    model: AnsweringModel
+    predicted: Label
+    label: Label
+    correct: bool
+
+
+class LiveAccuracy(msgspec.Struct):
+    """Feedback received for one version within the last week, and the share answered right."""
+
+    version: int
+    feedback: int
+    correct: int
+    accuracy: float | None
+
+
+class FeedbackSummary(msgspec.Struct):
+    """Live accuracy of each version of a model that received feedback."""
+
+    model: str
+    versions: list[LiveAccuracy]
+
+
 class AliasChange(msgspec.Struct):
     """Where the alias points now, and where it pointed before (null: it is new)."""
 

@@ -117,7 +117,9 @@ def exchanges() -> list[tuple[str, str, dict]]:
     canary = f"{models}/aliases/production/canary"
     b64 = {"b64": base64.b64encode(image).decode()}
     return [
-        ("POST", "/predict", {"data": upload(image, image)}),
+        ("POST", "/predict", {"data": upload(image, image), "headers": {"X-Request-ID": "r-42"}}),
+        ("POST", "/feedback", {"json": {"request_id": "r-42", "label": "Bag", "index": 1}}),
+        ("GET", f"{models}/feedback", {}),
         ("POST", f"{models}/predict?version=1", {"data": upload(image)}),
         ("POST", f"{models}/activations?version=1", {"data": upload(image)}),  # dense layers
         ("POST", f"{models}/activations", {"data": upload(image)}),  # feature maps
@@ -152,6 +154,7 @@ def exchanges() -> list[tuple[str, str, dict]]:
         # Refusals, in the house shape and in the protocols' own.
         ("POST", "/predict", {"data": b"not an image", "content_type": "image/png"}),
         ("GET", "/models/no-such-model", {}),
+        ("POST", "/feedback", {"json": {"request_id": "r-unknown", "label": 0}}),
         ("DELETE", f"{models}/aliases/staging", {}),
         ("GET", "/v2/models/no-such-model", {}),
         ("POST", f"{v2}/infer", {"json": {"inputs": []}}),
