@@ -1,20 +1,25 @@
 """The promotion gate: a candidate version takes an alias only if it is no worse than the
-version the alias points at, on the test set and on the project's photo set.
+version the alias points at, on the test set, the mirrored test set, the project's photo set
+and (when fetched) the real-picture development set.
 
 Both versions are measured here, with onnxruntime as the service runs them (cards are not
-trusted), on the 10,000 test images and on seeded product-photo renderings of test items put
-through photo mode as an upload with the default query would be. The comparison goes into the
-candidate's card, whatever the verdict.
+trusted), on the 10,000 test images, the same images mirrored left-right, seeded product-photo
+renderings of test items and pictures drawn by others (evaluation.real_pictures), the last two
+put through photo mode as an upload with the default query would be. The comparison, per class
+and per source, goes into the candidate's card, whatever the verdict.
 """
 
 import datetime
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from evaluation import real_pictures
 from evaluation.photos import render_photos
-from service.contract import IMAGE_SIDE, validate_alias
+from service.contract import CLASS_NAMES, IMAGE_SIDE, validate_alias
 from service.errors import FashionServeError, InvalidImage
 from service.preprocess import normalize, preprocess_images
 from service.registry import Registry
@@ -28,10 +33,14 @@ PHOTO_SEED = 0
 CARD_KEY = "gate"  # the card's list of comparisons, one per gated promotion
 METRICS = {
     "test_accuracy": "test set",
+    "mirrored_test_accuracy": "test set, mirrored",
     "photo_accuracy": "photos, photo mode",
     "photo_raw_accuracy": "same items, 28x28",
+    "real_accuracy": "real pictures",
 }
-GATED = ("test_accuracy", "photo_accuracy")  # where a candidate must not be worse
+# Where a candidate must not be worse (real pictures: when both sides were measured on them).
+GATED = ("test_accuracy", "mirrored_test_accuracy", "photo_accuracy", "real_accuracy")
+REAL_PREFIX = "real_accuracy/"  # + source: the real-picture set per source
 
 
 class GateError(FashionServeError):
@@ -53,6 +62,14 @@ class Benchmark:
     photo_indices: np.ndarray  # the test-set row of every rendered item
     photo_kinds: list[str]
     photo_seed: int
+    # The real-picture development set as photo mode read it (refused pictures left out, as
+    # for photos); empty when it is not fetched, and real_note says why.
+    real_images: np.ndarray = field(default_factory=lambda: np.zeros((0, *IMAGE_SHAPE), "f4"))
+    real_labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    real_sources: tuple[str, ...] = ()  # of the accepted pictures
+    real_all_sources: tuple[str, ...] = ()  # of every labelled picture, accepted or not
+    real_all_labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    real_note: str | None = None
 
     @property
     def photo_refusals(self) -> int:
@@ -60,12 +77,50 @@ class Benchmark:
         return len(self.photo_indices) - len(self.photo_labels)
 
 
-def load_benchmark(
-    data_dir: str | None = None, photo_count: int | None = None, photo_seed: int = PHOTO_SEED
-) -> Benchmark:
-    """Read the test split and render and preprocess the photo set (seeded, deterministic).
+def _converted(blobs: list[bytes]) -> tuple[np.ndarray, list[int]]:
+    """What photo mode makes of each picture, and the indices of those it accepted."""
+    converted, kept = [], []
+    for index, blob in enumerate(blobs):
+        try:
+            converted.append(preprocess_images([blob])[0])
+        except InvalidImage:  # e.g. no object found on its ground: a 422 in the service
+            continue
+        kept.append(index)
+    return np.array(converted, dtype=np.float32).reshape(-1, *IMAGE_SHAPE), kept
 
-    photo_count: the first that many test items (default PHOTO_COUNT).
+
+def _real_pictures(cache: str | None, labels: Path) -> dict[str, object]:
+    """The Benchmark fields of the real-picture set, or a note saying how to fetch it."""
+    try:
+        pictures = real_pictures.load(cache, labels)
+    except real_pictures.RealPicturesError as exc:
+        print(f"gate: without the real-picture set: {exc}", flush=True)
+        return {"real_note": str(exc)}
+    images, kept = _converted([picture.data for picture in pictures])
+    sources = tuple(picture.entry.source for picture in pictures)
+    labels = np.array([picture.entry.label for picture in pictures], dtype=np.int64)
+    return {
+        "real_images": images,
+        "real_labels": labels[kept],
+        "real_sources": tuple(sources[i] for i in kept),
+        "real_all_sources": sources,
+        "real_all_labels": labels,
+    }
+
+
+def load_benchmark(
+    data_dir: str | None = None,
+    photo_count: int | None = None,
+    photo_seed: int = PHOTO_SEED,
+    real_pictures_dir: str | None = None,
+    real_pictures_labels: Path = real_pictures.LABELS,
+) -> Benchmark:
+    """Read the test split, render and preprocess the photo set (seeded, deterministic) and read
+    the real-picture set when it has been fetched.
+
+    photo_count: the first that many test items (default PHOTO_COUNT); real_pictures_dir: the
+    real-picture cache (default evaluation.real_pictures.cache_dir()) and real_pictures_labels
+    its CSV.
     """
     photo_count = PHOTO_COUNT if photo_count is None else photo_count
     if photo_count < 1:
@@ -81,22 +136,16 @@ def load_benchmark(
     except data.DataError as exc:
         raise GateError(f"the gate cannot read its test set: {exc}") from exc
     photos = render_photos(dataset.test_images, dataset.test_labels, photo_count, photo_seed)
-    converted, labels = [], []
-    for photo in photos:
-        try:
-            converted.append(preprocess_images([photo.data])[0])
-        except InvalidImage:  # e.g. no object found on its ground: a 422 in the service
-            continue
-        labels.append(photo.label)
-    indices = [photo.index for photo in photos]
+    converted, kept = _converted([photo.data for photo in photos])
     return Benchmark(
         test_images=normalize(dataset.test_images),
         test_labels=dataset.test_labels,
-        photo_images=np.array(converted, dtype=np.float32).reshape(-1, *IMAGE_SHAPE),
-        photo_labels=np.array(labels, dtype=np.int64),
-        photo_indices=np.array(indices, dtype=np.int64),
+        photo_images=converted,
+        photo_labels=np.array([photos[i].label for i in kept], dtype=np.int64),
+        photo_indices=np.array([photo.index for photo in photos], dtype=np.int64),
         photo_kinds=sorted({photo.kind for photo in photos}),
         photo_seed=photo_seed,
+        **_real_pictures(real_pictures_dir, real_pictures_labels),  # type: ignore[arg-type]
     )
 
 
@@ -112,23 +161,66 @@ def _accuracy(predicted: np.ndarray, labels: np.ndarray, out_of: int) -> float:
     return round(int((predicted == labels).sum()) / out_of, 6)
 
 
+def _per_class(
+    predicted: np.ndarray, labels: np.ndarray, all_labels: np.ndarray
+) -> dict[str, float]:
+    """Accuracy per class; all_labels: every item's class, refused ones included (wrong)."""
+    right = np.bincount(labels[predicted == labels], minlength=len(CLASS_NAMES))
+    total = np.bincount(all_labels, minlength=len(CLASS_NAMES))
+    return {
+        name: round(int(right[i]) / int(total[i]), 6)
+        for i, name in enumerate(CLASS_NAMES)
+        if total[i]
+    }
+
+
 Scores = dict[str, float]  # metric -> accuracy
 
 
-def score(registry: Registry, name: str, version: int, benchmark: Benchmark) -> Scores:
+@dataclass(frozen=True)
+class Measured:
+    """A version's accuracies (Scores) and per class of each set (set -> class -> accuracy)."""
+
+    scores: Scores
+    per_class: dict[str, dict[str, float]]
+
+
+def measure(registry: Registry, name: str, version: int, benchmark: Benchmark) -> Measured:
     """A version's accuracies on the benchmark, from its verified model.onnx on onnxruntime."""
     model = OnnxModel(registry.read_verified(name, version), [CPU])
-    photos = len(benchmark.photo_indices)
+    b = benchmark
+    photos = len(b.photo_indices)
     # The photos' own dataset images are test-set rows: read their answers off the test run.
-    tested = _predict(model, benchmark.test_images)
-    raw = benchmark.photo_indices
-    return {
-        "test_accuracy": _accuracy(tested, benchmark.test_labels, len(benchmark.test_labels)),
-        "photo_accuracy": _accuracy(
-            _predict(model, benchmark.photo_images), benchmark.photo_labels, photos
-        ),
-        "photo_raw_accuracy": _accuracy(tested[raw], benchmark.test_labels[raw], photos),
+    tested = _predict(model, b.test_images)
+    mirrored = _predict(model, np.ascontiguousarray(b.test_images[:, :, ::-1]))
+    photographed = _predict(model, b.photo_images)
+    raw = b.photo_indices
+    scores = {
+        "test_accuracy": _accuracy(tested, b.test_labels, len(b.test_labels)),
+        "mirrored_test_accuracy": _accuracy(mirrored, b.test_labels, len(b.test_labels)),
+        "photo_accuracy": _accuracy(photographed, b.photo_labels, photos),
+        "photo_raw_accuracy": _accuracy(tested[raw], b.test_labels[raw], photos),
     }
+    per_class = {
+        "test": _per_class(tested, b.test_labels, b.test_labels),
+        "test_mirrored": _per_class(mirrored, b.test_labels, b.test_labels),
+        "photos": _per_class(photographed, b.photo_labels, b.test_labels[raw]),
+    }
+    if len(b.real_all_labels):
+        real = _predict(model, b.real_images) if len(b.real_images) else np.zeros(0, np.int64)
+        scores["real_accuracy"] = _accuracy(real, b.real_labels, len(b.real_all_labels))
+        sources = np.array(b.real_sources, dtype=object)
+        for source in sorted(set(b.real_all_sources)):
+            inside = sources == source
+            out_of = b.real_all_sources.count(source)
+            scores[REAL_PREFIX + source] = _accuracy(real[inside], b.real_labels[inside], out_of)
+        per_class["real"] = _per_class(real, b.real_labels, b.real_all_labels)
+    return Measured(scores, per_class)
+
+
+def score(registry: Registry, name: str, version: int, benchmark: Benchmark) -> Scores:
+    """A version's accuracies on the benchmark (measure() without the per-class breakdown)."""
+    return measure(registry, name, version, benchmark).scores
 
 
 @dataclass(frozen=True)
@@ -141,6 +233,7 @@ class Comparison:
     current: int | None
     scores: dict[int, Scores]  # version -> score()
     benchmark: Benchmark
+    per_class: dict[int, dict[str, dict[str, float]]]  # version -> Measured.per_class
 
     @property
     def worse_on(self) -> list[str]:
@@ -148,7 +241,7 @@ class Comparison:
         if self.current is None:
             return []
         new, old = self.scores[self.candidate], self.scores[self.current]
-        return [metric for metric in GATED if new[metric] < old[metric]]
+        return [m for m in GATED if m in new and m in old and new[m] < old[m]]
 
     @property
     def passed(self) -> bool:
@@ -161,7 +254,13 @@ class Comparison:
         if self.current is not None:
             header += [f"{self.alias} v{self.current}", "difference"]
         rows = [header]
-        for metric, label in METRICS.items():
+        labels = {**METRICS}
+        for metric in self.scores[self.candidate]:
+            if metric.startswith(REAL_PREFIX):
+                labels[metric] = f"  {metric.removeprefix(REAL_PREFIX)}"
+        for metric, label in labels.items():
+            if metric not in self.scores[self.candidate]:
+                continue
             row = [label] + [f"{self.scores[v][metric]:.4f}" for v in versions]
             if self.current is not None:
                 difference = self.scores[self.candidate][metric] - self.scores[self.current][metric]
@@ -185,6 +284,7 @@ class Comparison:
             "verdict": "promoted" if self.passed else "refused",
             "worse_on": self.worse_on,
             "scores": {str(v): s for v, s in self.scores.items()},
+            "per_class": {str(v): p for v, p in self.per_class.items()},
             "test_images": len(benchmark.test_labels),
             "photos": {
                 "count": len(benchmark.photo_indices),
@@ -192,6 +292,14 @@ class Comparison:
                 "kinds": benchmark.photo_kinds,
                 "refused_by_photo_mode": benchmark.photo_refusals,
                 "preprocessing": "service.preprocess.preprocess_images defaults (mode auto)",
+            },
+            "real_pictures": {
+                "count": len(benchmark.real_all_labels),
+                "sources": dict(Counter(benchmark.real_all_sources)),
+                "refused_by_photo_mode": len(benchmark.real_all_labels)
+                - len(benchmark.real_labels),
+                "labels": "evaluation/data/real_pictures.csv",
+                "note": benchmark.real_note,
             },
         }
 
@@ -202,8 +310,10 @@ def compare(
     """Measure the candidate and the alias's current version (if any) on the benchmark."""
     current = registry.aliases(name).get(alias)
     versions = {candidate} | ({current} if current is not None else set())
-    scores = {v: score(registry, name, v, benchmark) for v in sorted(versions)}
-    return Comparison(name, alias, candidate, current, scores, benchmark)
+    measured = {v: measure(registry, name, v, benchmark) for v in sorted(versions)}
+    scores = {v: m.scores for v, m in measured.items()}
+    per_class = {v: m.per_class for v, m in measured.items()}
+    return Comparison(name, alias, candidate, current, scores, benchmark, per_class)
 
 
 def gated_promote(
@@ -217,8 +327,8 @@ def gated_promote(
 ) -> Comparison:
     """Compare, print the table, record it in the candidate's card, then promote or refuse.
 
-    Raises GateRefused, leaving the alias untouched, when the candidate is worse on the test
-    set or on the photo set than the version the alias points at. The benchmark is loaded
+    Raises GateRefused, leaving the alias untouched, when the candidate is worse on any GATED
+    set than the version the alias points at. The benchmark is loaded
     (rendering the photos takes a while) only once name, version and alias are known good.
     """
     validate_alias(alias)

@@ -28,6 +28,9 @@ IMAGE_SIDE = 28
 # [N,10] (softmax inside the graph, rows sum to 1).
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
+# A version that judges its inputs adds `novelty` float32 [N] (higher: less like its training
+# data); its card's "novelty" entry holds the threshold above which an answer is flagged.
+NOVELTY_NAME = "novelty"
 
 # Model, alias and file names: safe as one path segment, never "..", "/" or empty.
 NAME_PATTERN = r"[a-z0-9][a-z0-9._-]{0,63}"

@@ -12,7 +12,7 @@ from service.settings import Settings
 
 # A version's stored files anyone may fetch: the training job's plots. The model itself and
 # anything else in the version folder stay private.
-PUBLIC_FILES = ("training.png", "confusion.png")
+PUBLIC_FILES = ("training.png", "confusion.png", "reliability.png")
 
 
 class RegistryView:

@@ -1,9 +1,11 @@
 """Shared fixtures: temporary registries holding tiny real ONNX models, and isolated apps."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from evaluation.real_pictures import ENV_VAR as REAL_PICTURES_ENV
 from service.core import Core
 from service.http import create_app
 from service.registry import Registry
@@ -11,6 +13,15 @@ from service.settings import Settings
 from tests.tiny_models import register_tiny
 
 MODEL = "fashion-mnist"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_fetched_real_pictures(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests never read a developer's fetched real-picture set: a gate's verdict in a test must
+    not depend on the machine (tests that need the set render a committed fixture)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(REAL_PICTURES_ENV, str(tmp_path_factory.getbasetemp() / "no-real-pictures"))
+        yield
 
 
 def tiny_registry(tmp_path: Path) -> Registry:

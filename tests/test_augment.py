@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from training.augment import Augmentation, augment, training_batches
+from training.augment import RECIPES, Augmentation, augment, training_batches
 
 DEFAULT = Augmentation()
 NOTHING = Augmentation(
@@ -85,3 +85,92 @@ def test_training_batches_cover_every_epoch_and_repeat_with_the_seed(images):
     assert sorted(np.concatenate([y for _, y in first[:4]])) == list(range(16))
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(first, epochs(0), strict=True))
     assert not all(np.array_equal(a[0], b[0]) for a, b in zip(first, epochs(1), strict=True))
+
+
+def only(**changes) -> Augmentation:
+    """NOTHING but the given changes."""
+    return Augmentation(**{**NOTHING.card(), **changes})
+
+
+def test_version_2s_recipe_leaves_the_drawn_picture_changes_off():
+    new = ("mirror", "aspect", "shear", "gamma", "style", "erase")
+
+    assert all(DEFAULT.card()[name] == 0 for name in new)
+    assert all(RECIPES["cnn-real"].card()[name] > 0 for name in new)
+    assert RECIPES["cnn"] == DEFAULT
+
+
+def test_mirror_one_flips_every_image_exactly(images):
+    np.testing.assert_allclose(
+        run(images, (13, 14), only(mirror=1.0)), images[:, :, ::-1], atol=1e-6
+    )
+
+
+def test_mirror_half_flips_about_half_and_leaves_the_rest_alone():
+    rng = np.random.default_rng(0)
+    images = rng.random((400, 28, 28), dtype=np.float32)
+
+    changed = run(images, (15, 16), Augmentation(probability=0.0, mirror=0.5))
+
+    flipped = [np.array_equal(a, b[:, ::-1]) for a, b in zip(changed, images, strict=True)]
+    kept = [np.array_equal(a, b) for a, b in zip(changed, images, strict=True)]
+    assert all(f != k for f, k in zip(flipped, kept, strict=True))
+    assert 0.4 < np.mean(flipped) < 0.6
+
+
+def extent(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(height, width) of each image's lit region."""
+    lit = batch > 0.2
+    return lit.any(axis=2).sum(axis=1), lit.any(axis=1).sum(axis=1)
+
+
+def test_aspect_stretches_one_side_against_the_other(images):
+    height, width = extent(run(images, (17, 18), only(aspect=0.6)))
+    base_height, base_width = extent(images)
+
+    ratio = (width / height) / (base_width / base_height)
+    assert ratio.min() >= np.exp(-0.6) * 0.8  # whole pixels: a little slack
+    assert ratio.max() <= np.exp(0.6) * 1.2
+    assert np.ptp(ratio) > 0.1
+
+
+def test_gamma_keeps_black_and_white_and_moves_the_greys():
+    ramp = np.tile(np.linspace(0, 1, 28, dtype=np.float32), (8, 28, 1))
+
+    changed = run(ramp, (19, 20), only(gamma=0.5))
+
+    np.testing.assert_allclose(changed[:, :, 0], 0.0, atol=1e-6)
+    np.testing.assert_allclose(changed[:, :, -1], 1.0, atol=1e-5)
+    assert np.abs(changed - ramp).max() > 0.05
+
+
+@pytest.mark.parametrize("seed", [(21, 0), (21, 1), (21, 2)])
+def test_styles_redraw_within_range_peaking_at_one(images, seed):
+    changed = run(images, seed, only(style=1.0))
+
+    assert changed.min() >= 0.0
+    assert changed.max(axis=(1, 2)) == pytest.approx(1.0, abs=1e-5)
+    assert not np.array_equal(changed, images)
+    assert (changed[:, :4] == 0).all()  # nothing drawn far from the object (rows 6-13)
+
+
+def test_styles_include_a_hollow_outline(images):
+    changed = run(images, (23, 0), only(style=1.0))
+
+    centre = changed[:, 9:11, 13:16]  # inside the square, away from its edges
+    edge = changed[:, 6, 10:19]
+    hollow = (centre.max(axis=(1, 2)) < 0.1) & (edge.min(axis=1) > 0.5)
+    assert hollow.any()
+
+
+def test_erasing_blacks_out_one_rectangle_of_four_to_twelve_pixels():
+    images = np.ones((64, 28, 28), np.float32)
+
+    changed = run(images, (25, 26), only(erase=1.0))
+
+    for image in changed:
+        rows, cols = np.nonzero(image == 0)
+        height, width = np.ptp(rows) + 1, np.ptp(cols) + 1
+        assert 4 <= height <= 12
+        assert 4 <= width <= 12
+        assert len(rows) == height * width  # one solid rectangle

@@ -6,6 +6,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
+from training.calibrate import softmax
 from training.export import ParityError, check_parity, to_onnx
 from training.model import build_reference, seed_everything
 from training.train import evaluate
@@ -93,3 +94,21 @@ def test_parity_refuses_a_model_that_breaks_the_contract(tmp_path, images):
 
     with pytest.raises(ParityError, match="breaks the contract"):
         check_parity(path, images[0], np.full((IMAGES, 10), 0.1, np.float32))
+
+
+def test_temperature_and_test_time_mirroring_in_the_graph_match_numpy(tmp_path, images):
+    seed_everything(3)
+    model = build_reference(learning_rate=1e-3)
+    x = images[0][:50]
+    path = to_onnx(model, tmp_path / "calibrated.onnx", temperature=2.5, mirror=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    (probabilities,) = session.run(["probabilities"], {"image": x})
+    (of_mirrors,) = session.run(["probabilities"], {"image": np.ascontiguousarray(x[:, :, ::-1])})
+
+    logits = model.predict(x, verbose=0) + model.predict(x[:, :, ::-1], verbose=0)
+    np.testing.assert_allclose(probabilities, softmax(logits / 2 / 2.5), atol=1e-6)
+    np.testing.assert_allclose(of_mirrors, probabilities, atol=1e-6)  # mirror-invariant
+    # The training job's own view of the served graph passes the parity check.
+    served = evaluate(model, x, images[1][:50], mirror=True, temperature=2.5)
+    assert check_parity(path, x, served.probabilities)["max_abs_diff"] <= 1e-6

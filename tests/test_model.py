@@ -2,7 +2,7 @@
 
 import pytest
 
-from training.model import build, build_reference, describe
+from training.model import CNN_WIDTHS, build, build_reference, describe
 
 
 def learning_rate_at(model, step):
@@ -56,6 +56,14 @@ def test_cnn_is_four_convolutions_with_early_pooling_and_a_dense_head():
     assert card["parameters"] == weights + batch_norm + dense
     macs = sum(pixels * 9 * cin * cout for pixels, cin, cout in convolutions)
     assert card["flops_per_image"] == 2 * (macs + 3 * 3 * 64 * 128 + 128 * 10)
+
+
+def test_the_real_picture_cnn_is_the_same_layout_wider():
+    cnn, real = describe(build("cnn", 1e-3)), describe(build("cnn-real", 1e-3))
+
+    assert real["name"] == "cnn-" + "-".join(map(str, CNN_WIDTHS["cnn-real"]))
+    assert len(real["layers"]) == len(cnn["layers"])
+    assert real["flops_per_image"] > cnn["flops_per_image"]
 
 
 def test_mlp_flops_are_its_two_matrix_products():

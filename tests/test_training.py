@@ -115,15 +115,24 @@ def test_the_gate_needs_an_alias_to_promote(tmp_path):
 
 
 def test_each_architecture_has_its_own_defaults_and_options_override_them():
-    mlp, cnn = parse_args([]), parse_args(["--arch", "cnn"])
+    mlp, cnn, real = parse_args(["--arch", "mlp"]), parse_args(["--arch", "cnn"]), parse_args([])
 
-    assert mlp.arch == "mlp"  # the default: `python -m training` still trains version 1's network
+    assert real.arch == "cnn-real"  # the default: `python -m training` trains the shipped recipe
+    assert (real.augment, real.mirror, real.calibrate, real.validation) == (True, False, True, 5000)
     assert (mlp.epochs, mlp.batch_size, mlp.learning_rate) == (10, 32, 1e-3)
-    assert (mlp.validation, mlp.augment) == (0, False)
+    assert (mlp.validation, mlp.augment, mlp.mirror, mlp.calibrate) == (0, False, False, False)
     assert (cnn.epochs, cnn.batch_size, cnn.validation, cnn.augment) == (15, 128, 5000, True)
+    assert (cnn.mirror, cnn.calibrate) == (False, False)  # version 2's command still makes it
     tuned = parse_args(["--arch", "cnn", "--epochs", "3", "--no-augment", "--validation", "0",
                         "--patience", "0"])  # fmt: skip
     assert (tuned.epochs, tuned.augment, tuned.validation) == (3, False, 0)
+
+
+def test_calibration_needs_a_validation_set(tmp_path):
+    result = run_training("--validation", "0", "--registry", str(tmp_path))
+
+    assert result.returncode == 2
+    assert "--calibrate needs a validation set" in result.stderr
 
 
 def test_the_validation_split_is_seeded_and_disjoint():
@@ -157,7 +166,7 @@ def test_short_training_run_registers_a_verified_promoted_version(tmp_path, caps
     # imported here (test_export), and a second import costs minutes on a busy two-core machine.
     # The subprocess tests above cover the command line itself.
     status = main([
-        "--data-dir", str(REAL_DATA), "--registry", str(root), "--epochs", "2",
+        "--arch", "mlp", "--data-dir", str(REAL_DATA), "--registry", str(root), "--epochs", "2",
         "--train-limit", "6000", "--promote", "production",
     ])  # fmt: skip
     out, err = capsys.readouterr()
@@ -236,18 +245,16 @@ def test_short_training_run_registers_a_verified_promoted_version(tmp_path, caps
 @pytest.mark.skipif(
     not REAL_DATA.is_dir(), reason=f"needs Debian's dataset-fashion-mnist in {REAL_DATA}"
 )
-def test_a_short_cnn_run_with_augmentation_passes_the_gate_against_a_worse_version(
-    tmp_path, capsys
-):
+def test_a_short_real_picture_cnn_run_is_calibrated_mirrored_and_passes_the_gate(tmp_path, capsys):
     root = tmp_path / "registry"
     root.mkdir()
     registry = Registry(root)
     registry.set_alias(NAME, "production", register_tiny(registry, NAME, 1, tmp_path))
 
     status = main([
-        "--arch", "cnn", "--data-dir", str(REAL_DATA), "--registry", str(root), "--epochs", "2",
-        "--train-limit", "3000", "--validation", "500", "--promote", "production", "--gate",
-        "--gate-photos", "11",
+        "--arch", "cnn-real", "--data-dir", str(REAL_DATA), "--registry", str(root),
+        "--epochs", "2", "--train-limit", "3000", "--validation", "500", "--mirror",
+        "--promote", "production", "--gate", "--gate-photos", "11",
     ])  # fmt: skip
     out, err = capsys.readouterr()
 
@@ -257,11 +264,30 @@ def test_a_short_cnn_run_with_augmentation_passes_the_gate_against_a_worse_versi
     assert "alias production -> 2 (was 1)" in out
     assert registry.aliases(NAME) == {"production": 2}
     card = registry.card(NAME, 2)
-    assert card["architecture"]["name"] == "cnn-16-32-64-64"
+    assert card["architecture"]["name"].startswith("cnn-")
     assert card["architecture"]["flops_per_image"] > 1e6
     training = card["training"]
-    assert training["architecture"] == "cnn"
+    assert training["architecture"] == "cnn-real"
     assert training["augmentation"]["probability"] > 0
+    assert training["augmentation"]["mirror"] > 0
+    calibration = card["calibration"]
+    assert calibration["temperature"] == card["inference"]["temperature"] > 0
+    assert calibration["fitted_on"] == "the 500 validation images"
+    assert calibration["validation"]["nll_after"] <= calibration["validation"]["nll_before"]
+    assert set(calibration["test"]) == {"ece_before", "ece_after", "nll_before", "nll_after"}
+    assert card["inference"]["test_time_mirroring"] is True
+    picture = registry.version_dir(NAME, 2) / "reliability.png"
+    assert picture.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    # Mirroring lives in the graph: an image and its mirror get the same answer.
+    images, _ = real_test_set()
+    session = ort.InferenceSession(
+        str(registry.model_path(NAME, 2)), providers=["CPUExecutionProvider"]
+    )
+    (answers,) = session.run(["probabilities"], {"image": images[:100]})
+    mirrored = np.ascontiguousarray(images[:100, :, ::-1])
+    np.testing.assert_allclose(
+        session.run(["probabilities"], {"image": mirrored})[0], answers, atol=1e-6
+    )
     assert training["validation_images"] == 500
     assert 1 <= training["best_epoch"] <= training["epochs_run"] <= 2
     assert len(training["history"]["val_accuracy"]) == training["epochs_run"]

@@ -41,21 +41,37 @@ class ParityError(TrainingError):
     """The ONNX model breaks the contract or disagrees with Keras: it must not be registered."""
 
 
-def serving_function(model: keras.Model) -> tf.types.experimental.GenericFunction:
-    """The graph that ships: images float32 [N,28,28] in 0..1 → softmax probabilities [N,10]."""
+def serving_function(
+    model: keras.Model, temperature: float = 1.0, mirror: bool = False
+) -> tf.types.experimental.GenericFunction:
+    """The graph that ships: images float32 [N,28,28] in 0..1 → softmax probabilities [N,10].
+
+    mirror: average the logits of each image and its left-right mirror (test-time mirroring);
+    temperature: divide the logits by it before the softmax (calibration). Both live in the
+    graph so that every protocol, and every in-process caller, gets the same answer.
+    """
 
     @tf.function(
         input_signature=[tf.TensorSpec([None, IMAGE_SIDE, IMAGE_SIDE], tf.float32, INPUT_NAME)]
     )
     def serve(image):
-        return {OUTPUT_NAME: tf.nn.softmax(model(image, training=False))}
+        if mirror:
+            # One pass over [images; mirrors]: a single batch costs less than two runs.
+            both = model(tf.concat([image, tf.reverse(image, axis=[2])], axis=0), training=False)
+            first, second = tf.split(both, 2, axis=0)
+            logits = (first + second) / 2.0
+        else:
+            logits = model(image, training=False)
+        if temperature != 1.0:
+            logits = logits / temperature
+        return {OUTPUT_NAME: tf.nn.softmax(logits)}
 
     return serve
 
 
-def to_onnx(model: keras.Model, path: Path) -> Path:
+def to_onnx(model: keras.Model, path: Path, temperature: float = 1.0, mirror: bool = False) -> Path:
     """Write model as ONNX to path; from_keras fails on Keras 3, so convert a tf.function."""
-    serve = serving_function(model)
+    serve = serving_function(model, temperature, mirror)
     proto, _ = tf2onnx.convert.from_function(
         serve, input_signature=serve.input_signature, opset=OPSET
     )

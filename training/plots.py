@@ -1,4 +1,4 @@
-"""The two pictures stored beside each version: the learning curves and the confusion matrix."""
+"""The pictures stored beside each version: learning curves, confusion matrix, reliability."""
 
 from collections.abc import Sequence
 from pathlib import Path
@@ -8,6 +8,8 @@ import numpy as np
 # Figure without pyplot: no global figure registry and no GUI backend; savefig renders PNGs with
 # Agg whatever backend the environment would pick.
 from matplotlib.figure import Figure
+
+from training import calibrate
 
 
 def training_plot(history: dict[str, list[float]], path: Path) -> Path:
@@ -42,5 +44,32 @@ def confusion_plot(matrix: Sequence[Sequence[int]], class_names: Sequence[str], 
     for (row, col), count in np.ndenumerate(matrix):
         colour = "white" if count > threshold else "black"
         ax.text(col, row, str(count), ha="center", va="center", color=colour, fontsize=8)
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def reliability_plot(
+    logits: np.ndarray, labels: np.ndarray, temperature: float, path: Path
+) -> Path:
+    """Reliability diagram of the test set before and after the temperature: accuracy against
+    mean confidence per confidence bin, the diagonal a calibrated model follows, and the ECEs."""
+    fig = Figure(figsize=(6, 6), layout="constrained")
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="calibrated")
+    curves = (("softmax", 1.0, "o"), (f"T = {temperature:.3f}", temperature, "s"))
+    for label, scale, marker in curves:
+        probabilities = calibrate.softmax(logits / scale)
+        table = calibrate.reliability(probabilities, labels)
+        error = calibrate.ece(probabilities, labels)
+        ax.plot(
+            [row["confidence"] for row in table], [row["accuracy"] for row in table],
+            marker=marker, label=f"{label} (ECE {error:.4f})",
+        )  # fmt: skip
+    ax.set(
+        xlabel="mean confidence in bin", ylabel="accuracy in bin", xlim=(0, 1), ylim=(0, 1),
+        title=f"test-set reliability ({calibrate.ECE_BINS} equal-width bins)",
+    )  # fmt: skip
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
     fig.savefig(path, dpi=100)
     return path

@@ -137,8 +137,27 @@ def metrics_from_logits(logits: np.ndarray, labels: np.ndarray) -> dict:
     }
 
 
-def evaluate(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> Evaluation:
-    """Run the network once over the test images and derive metrics and probabilities from it."""
+def served_logits(model: keras.Model, images: np.ndarray, mirror: bool = False) -> np.ndarray:
+    """The logits the exported graph computes before its temperature: with mirror, the mean of
+    each image's and its left-right mirror's (training.export.serving_function)."""
     logits = model.predict(images, batch_size=1000, verbose=0)
+    if mirror:
+        flipped = np.ascontiguousarray(images[:, :, ::-1])
+        mirrored = model.predict(flipped, batch_size=1000, verbose=0)
+        logits = (logits + mirrored) / 2
+    return np.asarray(logits, dtype=np.float32)
+
+
+def evaluate(
+    model: keras.Model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    mirror: bool = False,
+    temperature: float = 1.0,
+) -> Evaluation:
+    """Run the network over the test images as the exported graph will (mirror, temperature)
+    and derive metrics and probabilities from it."""
+    logits = served_logits(model, images, mirror) / np.float32(temperature)
     probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
     return Evaluation(metrics_from_logits(logits, labels), probabilities.astype(np.float32))

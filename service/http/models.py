@@ -38,7 +38,7 @@ def show_version(name: str, version: str) -> Response:
 
 @bp.get("/<name>/versions/<version>/files/<filename>")
 def version_file(name: str, version: str, filename: str) -> Response:
-    """One of a version's stored plots (training curves, confusion matrix)."""
+    """One of a version's stored plots (training curves, confusion matrix, reliability)."""
     path = registry_view().version_file(name, parse_version(version), filename)
     # Versions are immutable: a client may keep the file as long as it likes.
     return send_file(path, max_age=86400, conditional=True)
@@ -136,7 +136,7 @@ PATHS: spec.Paths = {
     "/models/{name}/versions/{version}/files/{filename}": {
         "get": {
             "tags": ["models"],
-            "summary": "A stored plot of a version: training curves or confusion matrix.",
+            "summary": "A stored plot of a version: training, confusion or reliability diagram.",
             "parameters": [spec.NAME, spec.VERSION, _FILENAME],
             "responses": {
                 "200": spec.ok("The file (immutable, like the version).", spec.BINARY, "image/png"),

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from service.registry import Registry
 from tests.e2e.server import GunicornServer
 from tests.images import png
 from tests.replay import first_test_items
@@ -52,7 +53,9 @@ def test_feedback_is_joined_across_workers_and_restarts(tmp_path):
         summary = requests.get(f"{server.url}/models/{MODEL}/feedback", timeout=30).json()
         metrics = requests.get(f"{server.url}/metrics", timeout=30).text
     correct = sum(predicted == label for _, predicted, label in answered)
+    production = Registry(root).aliases(MODEL)["production"]
     assert summary["versions"] == [
-        {"version": 2, "feedback": COUNT, "correct": correct, "accuracy": correct / COUNT}
+        {"version": production, "feedback": COUNT, "correct": correct, "accuracy": correct / COUNT}
     ]
-    assert f'fashion_feedback_received{{model="{MODEL}",version="2"}} {float(COUNT)}' in metrics
+    expected = f'fashion_feedback_received{{model="{MODEL}",version="{production}"}} {float(COUNT)}'
+    assert expected in metrics

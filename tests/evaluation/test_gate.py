@@ -1,19 +1,23 @@
 """evaluation.gate: real tiny models in a real registry, on the real test set and photo set."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from evaluation import real_pictures
 from evaluation.gate import CARD_KEY, GateRefused, gated_promote, load_benchmark
+from service.contract import CLASS_NAMES
 from service.preprocess import normalize
 from service.registry import Registry
 from tests.tiny_models import fitted_model_bytes, tiny_card, tiny_model_bytes
 from training import data
 
 ROOT = Path(__file__).resolve().parents[2]
+REAL_FIXTURE = Path(__file__).parent / "fixtures" / "real_pictures"
 NAME = "fashion-mnist"
 PHOTOS = 22  # two of each kind of rendering: enough to exercise the set, quick to render
 
@@ -26,6 +30,20 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def benchmark():
     return load_benchmark(photo_count=PHOTOS)
+
+
+@pytest.fixture(scope="module")
+def real_benchmark(tmp_path_factory):
+    """The benchmark with the real-picture fixture (two drawn pictures) rendered and read."""
+    if shutil.which(real_pictures.RENDERER) is None:
+        pytest.skip("needs rsvg-convert (librsvg2-bin)")
+    cache = tmp_path_factory.mktemp("real-pictures")
+    shutil.copytree(REAL_FIXTURE / "packages", cache / "packages")
+    labels = REAL_FIXTURE / "labels.csv"
+    real_pictures.render_all(cache, real_pictures.read_labels(labels))
+    return load_benchmark(
+        photo_count=PHOTOS, real_pictures_dir=str(cache), real_pictures_labels=labels
+    )
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +88,40 @@ def test_a_better_candidate_is_promoted_and_the_card_records_why(
     assert entry["photos"]["count"] == PHOTOS
     assert entry["test_images"] == 10000
     registry.verify_version(NAME, 2)  # the card changed, the model and its sha256 did not
+
+
+def test_the_gate_measures_the_mirrored_test_set_and_says_when_real_pictures_are_missing(
+    tmp_path, benchmark, good_model
+):
+    registry = registry_with(tmp_path, good_model)
+
+    comparison = gated_promote(registry, NAME, 1, "staging", lambda: benchmark)
+
+    scores = comparison.scores[1]
+    assert 0.1 < scores["mirrored_test_accuracy"] < scores["test_accuracy"]  # shoes face left
+    assert "real_accuracy" not in scores
+    (entry,) = registry.card(NAME, 1)[CARD_KEY]
+    assert "python -m evaluation.real_pictures fetch" in entry["real_pictures"]["note"]
+    assert set(entry["per_class"]["1"]) == {"test", "test_mirrored", "photos"}
+
+
+def test_the_gate_measures_real_pictures_per_source_and_class(
+    tmp_path, real_benchmark, good_model, capsys
+):
+    registry = registry_with(tmp_path, tiny_model_bytes(1), good_model)
+    registry.set_alias(NAME, "production", 1)
+
+    comparison = gated_promote(registry, NAME, 2, "production", lambda: real_benchmark)
+
+    scores = comparison.scores[2]
+    assert scores["real_accuracy"] in (0.0, 0.5, 1.0)  # two pictures
+    assert scores["real_accuracy/game-icons"] == scores["real_accuracy"]
+    assert "real pictures" in capsys.readouterr().out
+    (entry,) = registry.card(NAME, 2)[CARD_KEY]
+    assert entry["real_pictures"]["count"] == 2
+    assert entry["real_pictures"]["sources"] == {"game-icons": 2}
+    assert set(entry["per_class"]["2"]["real"]) == {"T-shirt/top", "Ankle boot"}
+    assert set(entry["per_class"]["2"]["test"]) == set(CLASS_NAMES)
 
 
 def test_a_worse_candidate_is_refused_with_a_clear_message(tmp_path, benchmark, good_model):

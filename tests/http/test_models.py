@@ -138,6 +138,17 @@ def test_a_stored_plot_is_served_as_png(client, plot):
     assert "max-age" in response.headers["Cache-Control"]
 
 
+def test_a_calibrated_versions_reliability_diagram_is_served(client, registry):
+    data = png(np.eye(28) * 255)
+    (registry.version_dir("fashion-mnist", 1) / "reliability.png").write_bytes(data)
+
+    response = client.get("/models/fashion-mnist/versions/1/files/reliability.png")
+
+    assert response.status_code == 200
+    assert response.data == data
+    assert "reliability.png" in client.get("/models/fashion-mnist/versions/1").get_json()["files"]
+
+
 def test_the_version_card_lists_file_sizes(client, registry, plot):
     files = client.get("/models/fashion-mnist/versions/1").get_json()["files"]
     model = registry.model_path("fashion-mnist", 1).stat().st_size

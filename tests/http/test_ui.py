@@ -1,5 +1,6 @@
 """The page's files as served: labelled controls, its own assets only, small, a real gallery."""
 
+import io
 import json
 import re
 from pathlib import Path
@@ -8,7 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from evaluation.real_pictures import CREDITS
 from scripts.gallery import write_gallery
+from service.contract import CLASS_NAMES
 from training.data import find_data_dir, load
 
 STATIC = Path(__file__).resolve().parents[2] / "service/http/static/ui"
@@ -61,12 +64,26 @@ def test_gallery_images_are_the_real_test_images_they_claim_to_be(client):
 
 
 def test_the_committed_gallery_is_what_the_generator_writes(tmp_path):
-    entries = write_gallery(None, tmp_path)
-    assert {entry["kind"] for entry in entries} == {"test", "photo"}
+    entries = write_gallery(None, tmp_path)  # the tests never see a fetched real-picture set
+    assert {entry["kind"] for entry in entries} == {"test", "photo", "real"}
     committed = sorted(path.name for path in (STATIC / "gallery").iterdir())
     assert sorted(path.name for path in tmp_path.iterdir()) == committed
     for name in committed:
         assert (tmp_path / name).read_bytes() == (STATIC / "gallery" / name).read_bytes(), name
+
+
+def test_the_drawn_pictures_name_their_source_and_licence(client):
+    entries = [e for e in json.loads((STATIC / "gallery" / "gallery.json").read_text())
+               if e["kind"] == "real"]  # fmt: skip
+
+    assert len(entries) >= 5
+    assert len({e["class_id"] for e in entries}) == len(entries)  # one per class shown
+    for entry in entries:
+        assert entry["credit"] == CREDITS[entry["source"]]
+        assert entry["label"] == CLASS_NAMES[entry["class_id"]]
+        response = client.get(f"/ui/gallery/{entry['file']}")
+        assert response.status_code == 200
+        assert Image.open(io.BytesIO(response.data)).size[0] <= 128
 
 
 def test_unknown_assets_are_json_404s(client):

@@ -85,6 +85,23 @@ def test_a_gallery_image_chosen_by_keyboard_shows_the_apis_answer_and_the_networ
     visit.assert_stayed_home()
 
 
+def test_drawn_pictures_in_the_gallery_credit_their_source_and_classify(visit, server):
+    visit.open()
+    entry = gallery("real")[0]
+    credits = visit.page.locator("#gallery + .credits")
+    credits.wait_for()
+    assert entry["credit"] in credits.inner_text()
+    button = visit.page.locator(f"#gallery button[data-file='{entry['file']}']")
+    assert entry["credit"] in button.get_attribute("title")
+    button.click()
+    card = visit.page.locator(".result").first
+    assert_shows(
+        card, api_predict(server, (GALLERY / entry["file"]).read_bytes())["predictions"][0]
+    )
+    assert entry["credit"] in card.locator(".result-title").inner_text()
+    visit.assert_stayed_home()
+
+
 def test_an_uploaded_photo_rendering_is_read_as_a_photo_in_every_mode(visit, server):
     visit.open()
     entry = gallery("photo")[0]

@@ -367,19 +367,29 @@ async function loadGallery() {
   const base = document.body.dataset.gallery;
   const entries = await api(`${base}gallery.json`);
   const list = $("#gallery");
+  const credits = new Set();
   for (const entry of entries) {
-    const what = entry.kind === "photo" ? `photo of a ${entry.label}` : entry.label;
+    const what = entry.kind === "photo" ? `photo of a ${entry.label}` :
+      entry.kind === "real" ? `${entry.label} drawn by others` : entry.label;
+    // Drawn pictures are not test images: they name their source, as their licences ask.
+    const origin = entry.kind === "real" ? entry.credit : `test image ${entry.index}`;
+    if (entry.kind === "real") credits.add(entry.credit);
     const button = element("button", { type: "button", class: `sample ${entry.kind}`,
-      "data-file": entry.file, title: `Classify test image ${entry.index}: ${what}` });
-    button.append(element("img", { src: base + entry.file, alt: `${what} (test image ${entry.index})`,
+      "data-file": entry.file, title: `Classify ${origin}: ${what}` });
+    button.append(element("img", { src: base + entry.file, alt: `${what} (${origin})`,
       width: 56, height: 56, loading: "lazy" }));
     button.addEventListener("click", async () => {
       const blob = await (await fetch(base + entry.file)).blob();
-      addPicture(blob, `test image ${entry.index} (${entry.kind})`, entry.class_id);
+      const name = entry.kind === "real" ? `${entry.label} (${origin})` :
+        `test image ${entry.index} (${entry.kind})`;
+      addPicture(blob, name, entry.class_id);
     });
     const item = element("li");
     item.append(button);
     list.append(item);
+  }
+  if (credits.size) {
+    list.after(element("p", { class: "credits" }, `Drawn pictures: ${[...credits].join("; ")}.`));
   }
 }
 
@@ -517,7 +527,9 @@ async function showVersion(name, version) {
     showBars(list, values, -1);
     section.append(element("h4", {}, "Test accuracy per class"), list);
   }
-  for (const [file, what] of [["training.png", "Training curves"], ["confusion.png", "Confusion matrix"]]) {
+  const plots = [["training.png", "Training curves"], ["confusion.png", "Confusion matrix"],
+    ["reliability.png", "Reliability diagram (calibration)"]];
+  for (const [file, what] of plots) {
     if (!(file in files)) continue;
     const figure = element("figure", { class: "plot" });
     figure.append(element("img", { src: `${base}/files/${file}`, alt: `${what} of version ${version}`, loading: "lazy" }),
