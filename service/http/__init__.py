@@ -20,6 +20,7 @@ from . import (
     health,
     metrics,
     models,
+    monitoring_view,
     predict,
     preprocess_view,
     spec,
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
         models,
         canaries,
         feedback_view,
+        monitoring_view,
         health,
         v2,
         tfserving,
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
     docs.init_app(app, spec.document(module.PATHS for module in modules))
     metrics.init_app(app)  # before start(): the first model load is counted too
     feedback_view.init_app(app)  # after metrics: its gauges join them
+    monitoring_view.init_app(app)
     access_log.init_app(app)  # after metrics: its wrapper feeds them
     if start:
         logging.getLogger("fashion_serve").setLevel(logging.INFO)

@@ -233,6 +233,37 @@ class FeedbackSummary(msgspec.Struct):
     versions: list[LiveAccuracy]
 
 
+class ClassShares(msgspec.Struct):
+    """The share of answers per class, live and on the test set (null: none, or no card data)."""
+
+    live: dict[str, float] | None
+    test: dict[str, float] | None
+
+
+class LiveFeedback(msgspec.Struct):
+    """Feedback joined to this version's answers (last week)."""
+
+    count: int
+    correct: int
+    accuracy: float | None
+
+
+class Monitoring(msgspec.Struct):
+    """A version's live answers against its test set, and its live accuracy."""
+
+    model: str
+    version: int
+    answered: Annotated[int, Meta(description="Images answered within FASHION_PREDICTION_TTL.")]
+    classes: ClassShares
+    psi: Annotated[
+        float | None, Meta(description="Population stability index, live vs test classes.")
+    ]
+    psi_level: Literal["stable", "moderate", "significant"] | None
+    mean_confidence: float | None
+    test_accuracy: float | None
+    feedback: LiveFeedback
+
+
 class AliasChange(msgspec.Struct):
     """Where the alias points now, and where it pointed before (null: it is new)."""
 

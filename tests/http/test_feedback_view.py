@@ -89,3 +89,19 @@ def test_feedback_is_rate_limited_per_client(settings):
     assert int(limited.headers["Retry-After"]) >= 1
     other = client.post("/feedback", json=body, environ_base={"REMOTE_ADDR": "10.0.0.2"})
     assert other.status_code == 404  # another client has its own bucket
+
+
+def test_the_monitoring_endpoint_and_its_gauges(client):
+    request_id, predictions = predicted(client, 4)
+    client.post("/feedback", json={"request_id": request_id, "label": predictions[0]["label"]})
+    shown = client.get(f"/models/{MODEL}/versions/1/monitoring").get_json()
+    assert shown["answered"] == 4
+    assert shown["feedback"] == {"count": 1, "correct": 1, "accuracy": 1.0}
+    assert shown["classes"]["test"] is None  # the tiny models' cards hold no confusion matrix
+    assert shown["psi"] is None
+    assert shown["mean_confidence"] > 0
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert f'fashion_live_mean_confidence{{model="{MODEL}",version="1"}}' in metrics
+    assert_error(client.get(f"/models/{MODEL}/versions/9/monitoring"), 404, "version_not_found")
+    assert_error(client.get(f"/models/{MODEL}/versions/x/monitoring"), 400)
+    assert_error(client.get("/models/nope/versions/1/monitoring"), 404, "model_not_found")

@@ -120,6 +120,8 @@ def exchanges() -> list[tuple[str, str, dict]]:
         ("POST", "/predict", {"data": upload(image, image), "headers": {"X-Request-ID": "r-42"}}),
         ("POST", "/feedback", {"json": {"request_id": "r-42", "label": "Bag", "index": 1}}),
         ("GET", f"{models}/feedback", {}),
+        ("GET", f"{models}/versions/3/monitoring", {}),
+        ("GET", f"{models}/versions/1/monitoring", {}),  # nothing answered: nulls
         ("POST", f"{models}/predict?version=1", {"data": upload(image)}),
         ("POST", f"{models}/activations?version=1", {"data": upload(image)}),  # dense layers
         ("POST", f"{models}/activations", {"data": upload(image)}),  # feature maps
