@@ -7,7 +7,6 @@ import time
 from collections import OrderedDict
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from prometheus_client import Gauge
 
 from service.contract import validate_name
 from service.errors import BadRequest
@@ -101,14 +100,10 @@ def init_app(app: Flask) -> None:
     metrics: Metrics | None = app.extensions.get(METRICS_EXTENSION)
     if metrics is None:
         return
-    accuracy, count = (
-        Gauge(name, documentation, ("model", "version"), multiprocess_mode="livemostrecent",
-              registry=metrics.registry)
-        for name, documentation in (
-            ("fashion_live_accuracy",
-             "Share of feedback (last week) where the version's answer was the true class."),
-            ("fashion_feedback_received", "Feedback (last week) joined to each version's answers."),
-        )
+    accuracy, count = metrics.version_gauges(
+        ("fashion_live_accuracy",
+         "Share of feedback (last week) where the version's answer was the true class."),
+        ("fashion_feedback_received", "Feedback (last week) joined to each version's answers."),
     )  # fmt: skip
 
     def update() -> None:

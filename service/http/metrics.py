@@ -111,6 +111,14 @@ class Metrics(Observer):
         # Gauges read from shared files (live accuracy, drift) are set just before a scrape.
         self.before_scrape: list[Callable[[], None]] = []
 
+    def version_gauges(self, *described: tuple[str, str]) -> list[Gauge]:
+        """Gauges per (model, version) read from shared files: any live worker's latest wins."""
+        return [
+            Gauge(name, documentation, ("model", "version"), multiprocess_mode="livemostrecent",
+                  registry=self.registry)
+            for name, documentation in described
+        ]  # fmt: skip
+
     def on_load(self, name: str, version: int, seconds: float) -> None:
         self.loads.labels(name).inc()
         self.load_seconds.labels(name).observe(seconds)

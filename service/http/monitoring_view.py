@@ -3,7 +3,6 @@
 from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify
-from prometheus_client import Gauge
 
 from service.contract import parse_version
 from service.errors import FashionServeError
@@ -30,14 +29,10 @@ def init_app(app: Flask) -> None:
     if metrics is None:
         return
     found = app.extensions[CORE_EXTENSION]
-    drift, confidence = (
-        Gauge(name, documentation, ("model", "version"), multiprocess_mode="livemostrecent",
-              registry=metrics.registry)
-        for name, documentation in (
-            ("fashion_drift_psi",
-             "Population stability index of the live answers' classes against the test set's."),
-            ("fashion_live_mean_confidence", "Mean confidence of the live answers."),
-        )
+    drift, confidence = metrics.version_gauges(
+        ("fashion_drift_psi",
+         "Population stability index of the live answers' classes against the test set's."),
+        ("fashion_live_mean_confidence", "Mean confidence of the live answers."),
     )  # fmt: skip
 
     def update() -> None:
