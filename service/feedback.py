@@ -7,6 +7,7 @@ restarts. Live accuracy per version is tallied from the feedback journal, increm
 
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from service.contract import CLASS_NAMES
@@ -71,20 +72,28 @@ class Tally:
         return self._matrices.setdefault(entry[:2], [[0] * size for _ in range(size)])
 
 
+def journals(registry_root: Path, prediction_ttl: float) -> tuple[Journal, Journal]:
+    """The predictions and feedback journals of a registry (what a rollout reads, too)."""
+    root = registry_root / LIVE_FOLDER
+    return (
+        Journal(root / "predictions", PREDICTION_WINDOW, prediction_ttl, MAX_FILE_BYTES),
+        Journal(root / "feedback", FEEDBACK_WINDOW, FEEDBACK_KEEP, MAX_FILE_BYTES),
+    )
+
+
 class Feedback:
     """Remembers predictions, joins feedback to them, and tallies live accuracy."""
 
     def __init__(self, settings: Settings) -> None:
-        root = settings.model_dir / LIVE_FOLDER
         self.ttl = settings.prediction_ttl
-        self.predictions = Journal(
-            root / "predictions", PREDICTION_WINDOW, self.ttl, MAX_FILE_BYTES
-        )
-        self.feedback = Journal(root / "feedback", FEEDBACK_WINDOW, FEEDBACK_KEEP, MAX_FILE_BYTES)
+        self.predictions, self.feedback = journals(settings.model_dir, self.ttl)
         self.tally = Tally(Tail(self.feedback))
 
-    def remember(self, request_id: str, result: "Result") -> None:
-        """Keep what answered the request, so feedback can name it (never fails the request)."""
+    def remember(self, request_id: str, result: "Result", seconds: float | None = None) -> None:
+        """Keep what answered the request, so feedback can name it (never fails the request).
+
+        seconds: how long decoding and classifying took, which a rollout compares per version.
+        """
         probabilities = result.probabilities
         classes = probabilities.argmax(axis=1)
         self.predictions.append(
@@ -96,6 +105,7 @@ class Feedback:
                 "a": result.alias,
                 "c": classes.tolist(),
                 "p": [round(p, 5) for p in probabilities.max(axis=1).tolist()],
+                "ms": None if seconds is None else round(seconds * 1000, 3),
             }
         )
 

@@ -229,3 +229,21 @@ def test_bad_canaries_from_the_command_line(shared, args, fragment):
     result = run_cli("--root", str(shared.root), "canary", "m", *args)
     assert_one_line_error(result, 2, fragment)
     assert shared.canaries("m") == {}
+
+
+def test_a_rollout_from_the_command_line(own):
+    root = ("--root", str(own.root))
+    started = run_cli(*root, "rollout", "start", "m", "2", "--steps", "10,100", "--interval", "1h")
+    assert started.returncode == 0, started.stderr
+    assert json.loads(started.stdout)["status"] == "running"
+    assert own.canaries("m") == {"production": {"version": 2, "weight": 10}}
+    stepped = json.loads(run_cli(*root, "rollout", "step", "m").stdout)
+    assert stepped["step"] == 0  # an hour to go
+    assert json.loads(run_cli(*root, "rollout", "status", "m").stdout)["candidate"] == 2
+    aborted = run_cli(*root, "rollout", "abort", "m")
+    assert json.loads(aborted.stdout)["status"] == "aborted"
+    assert own.canaries("m") == {}
+    again = run_cli(*root, "rollout", "abort", "m")
+    assert_one_line_error(again, 2, "no rollout running")
+    bad = run_cli(*root, "rollout", "start", "m", "2", "--steps", "50,10")
+    assert_one_line_error(bad, 2, "steps")

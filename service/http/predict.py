@@ -1,5 +1,6 @@
 """POST /predict and /models/<name>/predict: images in, ten labelled probabilities out."""
 
+import time
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -55,10 +56,11 @@ def with_model_version(response: Response, model: LoadedModel) -> Response:
 def _predict(name: str | None) -> Response:
     query = model_query()
     key = request.headers.get(REQUEST_KEY_HEADER)
+    started = time.perf_counter()
     result = data_plane().predict_images(uploaded_images(), name=name, key=key, **query)
     request_id = request.environ.get(REQUEST_ID_KEY)
-    if request_id is not None:  # remembered for POST /feedback (service/feedback.py)
-        core().feedback.remember(request_id, result)
+    if request_id is not None:  # remembered for POST /feedback and rollouts (service/feedback.py)
+        core().feedback.remember(request_id, result, time.perf_counter() - started)
     response = Response(encode(result), mimetype="application/json")
     return with_model_version(response, result.model)
 

@@ -39,6 +39,8 @@ from ._layout import (
     LOCK_FILE,
     LOG_FILE,
     MODEL_FILE,
+    ROLLOUT_FILE,
+    ROLLOUT_LOCK_FILE,
     scan_versions,
 )
 
@@ -113,6 +115,28 @@ class Registry:
         if not isinstance(data, list) or not all(isinstance(entry, dict) for entry in data):
             raise RegistryError(f"{self._shown(path)} is not a list of alias moves")
         return data
+
+    def rollout(self, name: str) -> dict[str, Any] | None:
+        """The model's latest rollout's state (service/rollout.py owns its fields), or None."""
+        self.versions(name)
+        path = self._model_dir(name) / ROLLOUT_FILE
+        data = _files.read_json(path, self._shown(path))
+        if data is not None and not isinstance(data, dict):
+            raise RegistryError(f"{self._shown(path)} is not a JSON object")
+        return data
+
+    def write_rollout(self, name: str, state: dict[str, Any], entry: dict[str, Any]) -> None:
+        """Replace the rollout's state and log what happened (entry: alias, action, ...)."""
+        with self._locked(name):
+            self._write(name, ROLLOUT_FILE, state)
+            alias, action = str(entry.pop("alias")), str(entry.pop("action"))
+            self._log(name, _canary.log_entry(alias, action, **entry))
+
+    def rollout_lock(self, name: str) -> AbstractContextManager[None]:
+        """Serialises rollout steps (two step loops never both step); not the registry's lock,
+        which the alias moves inside a step take themselves (flock is not reentrant)."""
+        path = self._model_dir(name) / ROLLOUT_LOCK_FILE
+        return _files.locked(path, self._shown(path))
 
     def resolve(self, name: str, version: int | None = None, alias: str | None = None) -> int:
         """The version to serve: the one given, or an alias's target ("production" by default)."""

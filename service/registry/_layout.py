@@ -11,6 +11,7 @@ Layout (the same as TF Serving and Triton, with MLflow-style aliases)::
                                             of an alias's traffic sent to a second version
     <root>/<name>/alias_log.json            every alias move (promote, roll back, canary), oldest
                                             first (the last LOG_LIMIT of them)
+    <root>/<name>/rollout.json              the model's latest stepped rollout (service/rollout.py)
     <root>/<name>/.lock                     fcntl lock serialising registrations and alias changes
     <root>/<name>/.tmp-*                    registrations in progress (or killed): never visible
 """
@@ -27,6 +28,8 @@ ALIASES_FILE = "aliases.json"
 HISTORY_FILE = "alias_history.json"
 CANARIES_FILE = "canaries.json"
 LOG_FILE = "alias_log.json"
+ROLLOUT_FILE = "rollout.json"
+ROLLOUT_LOCK_FILE = ".rollout.lock"
 LOCK_FILE = ".lock"
 
 
