@@ -1,5 +1,6 @@
 """Settings from FASHION_* variables: defaults, every variable read, bad values named, secrets."""
 
+import ipaddress
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,7 @@ def test_every_variable_is_read():
         "FASHION_PREDICTION_TTL": "60",
         "FASHION_FEEDBACK_TOKEN": "fb",
         "FASHION_FEEDBACK_RATE": "2.5",
+        "FASHION_TRUSTED_PROXIES": "172.30.0.0/24, ::1",
         "FASHION_BIND": "0.0.0.0:9000",
         "FASHION_WORKERS": "4",
         "FASHION_TIMEOUT": "60",
@@ -58,6 +60,7 @@ def test_every_variable_is_read():
         prediction_ttl=60.0,
         feedback_token="fb",
         feedback_rate=2.5,
+        trusted_proxies=(ipaddress.ip_network("172.30.0.0/24"), ipaddress.ip_network("::1")),
         bind="0.0.0.0:9000",
         workers=4,
         timeout=60,
@@ -86,6 +89,8 @@ def test_empty_values_mean_the_default_and_an_empty_token_means_no_token():
         ("FASHION_MAX_LOADED", "-1", "FASHION_MAX_LOADED must be at least 1"),
         ("FASHION_PREDICTION_TTL", "0", "FASHION_PREDICTION_TTL must be at least 1.0"),
         ("FASHION_FEEDBACK_RATE", "x", "FASHION_FEEDBACK_RATE must be a number"),
+        ("FASHION_TRUSTED_PROXIES", "proxy", "FASHION_TRUSTED_PROXIES: 'proxy' does not appear"),
+        ("FASHION_TRUSTED_PROXIES", "10.0.0.1/8", "FASHION_TRUSTED_PROXIES: 10.0.0.1/8 has host"),
         ("FASHION_DEFAULT_MODEL", "../etc", "FASHION_DEFAULT_MODEL: invalid model name"),
         ("FASHION_DEFAULT_ALIAS", "Prod", "FASHION_DEFAULT_ALIAS: invalid alias name"),
         ("FASHION_WORKERS", "0", "FASHION_WORKERS must be at least 1"),

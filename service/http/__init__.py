@@ -17,6 +17,7 @@ from . import (
     docs,
     error_map,
     feedback_view,
+    forwarded,
     health,
     metrics,
     models,
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
     feedback_view.init_app(app)  # after metrics: its gauges join them
     monitoring_view.init_app(app)
     access_log.init_app(app)  # after metrics: its wrapper feeds them
+    forwarded.init_app(app, settings.trusted_proxies)  # last: outermost, before the access log
     if start:
         logging.getLogger("fashion_serve").setLevel(logging.INFO)
         core.start()
