@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.canary import Canary, choose
 from service.contract import validate_alias, validate_name
 from service.errors import AliasNotFound, FashionServeError, NotReady
 from service.events import Observers
@@ -30,6 +31,7 @@ class AliasStamp:
     aliases: object  # aliases.json's stamp
     target: int | None  # the version it pointed at
     files: object  # that version's files' stamp
+    canaries: object = None  # canaries.json's stamp
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class AliasFollower:
         # while a new target loads, so switches never interleave.
         self._lock = threading.RLock()
         self._serving: dict[AliasKey, LoadedModel] = {}  # what answers for each alias
+        self._canaries: dict[AliasKey, Canary] = {}  # a second version taking a share of one
         self._tracked: set[AliasKey] = set()  # aliases followed, answering or not
         self._stamps: dict[AliasKey, AliasStamp] = {}  # the registry files each was last judged on
         self._refusals: dict[AliasKey, Refusal] = {}
@@ -124,6 +127,16 @@ class AliasFollower:
         loaded = self._serving.get((name, alias))
         return loaded if loaded is not None else self._follow(name, alias)
 
+    def route(self, name: str, alias: str, key: str | None) -> LoadedModel:
+        """What answers this request for the alias: its target, or its canary for key's share."""
+        loaded = self.get(name, alias)
+        canary = self._canaries.get((name, alias))
+        return loaded if canary is None else choose(name, alias, key, loaded, canary)
+
+    def canaries(self) -> dict[AliasKey, Canary]:
+        """The canaries this process serves, by (model, alias)."""
+        return dict(self._canaries)
+
     def _follow(self, name: str, alias: str) -> LoadedModel:
         """Start following an alias on its first use; NotReady when it has nothing to serve."""
         key = (name, alias)
@@ -153,7 +166,10 @@ class AliasFollower:
     def _stamp(self, name: str, target: int | None) -> AliasStamp:
         """The change detector of an alias: its aliases.json, and its target's files."""
         files = self.registry.version_stamp(name, target) if target is not None else None
-        return AliasStamp(self.registry.aliases_stamp(name), target, files)
+        registry = self.registry
+        return AliasStamp(
+            registry.aliases_stamp(name), target, files, registry.canaries_stamp(name)
+        )
 
     def _judge(self, key: AliasKey) -> AliasStamp:
         """Serve the alias's target if it verifies; else keep or find a verified version.
@@ -163,6 +179,7 @@ class AliasFollower:
         """
         name, alias = key
         aliases_stamp = self.registry.aliases_stamp(name)
+        canaries_stamp = self.registry.canaries_stamp(name)
         target: int | None = None
         try:
             target = self.registry.aliases(name).get(alias)
@@ -178,7 +195,38 @@ class AliasFollower:
             self._refuse(Refusal(name, alias, target, problem))
             if key not in self._serving:
                 self._fall_back(key, target)
-        return AliasStamp(aliases_stamp, target, files)
+        self._judge_canary(key)
+        return AliasStamp(aliases_stamp, target, files, canaries_stamp)
+
+    def _judge_canary(self, key: AliasKey) -> None:
+        """Serve the alias's canary if it has one that loads; otherwise all goes to the target."""
+        name, alias = key
+        try:
+            entry = self.registry.canaries(name).get(alias)
+        except FashionServeError as error:
+            log.error("cannot read the canaries of %s: %s; serving no canary", name, error)
+            entry = None
+        current = self._canaries.get(key)
+        if entry is None:
+            if self._canaries.pop(key, None) is not None:
+                self._pin()
+            return
+        if current is not None and current.model.version == entry["version"]:
+            self._canaries[key] = Canary(current.model, entry["weight"])
+            return
+        try:
+            loaded = self.loader.load(name, entry["version"])
+        except FashionServeError as error:
+            log.error("refused canary v%d of %s:%s: %s", entry["version"], name, alias, error)
+            self._canaries.pop(key, None)
+        else:
+            self._canaries[key] = Canary(loaded, entry["weight"])
+            log.info("alias %s:%s sends %d%% to v%d", name, alias, entry["weight"], loaded.version)
+        self._pin()
+
+    def _pin(self) -> None:
+        versions = [*self._serving.values(), *(c.model for c in self._canaries.values())]
+        self.loader.pin(frozenset((m.name, m.version) for m in versions))
 
     def _serve(self, key: AliasKey, target: int) -> str | None:
         """Make the target answer for the alias; the reason it cannot, else None."""
@@ -224,7 +272,7 @@ class AliasFollower:
         name, alias = key
         current = self._serving.get(key)
         self._serving[key] = loaded  # requests in flight keep their reference to the old one
-        self.loader.pin(frozenset((m.name, m.version) for m in self._serving.values()))
+        self._pin()
         self.observers.on_switch(name, alias, loaded.version)
         log.info(
             "alias %s:%s now serves v%d (was %s)",
@@ -272,6 +320,22 @@ class AliasFollower:
         previous, version = self.registry.rollback(name, alias, verify=self.loader.verify)
         self._moved(name, alias)
         return {"model": name, "alias": alias, "version": version, "previous": previous}
+
+    def set_canary(self, name: str, alias: str, version: int, weight: int) -> dict[str, Any]:
+        """Send weight % of an alias's traffic to a version once it verifies and loads here."""
+        name, alias = validate_name(name), validate_alias(alias)
+        previous = self.registry.set_canary(name, alias, version, weight, verify=self.loader.verify)
+        self._moved(name, alias)
+        return {"model": name, "alias": alias, "canary": {"version": version, "weight": weight},
+                "previous": previous}  # fmt: skip
+
+    def clear_canary(self, name: str, alias: str, reason: str) -> dict[str, Any]:
+        """Send all of an alias's traffic back to its target."""
+        name, alias = validate_name(name), validate_alias(alias)
+        self.registry.versions(name)  # an unknown model is a 404, not an empty answer
+        previous = self.registry.clear_canary(name, alias, reason)
+        self._moved(name, alias)
+        return {"model": name, "alias": alias, "canary": None, "previous": previous}
 
     def _moved(self, name: str, alias: str) -> None:
         with self._lock:

@@ -4,9 +4,12 @@ import os
 from typing import Any
 
 from service.aliases import AliasFollower
+from service.contract import validate_name
 from service.data_plane import DataPlane
 from service.events import Observers
+from service.feedback import Feedback
 from service.loader import Loader
+from service.monitoring import LiveAnswers, report
 from service.registry import Registry
 from service.registry_view import RegistryView
 from service.runtime import choose_providers
@@ -27,6 +30,9 @@ class Core:
         self._aliases = AliasFollower(registry, settings, self._loader, self.observers)
         self.data_plane = DataPlane(settings, registry, self._aliases, providers, self.observers)
         self.registry_view = RegistryView(settings, registry, self._aliases, providers)
+        self.feedback = Feedback(settings)
+        self.live_answers = LiveAnswers(self.feedback.predictions)
+        self._registry = registry
 
     def start(self) -> None:
         """Load the default model's default alias, then follow alias changes in the background."""
@@ -35,6 +41,14 @@ class Core:
     def close(self) -> None:
         """Stop following alias changes."""
         self._aliases.close()
+
+    def monitoring(self, name: str, version: int) -> dict[str, Any]:
+        """A version's live answers against its test set, and its live accuracy."""
+        name = validate_name(name)
+        card = self._registry.card(name, version)
+        key = (name, version)
+        live = self.live_answers.snapshot().get(key)
+        return report(name, version, card, live, self.feedback.tally.matrices().get(key))
 
     def is_ready(self) -> bool:
         """True once the default model's default alias answers (with a verified version)."""

@@ -89,9 +89,17 @@ class DataPlane:
         self._inspector_lock = threading.Lock()
 
     def model(
-        self, name: str | None = None, version: int | None = None, alias: str | None = None
+        self,
+        name: str | None = None,
+        version: int | None = None,
+        alias: str | None = None,
+        key: str | None = None,
     ) -> tuple[LoadedModel, str | None]:
-        """The loaded model answering for (name, version | alias); default alias if neither."""
+        """The loaded model answering for (name, version | alias); default alias if neither.
+
+        An alias with a canary answers with its candidate for a share of the client keys
+        (service/canary.py); without a key, a random request.
+        """
         # The defaults were validated with the settings: only names a client gave are checked.
         name = validate_name(name) if name else self.settings.default_model
         check_target(version, alias)
@@ -99,7 +107,7 @@ class DataPlane:
             loaded = self._loader.get(name, version)
             return (loaded or self._loader.load(name, version, on_demand=True)), None
         alias = validate_alias(alias) if alias else self.settings.default_alias
-        return self._aliases.get(name, alias), alias
+        return self._aliases.route(name, alias, key), alias
 
     def predict_images(
         self,
@@ -109,6 +117,7 @@ class DataPlane:
         alias: str | None = None,
         reading: Reading = DEFAULT_READING,
         reject_unknown: bool = False,
+        key: str | None = None,
     ) -> Result:
         """Decode, normalize and classify encoded images (one request's batch).
 
@@ -116,7 +125,7 @@ class DataPlane:
         not in distribution (a version without a judgement never rejects).
         """
         self._check_batch(len(blobs))
-        loaded, alias = self.model(name, version, alias)
+        loaded, alias = self.model(name, version, alias, key)
         images = read_images(blobs, reading, self.settings.max_pixels).images
         result = self._result(loaded, alias, images)
         if reject_unknown:
@@ -136,6 +145,7 @@ class DataPlane:
         name: str | None = None,
         version: int | None = None,
         alias: str | None = None,
+        key: str | None = None,
     ) -> Result:
         """Classify an already-normalized float32 [N,28,28] batch (tensor protocols)."""
         if images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE) or not len(images):
@@ -145,7 +155,7 @@ class DataPlane:
         if not np.isfinite(images).all():
             raise BadRequest("pixel values must be finite numbers")
         self._check_batch(len(images))
-        loaded, alias = self.model(name, version, alias)
+        loaded, alias = self.model(name, version, alias, key)
         return self._result(loaded, alias, np.ascontiguousarray(images, dtype=np.float32))
 
     def explain_image(

@@ -25,6 +25,10 @@ class AliasNotFound(FashionServeError, LookupError):
     """The model exists but has no such alias."""
 
 
+class PredictionNotFound(FashionServeError, LookupError):
+    """Feedback named a request this service does not remember (unknown, or too old)."""
+
+
 class FileNotFound(FashionServeError, LookupError):
     """A version has no such public file (or the name is not one a version may serve)."""
 

@@ -61,6 +61,8 @@ class RegistryView:
             "versions": versions,
             "aliases": registry.aliases(name),
             "alias_history": registry.alias_history(name),
+            "canaries": registry.canaries(name),
+            "alias_log": registry.alias_log(name),
         }
 
     def version_card(self, name: str, version: int) -> dict[str, Any]:
@@ -113,3 +115,11 @@ class RegistryView:
     def rollback(self, name: str, alias: str) -> dict[str, Any]:
         """Move an alias back to the version it pointed at before."""
         return self._aliases.rollback(name, alias)
+
+    def set_canary(self, name: str, alias: str, version: int, weight: int) -> dict[str, Any]:
+        """Send a share of an alias's traffic to a version, after proving it loads here."""
+        return self._aliases.set_canary(name, alias, version, weight)
+
+    def clear_canary(self, name: str, alias: str, reason: str) -> dict[str, Any]:
+        """End an alias's canary: all its traffic goes to its target again."""
+        return self._aliases.clear_canary(name, alias, reason)

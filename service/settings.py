@@ -35,6 +35,10 @@ class Settings:
     admin_token: str | None = None
     reload_interval: float = 1.0
     max_loaded: int = 4
+    # Feedback: how long predictions are remembered, who may report (None: anyone), how often.
+    prediction_ttl: float = 3600.0
+    feedback_token: str | None = None
+    feedback_rate: float = 20.0
     # Peers whose X-Forwarded-* headers are believed (the reverse proxy); none by default.
     trusted_proxies: tuple[Network, ...] = ()
     # gunicorn's side, read by service/gunicorn.conf.py.
@@ -71,6 +75,13 @@ class Settings:
                 env, "FASHION_RELOAD_INTERVAL", cls.reload_interval, float, minimum=0.05
             ),
             max_loaded=_number(env, "FASHION_MAX_LOADED", cls.max_loaded, int, minimum=1),
+            prediction_ttl=_number(
+                env, "FASHION_PREDICTION_TTL", cls.prediction_ttl, float, minimum=1.0
+            ),
+            feedback_token=env.get("FASHION_FEEDBACK_TOKEN") or None,
+            feedback_rate=_number(
+                env, "FASHION_FEEDBACK_RATE", cls.feedback_rate, float, minimum=0.1
+            ),
             trusted_proxies=_networks(env, "FASHION_TRUSTED_PROXIES"),
             bind=env.get("FASHION_BIND", cls.bind),
             workers=_number(env, "FASHION_WORKERS", cls.workers, int, minimum=1),

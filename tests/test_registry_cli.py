@@ -201,3 +201,49 @@ def test_rollback_when_the_current_target_is_gone(own):
     shutil.rmtree(own.version_dir("m", 2))
     rolled = run_cli("--root", str(own.root), "rollback", "m", "--alias", "production")
     assert rolled.stdout == "m: production -> 1 (rolled back from 2)\n", rolled.stderr
+
+
+def test_a_canary_from_the_command_line(own):
+    result = run_cli("--root", str(own.root), "canary", "m", "2", "--alias", "production",
+                     "--weight", "10")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "m: production sends 10% to version 2\n"
+    assert own.canaries("m") == {"production": {"version": 2, "weight": 10}}
+    shown = run_cli("--root", str(own.root), "show", "m").stdout.splitlines()
+    assert shown[-1] == "canary of production: version 2 at 10%"
+    ended = run_cli("--root", str(own.root), "canary", "m", "--alias", "production", "--end")
+    assert ended.stdout == "m: canary of production ended\n"
+    assert own.canaries("m") == {}
+    assert own.alias_log("m")[-1]["action"] == "canary_end"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("2", "--alias", "production"), "--weight"),
+        (("2", "--alias", "production", "--weight", "100"), "whole percent"),
+        (("1", "--alias", "production", "--weight", "10"), "already serves"),
+    ],
+)
+def test_bad_canaries_from_the_command_line(shared, args, fragment):
+    result = run_cli("--root", str(shared.root), "canary", "m", *args)
+    assert_one_line_error(result, 2, fragment)
+    assert shared.canaries("m") == {}
+
+
+def test_a_rollout_from_the_command_line(own):
+    root = ("--root", str(own.root))
+    started = run_cli(*root, "rollout", "start", "m", "2", "--steps", "10,100", "--interval", "1h")
+    assert started.returncode == 0, started.stderr
+    assert json.loads(started.stdout)["status"] == "running"
+    assert own.canaries("m") == {"production": {"version": 2, "weight": 10}}
+    stepped = json.loads(run_cli(*root, "rollout", "step", "m").stdout)
+    assert stepped["step"] == 0  # an hour to go
+    assert json.loads(run_cli(*root, "rollout", "status", "m").stdout)["candidate"] == 2
+    aborted = run_cli(*root, "rollout", "abort", "m")
+    assert json.loads(aborted.stdout)["status"] == "aborted"
+    assert own.canaries("m") == {}
+    again = run_cli(*root, "rollout", "abort", "m")
+    assert_one_line_error(again, 2, "no rollout running")
+    bad = run_cli(*root, "rollout", "start", "m", "2", "--steps", "50,10")
+    assert_one_line_error(bad, 2, "steps")

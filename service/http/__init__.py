@@ -13,12 +13,15 @@ from service.settings import current as current_settings
 from . import (
     access_log,
     activations_view,
+    canaries,
     docs,
     error_map,
+    feedback_view,
     forwarded,
     health,
     metrics,
     models,
+    monitoring_view,
     predict,
     preprocess_view,
     spec,
@@ -54,6 +57,9 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
         preprocess_view,
         activations_view,
         models,
+        canaries,
+        feedback_view,
+        monitoring_view,
         health,
         v2,
         tfserving,
@@ -65,6 +71,8 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
         app.register_blueprint(module.bp)
     docs.init_app(app, spec.document(module.PATHS for module in modules))
     metrics.init_app(app)  # before start(): the first model load is counted too
+    feedback_view.init_app(app)  # after metrics: its gauges join them
+    monitoring_view.init_app(app)
     access_log.init_app(app)  # after metrics: its wrapper feeds them
     forwarded.init_app(app, settings.trusted_proxies)  # last: outermost, before the access log
     if start:

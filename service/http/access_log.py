@@ -16,7 +16,7 @@ from flask import Flask, request
 
 from .json_provider import encode
 from .metrics import EXTENSION as METRICS_EXTENSION
-from .predict import MODEL_VERSION_HEADER
+from .predict import MODEL_VERSION_HEADER, REQUEST_ID_KEY
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -62,6 +62,7 @@ class AccessLog:
         started = time.perf_counter()
         given = environ.get(ENVIRON_HEADER)
         request_id = given if given and VALID_ID.fullmatch(given) else ids.next()
+        environ[REQUEST_ID_KEY] = request_id  # for the routes that remember it
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             seconds = time.perf_counter() - started

@@ -19,6 +19,7 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (errors.VersionNotFound, 404, "version_not_found"),
     (errors.AliasNotFound, 404, "alias_not_found"),
     (errors.FileNotFound, 404, "file_not_found"),
+    (errors.PredictionNotFound, 404, "prediction_not_found"),
     (errors.NoAliasHistory, 409, "no_alias_history"),
     (errors.IntegrityError, 503, "model_refused"),
     (errors.ModelLoadError, 503, "model_refused"),

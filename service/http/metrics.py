@@ -5,6 +5,7 @@ up all of them through prometheus-client's multiprocess files; without it, one p
 """
 
 import os
+from collections.abc import Callable
 
 import numpy as np
 from flask import Blueprint, Flask, Response, current_app
@@ -66,6 +67,13 @@ class Metrics(Observer):
             ("model", "version"),
             registry=registry,
         )
+        # Which version answered: under a canary, the candidate's share of an alias's images.
+        self.version_images = Counter(
+            "fashion_version_images_classified",
+            "Images classified, by model and the version that answered.",
+            ("model", "version"),
+            registry=registry,
+        )
         self.loads = Counter(
             "fashion_model_loads",
             "Model versions loaded, verified and warmed up.",
@@ -106,6 +114,17 @@ class Metrics(Observer):
         # are looked up once and kept (a measurable share of a single-image request).
         self._request_children: dict[tuple[str | None, str, int], tuple[Counter, Histogram]] = {}
         self._image_children: dict[tuple[str, int], Counter] = {}
+        self._version_children: dict[tuple[str, int], Counter] = {}
+        # Gauges read from shared files (live accuracy, drift) are set just before a scrape.
+        self.before_scrape: list[Callable[[], None]] = []
+
+    def version_gauges(self, *described: tuple[str, str]) -> list[Gauge]:
+        """Gauges per (model, version) read from shared files: any live worker's latest wins."""
+        return [
+            Gauge(name, documentation, ("model", "version"), multiprocess_mode="livemostrecent",
+                  registry=self.registry)
+            for name, documentation in described
+        ]  # fmt: skip
 
     def on_load(self, name: str, version: int, seconds: float) -> None:
         self.loads.labels(name).inc()
@@ -121,6 +140,7 @@ class Metrics(Observer):
         self.degraded.labels(name, alias).set(1 if degraded else 0)
 
     def on_result(self, name: str, version: int, classes: np.ndarray) -> None:
+        self._version_child(name, version).inc(len(classes))
         if len(classes) == 1:  # the common case, without bincount's array round trip
             self._image_child(name, int(classes[0])).inc()
             return
@@ -131,6 +151,13 @@ class Metrics(Observer):
 
     def on_flagged(self, name: str, version: int, count: int) -> None:
         self.flagged.labels(name, str(version)).inc(count)
+
+    def _version_child(self, name: str, version: int) -> Counter:
+        child = self._version_children.get((name, version))
+        if child is None:
+            child = self.version_images.labels(name, str(version))
+            self._version_children[(name, version)] = child
+        return child
 
     def _image_child(self, name: str, class_id: int) -> Counter:
         child = self._image_children.get((name, class_id))
@@ -173,6 +200,8 @@ def init_app(app: Flask) -> None:
 def metrics_endpoint() -> Response:
     """Prometheus text exposition format."""
     metrics: Metrics = current_app.extensions[EXTENSION]
+    for update in metrics.before_scrape:
+        update()
     body = metrics.exposition()
     return Response(body, content_type=CONTENT_TYPE_LATEST)
 

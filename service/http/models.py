@@ -44,7 +44,7 @@ def version_file(name: str, version: str, filename: str) -> Response:
     return send_file(path, max_age=86400, conditional=True)
 
 
-def _require_admin() -> None:
+def require_admin() -> None:
     token = settings().admin_token
     if token is None:
         raise HttpError(
@@ -64,12 +64,9 @@ def _require_admin() -> None:
 @bp.put("/<name>/aliases/<alias>")
 def promote(name: str, alias: str) -> Response:
     """Point an alias at a version: body {"version": N}. Needs the admin token."""
-    _require_admin()
-    try:
-        body = load_json(read_body(settings(), json_prefix=-1))
-    except BadRequest:
-        body = None
-    version = body.get("version") if isinstance(body, dict) else None
+    require_admin()
+    body = admin_body()
+    version = body.get("version")
     if isinstance(version, float) and version.is_integer():  # 2.0 is JSON's integer 2 too
         version = int(version)
     if not is_version(version):
@@ -77,10 +74,19 @@ def promote(name: str, alias: str) -> Response:
     return jsonify(registry_view().set_alias(name, alias, version))
 
 
+def admin_body() -> dict[str, object]:
+    """An admin request's JSON object ({} for anything else: the caller names what it needs)."""
+    try:
+        body = load_json(read_body(settings(), json_prefix=-1))
+    except BadRequest:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 @bp.delete("/<name>/aliases/<alias>")
 def rollback(name: str, alias: str) -> Response:
     """Move an alias back to the version it pointed at before. Needs the admin token."""
-    _require_admin()
+    require_admin()
     return jsonify(registry_view().rollback(name, alias))
 
 

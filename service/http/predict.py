@@ -1,14 +1,15 @@
 """POST /predict and /models/<name>/predict: images in, ten labelled probabilities out."""
 
+import time
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 
 from service.data_plane import Result
 from service.loader import LoadedModel
 
 from . import spec
-from .current import data_plane
+from .current import core, data_plane
 from .json_provider import encode as json_body
 from .query import model_query, rejects_unknown
 from .responses import PredictResponse
@@ -16,6 +17,17 @@ from .uploads import uploaded_images
 
 bp = Blueprint("predict", __name__)
 MODEL_VERSION_HEADER = "X-Model-Version"
+REQUEST_ID_KEY = "fashion_serve.request_id"  # set by access_log, which imports this module
+# The client's key for canary routing: one key is always answered by the same version.
+REQUEST_KEY_HEADER = "X-Request-Key"
+REQUEST_KEY = {
+    "name": REQUEST_KEY_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Sticky canary routing: requests with one key are answered by one version"
+    " (by every worker and replica); without it, a canary's share is drawn at random.",
+    "schema": {"type": "string", "maxLength": 256},
+}
 
 
 def result_body(result: Result) -> dict[str, Any]:
@@ -44,9 +56,14 @@ def with_model_version(response: Response, model: LoadedModel) -> Response:
 def _predict(name: str | None) -> Response:
     query = model_query()
     reject = rejects_unknown()
+    key = request.headers.get(REQUEST_KEY_HEADER)
+    started = time.perf_counter()
     result = data_plane().predict_images(
-        uploaded_images(), name=name, reject_unknown=reject, **query
+        uploaded_images(), name=name, key=key, reject_unknown=reject, **query
     )
+    request_id = request.environ.get(REQUEST_ID_KEY)
+    if request_id is not None:  # remembered for POST /feedback and rollouts (service/feedback.py)
+        core().feedback.remember(request_id, result, time.perf_counter() - started)
     response = Response(encode(result), mimetype="application/json")
     return with_model_version(response, result.model)
 
@@ -83,8 +100,14 @@ def operation(
 
 
 PATHS: spec.Paths = {
-    "/predict": {"post": operation("Classify images with the default model.", spec.UNKNOWN_QUERY)},
+    "/predict": {
+        "post": operation(
+            "Classify images with the default model.", [*spec.UNKNOWN_QUERY, REQUEST_KEY]
+        )
+    },
     "/models/{name}/predict": {
-        "post": operation("Classify images with a model.", [spec.NAME, *spec.UNKNOWN_QUERY])
+        "post": operation(
+            "Classify images with a model.", [spec.NAME, *spec.UNKNOWN_QUERY, REQUEST_KEY]
+        )
     },
 }

@@ -168,13 +168,25 @@ class VersionSummary(msgspec.Struct):
     test_accuracy: float | None
 
 
+class CanaryWeight(msgspec.Struct):
+    """A second version taking a share (whole percent) of an alias's traffic."""
+
+    version: int
+    weight: Annotated[int, Meta(ge=1, le=99)]
+
+
 class ModelDetail(msgspec.Struct):
-    """A model's versions, aliases, and each alias's earlier targets."""
+    """A model's versions, aliases, each alias's earlier targets, canaries and recorded moves."""
 
     name: str
     versions: list[VersionSummary]
     aliases: dict[str, int]
     alias_history: dict[str, list[int]]
+    canaries: dict[str, CanaryWeight]
+    alias_log: Annotated[
+        list[dict[str, Any]],
+        Meta(description="Every alias move (promote, rollback, canary, canary_end), oldest first."),
+    ]
 
 
 class Serving(msgspec.Struct):
@@ -199,6 +211,73 @@ class VersionCard(msgspec.Struct):
     files: Annotated[
         dict[str, int], Meta(description="Size in bytes of model.onnx and each stored plot.")
     ]
+
+
+class CanaryChange(msgspec.Struct):
+    """An alias's canary now (null: ended) and before (null: it had none)."""
+
+    model: str
+    alias: str
+    canary: CanaryWeight | None
+    previous: CanaryWeight | None
+
+
+class FeedbackAnswer(msgspec.Struct):
+    """The feedback recorded, and the prediction it was joined to."""
+
+    request_id: str
+    index: int
+    model: AnsweringModel
+    predicted: Label
+    label: Label
+    correct: bool
+
+
+class LiveAccuracy(msgspec.Struct):
+    """Feedback received for one version within the last week, and the share answered right."""
+
+    version: int
+    feedback: int
+    correct: int
+    accuracy: float | None
+
+
+class FeedbackSummary(msgspec.Struct):
+    """Live accuracy of each version of a model that received feedback."""
+
+    model: str
+    versions: list[LiveAccuracy]
+
+
+class ClassShares(msgspec.Struct):
+    """The share of answers per class, live and on the test set (null: none, or no card data)."""
+
+    live: dict[str, float] | None
+    test: dict[str, float] | None
+
+
+class LiveFeedback(msgspec.Struct):
+    """Feedback joined to this version's answers (last week)."""
+
+    count: int
+    correct: int
+    accuracy: float | None
+
+
+class Monitoring(msgspec.Struct):
+    """A version's live answers against its test set, and its live accuracy."""
+
+    model: str
+    version: int
+    answered: Annotated[int, Meta(description="Images answered within FASHION_PREDICTION_TTL.")]
+    classes: ClassShares
+    psi: Annotated[
+        float | None, Meta(description="Population stability index, live vs test classes.")
+    ]
+    psi_level: Literal["stable", "moderate", "significant"] | None
+    mean_confidence: float | None
+    test_accuracy: float | None
+    feedback: LiveFeedback
 
 
 class AliasChange(msgspec.Struct):

@@ -46,11 +46,12 @@ _ERRORS = {
     400: "Bad request: a malformed body, parameter or name.",
     401: "A valid `Authorization: Bearer <token>` header is required.",
     403: "Model management is disabled (no FASHION_ADMIN_TOKEN on the server).",
-    404: "Unknown model, version or alias (or path).",
+    404: "Unknown model, version or alias (or path); for feedback, a request not remembered.",
     409: "The alias has no previous target to roll back to.",
     413: "Body over the upload limit (chunked or not, and after gzip/deflate decompression), a JSON"
     " body holding more values than a full batch, more images than the batch limit, or an image"
     " declaring more pixels than allowed.",
+    429: "Too many requests from this client (rate_limited, with Retry-After).",
     415: "Unsupported Content-Type or image type.",
     422: "The image cannot be decoded (damaged or truncated), or, in photo mode, no object stands "
     "out from its ground (code no_object_found).",
@@ -193,6 +194,7 @@ def document(declared: Iterable[Paths]) -> Schema:
             {"name": "predict"},
             {"name": "inside the network"},
             {"name": "models"},
+            {"name": "feedback"},
             {"name": "health"},
             {"name": "open inference protocol (v2)"},
             {"name": "tensorflow serving (v1)"},

@@ -66,6 +66,23 @@ class AliasRequest(msgspec.Struct):
     version: Count
 
 
+class CanaryRequest(msgspec.Struct):
+    """The version an alias's canary is to be, and its share of the traffic in whole percent."""
+
+    version: Count
+    weight: Annotated[int, msgspec.Meta(ge=1, le=99)]
+
+
+class FeedbackRequest(msgspec.Struct):
+    """The true class of one image of an answered request (its X-Request-ID)."""
+
+    request_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._:+/=-]{1,128}$")]
+    label: Annotated[
+        str | int, msgspec.Meta(description="A class name, or its index 0..9 in class order.")
+    ]
+    index: Annotated[int, msgspec.Meta(ge=0, description="Which image of the request.")] = 0
+
+
 _DECODERS: dict[type, msgspec.json.Decoder[Any]] = {
     kind: msgspec.json.Decoder(kind) for kind in (InferRequest, TfPredictRequest)
 }

@@ -30,12 +30,23 @@ from service.errors import (
     VersionNotFound,
 )
 
-from . import _files, _integrity, _register
-from ._layout import ALIASES_FILE, CARD_FILE, HISTORY_FILE, LOCK_FILE, MODEL_FILE, scan_versions
+from . import _canary, _files, _integrity, _register
+from ._layout import (
+    ALIASES_FILE,
+    CANARIES_FILE,
+    CARD_FILE,
+    HISTORY_FILE,
+    LOCK_FILE,
+    LOG_FILE,
+    MODEL_FILE,
+    ROLLOUT_FILE,
+    ROLLOUT_LOCK_FILE,
+    scan_versions,
+)
 
 __all__ = [
-    "ALIASES_FILE", "CARD_FILE", "HISTORY_FILE", "HISTORY_LIMIT", "LOCK_FILE", "MODEL_FILE",
-    "Registry", "Verifier",
+    "ALIASES_FILE", "CANARIES_FILE", "CARD_FILE", "HISTORY_FILE", "HISTORY_LIMIT", "LOCK_FILE",
+    "LOG_FILE", "MODEL_FILE", "Registry", "Verifier",
 ]  # fmt: skip
 
 # Checks a version's model bytes beyond their sha256 (loads them, checks the contract); raises.
@@ -89,6 +100,44 @@ class Registry:
             lambda value: isinstance(value, list) and all(map(is_version, value)),
         )
 
+    def canaries(self, name: str) -> dict[str, dict[str, int]]:
+        """Each alias's canary: {"version": N, "weight": percent} ({} if none)."""
+        self.versions(name)
+        return self._read_mapping(name, CANARIES_FILE, _canary.is_canary)
+
+    def alias_log(self, name: str) -> list[dict[str, Any]]:
+        """Every recorded alias move of the model, oldest first ([] before the first)."""
+        self.versions(name)
+        path = self._model_dir(name) / LOG_FILE
+        data = _files.read_json(path, self._shown(path))
+        if data is None:
+            return []
+        if not isinstance(data, list) or not all(isinstance(entry, dict) for entry in data):
+            raise RegistryError(f"{self._shown(path)} is not a list of alias moves")
+        return data
+
+    def rollout(self, name: str) -> dict[str, Any] | None:
+        """The model's latest rollout's state (service/rollout.py owns its fields), or None."""
+        self.versions(name)
+        path = self._model_dir(name) / ROLLOUT_FILE
+        data = _files.read_json(path, self._shown(path))
+        if data is not None and not isinstance(data, dict):
+            raise RegistryError(f"{self._shown(path)} is not a JSON object")
+        return data
+
+    def write_rollout(self, name: str, state: dict[str, Any], entry: dict[str, Any]) -> None:
+        """Replace the rollout's state and log what happened (entry: alias, action, ...)."""
+        with self._locked(name):
+            self._write(name, ROLLOUT_FILE, state)
+            alias, action = str(entry.pop("alias")), str(entry.pop("action"))
+            self._log(name, _canary.log_entry(alias, action, **entry))
+
+    def rollout_lock(self, name: str) -> AbstractContextManager[None]:
+        """Serialises rollout steps (two step loops never both step); not the registry's lock,
+        which the alias moves inside a step take themselves (flock is not reentrant)."""
+        path = self._model_dir(name) / ROLLOUT_LOCK_FILE
+        return _files.locked(path, self._shown(path))
+
     def resolve(self, name: str, version: int | None = None, alias: str | None = None) -> int:
         """The version to serve: the one given, or an alias's target ("production" by default)."""
         check_target(version, alias)
@@ -130,6 +179,10 @@ class Registry:
         # os.replace gives every new aliases.json a new inode, so even same-size,
         # same-timestamp rewrites are seen.
         return _files.stamp(self._model_dir(name) / ALIASES_FILE)
+
+    def canaries_stamp(self, name: str) -> tuple[int, int, int] | None:
+        """The same change detector for canaries.json."""
+        return _files.stamp(self._model_dir(name) / CANARIES_FILE)
 
     def version_stamp(self, name: str, version: int) -> tuple[object, object]:
         """A cheap change detector of a version's files: a refusal stands until this changes."""
@@ -181,6 +234,52 @@ class Registry:
                 self._write(name, HISTORY_FILE, history)
             aliases[alias] = version
             self._write(name, ALIASES_FILE, aliases)
+            self._log(name, _canary.log_entry(alias, "promote", version=version, previous=previous))
+            canary = self.canaries(name).get(alias)
+            if canary is not None and canary["version"] == version:
+                self._drop_canary(name, alias, "promoted")  # the candidate is the target now
+        return previous
+
+    def set_canary(
+        self, name: str, alias: str, version: int, weight: int, verify: Verifier | None = None
+    ) -> dict[str, int] | None:
+        """Send weight % of an alias's traffic to a verified version; return the previous canary.
+
+        The alias must exist and point elsewhere; the rest of its traffic stays on its target.
+        """
+        validate_alias(alias)
+        weight = _canary.check_weight(weight)
+        self._require_version(name, version)
+        with self._locked(name):
+            target = self.aliases(name).get(alias)
+            if target is None:
+                raise AliasNotFound(f"model {name!r} has no alias {alias!r}")
+            if target == version:
+                raise BadRequest(f"alias {alias!r} already serves version {version}")
+            canaries = self.canaries(name)
+            previous = canaries.get(alias)
+            if previous is None or previous["version"] != version:
+                self._verify(name, version, verify)
+            canaries[alias] = {"version": version, "weight": weight}
+            self._write(name, CANARIES_FILE, canaries)
+            self._log(name, _canary.log_entry(alias, "canary", version=version, weight=weight))
+        return previous
+
+    def clear_canary(self, name: str, alias: str, reason: str) -> dict[str, int] | None:
+        """Send all of an alias's traffic back to its target; return the canary (None: none)."""
+        validate_alias(alias)
+        with self._locked(name):
+            return self._drop_canary(name, alias, reason)
+
+    def _drop_canary(self, name: str, alias: str, reason: str) -> dict[str, int] | None:
+        canaries = self.canaries(name)
+        previous = canaries.pop(alias, None)
+        if previous is not None:
+            self._write(name, CANARIES_FILE, canaries)
+            self._log(
+                name,
+                _canary.log_entry(alias, "canary_end", version=previous["version"], reason=reason),
+            )
         return previous
 
     def append_to_card(self, name: str, version: int, key: str, entry: dict[str, object]) -> None:
@@ -231,6 +330,7 @@ class Registry:
             # which the next rollback skips.
             self._write(name, ALIASES_FILE, aliases)
             self._write(name, HISTORY_FILE, history)
+            self._log(name, _canary.log_entry(alias, "rollback", version=target, previous=previous))
         return previous, target
 
     # -- checking --------------------------------------------------------------------------------
@@ -269,9 +369,17 @@ class Registry:
             try:
                 aliases = self.aliases(model)
                 self.alias_history(model)
+                self.alias_log(model)
+                canaries = self.canaries(model)
             except RegistryError as exc:
                 found.append(str(exc))
                 continue
+            found.extend(
+                f"{model}: the canary of alias {alias!r} is version {canary['version']},"
+                " which does not exist"
+                for alias, canary in sorted(canaries.items())
+                if canary["version"] not in versions
+            )
             found.extend(
                 f"{model}: alias {alias!r} points at version {target}, which does not exist"
                 for alias, target in sorted(aliases.items())
@@ -296,6 +404,11 @@ class Registry:
     def _write(self, name: str, file_name: str, data: object) -> None:
         path = self._model_dir(name) / file_name
         _files.write_json_atomic(path, data, self._shown(path))
+
+    def _log(self, name: str, entry: dict[str, Any]) -> None:
+        """Append one alias move to the log (the caller holds the lock), keeping the latest."""
+        entries = [*self.alias_log(name), entry][-_canary.LOG_LIMIT :]
+        self._write(name, LOG_FILE, entries)
 
     def _require_root(self) -> None:
         if not self.root.is_dir():

@@ -3,6 +3,7 @@
 import argparse
 import os
 import sys
+import time
 from collections.abc import Callable
 
 from service.contract import parse_version
@@ -36,6 +37,8 @@ def _cmd_show(registry: Registry, args: argparse.Namespace) -> int:
     print(f"aliases: {_format_aliases(registry.aliases(name))}")
     for alias, earlier in sorted(registry.alias_history(name).items()):
         print(f"earlier targets of {alias}: {', '.join(map(str, earlier))}")
+    for alias, canary in sorted(registry.canaries(name).items()):
+        print(f"canary of {alias}: version {canary['version']} at {canary['weight']}%")
     return 0
 
 
@@ -83,6 +86,46 @@ def _cmd_rollback(registry: Registry, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_canary(registry: Registry, args: argparse.Namespace) -> int:
+    if args.end:
+        ended = registry.clear_canary(args.name, args.alias, "ended from the command line")
+        print(f"{args.name}: canary of {args.alias} ended" if ended else "no canary to end")
+        return 0
+    if args.version is None or args.weight is None:
+        raise BadRequest("give V and --weight W (or --end)")
+    version = parse_version(args.version)
+    registry.set_canary(args.name, args.alias, version, args.weight, verify=_verify)
+    print(f"{args.name}: {args.alias} sends {args.weight}% to version {version}")
+    return 0
+
+
+def _cmd_rollout(registry: Registry, args: argparse.Namespace) -> int:
+    # Imported here: the other commands need neither the journals nor the rollout's rules.
+    from service.rollout import RUNNING, Margins, Rollout, parse_interval, parse_steps
+
+    rollout = Rollout(registry, verify=_verify)
+    if args.action == "start":
+        margins = Margins(args.accuracy_margin, args.latency_ratio, args.latency_margin_ms,
+                          args.min_feedback)  # fmt: skip
+        version, steps = parse_version(args.version), parse_steps(args.steps)
+        interval = parse_interval(args.interval)
+        state = rollout.start(args.name, version, args.alias, steps, interval, margins)
+    elif args.action == "step":
+        state = rollout.step(args.name)
+    elif args.action == "abort":
+        state = rollout.abort(args.name)
+    elif args.action == "run":
+        every = parse_interval(args.every)
+        state = rollout.step(args.name)
+        while state.get("status") == RUNNING:
+            time.sleep(every)  # a poll loop's period, not a wait for a condition
+            state = rollout.step(args.name)
+    else:
+        state = registry.rollout(args.name) or {"status": None}
+    print(dump(state), end="")
+    return 0
+
+
 def _cmd_verify(registry: Registry, args: argparse.Namespace) -> int:
     failed = False
     for name in registry.models() if args.name is None else [args.name]:
@@ -100,6 +143,8 @@ _COMMANDS: dict[str, Callable[[Registry, argparse.Namespace], int]] = {
     "show": _cmd_show,
     "promote": _cmd_promote,
     "rollback": _cmd_rollback,
+    "canary": _cmd_canary,
+    "rollout": _cmd_rollout,
     "verify": _cmd_verify,
 }
 
@@ -137,6 +182,58 @@ def _parser() -> argparse.ArgumentParser:
     rollback = commands.add_parser("rollback", help="point an alias back at its previous target")
     rollback.add_argument("name", metavar="NAME")
     rollback.add_argument("--alias", required=True, metavar="A")
+    canary = commands.add_parser(
+        "canary", help="send a share of an alias's traffic to a second version, or --end it"
+    )
+    canary.add_argument("name", metavar="NAME")
+    canary.add_argument("version", nargs="?", metavar="V")
+    canary.add_argument("--alias", required=True, metavar="A")
+    canary.add_argument("--weight", type=int, metavar="W", help="whole percent, 1 to 99")
+    canary.add_argument("--end", action="store_true", help="all traffic back to the target")
+    rollout = commands.add_parser(
+        "rollout", help="step a canary up to a promotion, rolling back when it does worse"
+    )
+    actions = rollout.add_subparsers(dest="action", required=True, metavar="ACTION")
+    start = actions.add_parser("start", help="send the first step's share to V")
+    start.add_argument("name", metavar="NAME")
+    start.add_argument("version", metavar="V")
+    start.add_argument("--alias", default="production", metavar="A")
+    start.add_argument("--steps", default="10,50,100", help="rising percents ending at 100")
+    start.add_argument("--interval", default="5m", help="time between steps: 30s, 5m, 1h")
+    start.add_argument(
+        "--accuracy-margin",
+        type=float,
+        default=0.02,
+        metavar="X",
+        help="roll back when feedback accuracy is lower than the incumbent's by X",
+    )
+    start.add_argument(
+        "--latency-ratio",
+        type=float,
+        default=1.5,
+        metavar="R",
+        help="... or p95 request time over R times the incumbent's",
+    )
+    start.add_argument(
+        "--latency-margin-ms", type=float, default=25.0, metavar="MS", help="... and over it by MS"
+    )
+    start.add_argument(
+        "--min-feedback",
+        type=int,
+        default=20,
+        metavar="N",
+        help="feedback reports per version before judging accuracy and stepping",
+    )
+    for action, text in (
+        ("step", "judge the candidate: roll back, or take the next step when due"),
+        ("run", "step until the rollout completes or rolls back"),
+        ("status", "the rollout's state"),
+        ("abort", "stop it; all to the target"),
+    ):
+        parser_ = actions.add_parser(action, help=text)
+        parser_.add_argument("name", metavar="NAME")
+        if action == "run":
+            parser_.add_argument("--every", default="10s", help="time between steps' checks")
     verify = commands.add_parser("verify", help="check every model.onnx against its card's sha256")
     verify.add_argument("name", nargs="?", metavar="NAME")
     return parser

@@ -7,6 +7,11 @@ Layout (the same as TF Serving and Triton, with MLflow-style aliases)::
     <root>/<name>/aliases.json              {"production": 3, "staging": 4}
     <root>/<name>/alias_history.json        {"production": [1, 2]}: earlier targets, oldest first
                                             (the last HISTORY_LIMIT of them)
+    <root>/<name>/canaries.json             {"production": {"version": 4, "weight": 10}}: a share
+                                            of an alias's traffic sent to a second version
+    <root>/<name>/alias_log.json            every alias move (promote, roll back, canary), oldest
+                                            first (the last LOG_LIMIT of them)
+    <root>/<name>/rollout.json              the model's latest stepped rollout (service/rollout.py)
     <root>/<name>/.lock                     fcntl lock serialising registrations and alias changes
     <root>/<name>/.tmp-*                    registrations in progress (or killed): never visible
 """
@@ -21,6 +26,10 @@ MODEL_FILE = "model.onnx"
 CARD_FILE = "model.json"
 ALIASES_FILE = "aliases.json"
 HISTORY_FILE = "alias_history.json"
+CANARIES_FILE = "canaries.json"
+LOG_FILE = "alias_log.json"
+ROLLOUT_FILE = "rollout.json"
+ROLLOUT_LOCK_FILE = ".rollout.lock"
 LOCK_FILE = ".lock"
 
 

@@ -114,9 +114,14 @@ def exchanges() -> list[tuple[str, str, dict]]:
     tensor = {"name": "image", "datatype": "FP32", "shape": [1, 28, 28], "data": pixels}
     top = {"name": "probabilities", "parameters": {"classification": 3}}
     v2, v1, models = f"/v2/models/{MODEL}", f"/v1/models/{MODEL}", f"/models/{MODEL}"
+    canary = f"{models}/aliases/production/canary"
     b64 = {"b64": base64.b64encode(image).decode()}
     return [
-        ("POST", "/predict", {"data": upload(image, image)}),
+        ("POST", "/predict", {"data": upload(image, image), "headers": {"X-Request-ID": "r-42"}}),
+        ("POST", "/feedback", {"json": {"request_id": "r-42", "label": "Bag", "index": 1}}),
+        ("GET", f"{models}/feedback", {}),
+        ("GET", f"{models}/versions/3/monitoring", {}),
+        ("GET", f"{models}/versions/1/monitoring", {}),  # nothing answered: nulls
         ("POST", f"{models}/predict?version=1", {"data": upload(image)}),
         ("POST", f"{models}/activations?version=1", {"data": upload(image)}),  # dense layers
         ("POST", f"{models}/activations", {"data": upload(image)}),  # feature maps
@@ -127,6 +132,9 @@ def exchanges() -> list[tuple[str, str, dict]]:
         ("PUT", f"{models}/aliases/staging", {"json": {"version": 1}, "headers": AUTH}),
         ("PUT", f"{models}/aliases/staging", {"json": {"version": 2}, "headers": AUTH}),
         ("DELETE", f"{models}/aliases/staging", {"headers": AUTH}),
+        ("PUT", canary, {"json": {"version": 1, "weight": 10}, "headers": AUTH}),
+        ("GET", models, {}),  # with a canary and the alias log
+        ("DELETE", canary, {"headers": AUTH}),
         ("GET", "/healthz", {}),
         ("GET", "/readyz", {}),
         ("GET", "/openapi.json", {}),
@@ -148,6 +156,7 @@ def exchanges() -> list[tuple[str, str, dict]]:
         # Refusals, in the house shape and in the protocols' own.
         ("POST", "/predict", {"data": b"not an image", "content_type": "image/png"}),
         ("GET", "/models/no-such-model", {}),
+        ("POST", "/feedback", {"json": {"request_id": "r-unknown", "label": 0}}),
         ("DELETE", f"{models}/aliases/staging", {}),
         ("GET", "/v2/models/no-such-model", {}),
         ("POST", f"{v2}/infer", {"json": {"inputs": []}}),

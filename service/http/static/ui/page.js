@@ -451,12 +451,14 @@ async function showModelList() {
     const model = await api(modelPath(summary.name));
     const article = element("article", { class: "model", "data-model": model.name });
     article.append(element("h3", {}, model.name));
-    const [aliases, aliasRows] = table("aliases", "Aliases", ["alias", "version", "earlier versions"]);
+    const [aliases, aliasRows] = table("aliases", "Aliases", ["alias", "version", "earlier versions", "canary"]);
     for (const [alias, version] of Object.entries(model.aliases)) {
       const row = element("tr", { "data-alias": alias });
       const history = model.alias_history[alias] || [];
+      const canary = (model.canaries || {})[alias];
       row.append(element("td", {}, alias), element("td", { class: "version" }, String(version)),
-        element("td", {}, history.length ? history.join(" → ") : "none"));
+        element("td", {}, history.length ? history.join(" → ") : "none"),
+        element("td", { class: "canary" }, canary ? `version ${canary.version} at ${canary.weight} %` : "none"));
       const cell = element("td");
       cell.append(adminButton(`Roll back ${alias}`, () =>
         manage("DELETE", `${modelPath(model.name)}/aliases/${encodeURIComponent(alias)}`)));
@@ -552,7 +554,49 @@ async function showVersion(name, version) {
   raw.append(element("a", { href: base }, "The whole card as JSON"));
   section.append(raw);
   container.append(section);
+  container.append(await liveSection(base, version));
   $("#card-title").focus();
+}
+
+// ---- Live answers against the test set (GET …/monitoring) ---------------------------------
+
+// Two bars per class, live and test set, as shares of the answers: drift shows as a gap.
+function classChart(live, test) {
+  const names = Object.keys(live || test);
+  const width = 320, row = 22, label = 110, span = width - label - 50;
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${names.length * row}`, class: "class-chart", role: "img",
+    "aria-label": "Share of answers per class: live (upper bar) against the test set (lower bar)" });
+  const largest = Math.max(...names.flatMap((n) => [live?.[n] || 0, test?.[n] || 0]), 0.01);
+  names.forEach((name, i) => {
+    const text = svg("text", { x: label - 6, y: i * row + 14, "text-anchor": "end" });
+    text.textContent = name;
+    chart.append(text);
+    [[live, "live", 3], [test, "test", 12]].forEach(([shares, kind, offset]) => {
+      if (!shares) return;
+      chart.append(svg("rect", { class: kind, x: label, y: i * row + offset, height: 8,
+        width: (span * shares[name]) / largest, "data-class": name }));
+    });
+  });
+  return chart;
+}
+
+async function liveSection(base, version) {
+  const shown = await api(`${base}/monitoring`);
+  const section = element("section", { class: "live", "aria-labelledby": "live-title" });
+  section.append(element("h3", { id: "live-title" }, `Live answers of version ${version}`));
+  const feedback = shown.feedback;
+  section.append(definitions([
+    ["images answered", shown.answered.toLocaleString("en")],
+    ["mean confidence", shown.mean_confidence != null && percent(shown.mean_confidence)],
+    ["test accuracy", shown.test_accuracy != null && percent(shown.test_accuracy)],
+    ["live accuracy", feedback.accuracy != null ? `${percent(feedback.accuracy)} of ${feedback.count} reported` : "no feedback yet"],
+    ["drift (PSI)", shown.psi != null && `${shown.psi.toFixed(3)}, ${shown.psi_level}`],
+  ]));
+  if (shown.classes.live || shown.classes.test) {
+    section.append(element("h4", {}, "Answers per class: live and on the test set"),
+      classChart(shown.classes.live, shown.classes.test));
+  }
+  return section;
 }
 
 // ---- Views ---------------------------------------------------------------------------------

@@ -1,0 +1,121 @@
+"""Drift: each version's live answers (class distribution, mean confidence) against its test set.
+
+Live means the predictions journal (service/feedback.py), within FASHION_PREDICTION_TTL, from
+every worker and replica. The reference is the version's card: the columns of its test-set
+confusion matrix are the classes it answered on the test set. The two distributions are compared
+with the population stability index, PSI = sum over classes of (live - test) * ln(live / test).
+"""
+
+import math
+import threading
+from typing import Any
+
+from service.contract import CLASS_NAMES
+from service.journal import Journal, Tail
+
+# The usual reading of the PSI: below 0.1 the population is stable, above 0.25 it has shifted.
+PSI_MODERATE, PSI_SIGNIFICANT = 0.1, 0.25
+EPSILON = 1e-4  # an empty class would make the logarithm infinite
+
+
+def psi(live: list[float], reference: list[float]) -> float:
+    """The population stability index of two distributions over the same classes."""
+    total = 0.0
+    for observed, expected in zip(live, reference, strict=True):
+        observed, expected = max(observed, EPSILON), max(expected, EPSILON)
+        total += (observed - expected) * math.log(observed / expected)
+    return total
+
+
+def psi_level(value: float) -> str:
+    """stable, moderate or significant, by the usual thresholds."""
+    if value < PSI_MODERATE:
+        return "stable"
+    return "moderate" if value < PSI_SIGNIFICANT else "significant"
+
+
+def reference_distribution(card: dict[str, Any]) -> list[float] | None:
+    """The classes a version answered on its test set (its confusion matrix's column sums)."""
+    metrics = card.get("metrics")
+    matrix = metrics.get("confusion_matrix") if isinstance(metrics, dict) else None
+    size = len(CLASS_NAMES)
+    if not (isinstance(matrix, list) and len(matrix) == size and all(
+        isinstance(row, list) and len(row) == size and all(isinstance(n, int) for n in row)
+        for row in matrix
+    )):  # fmt: skip
+        return None
+    columns = [sum(row[c] for row in matrix) for c in range(size)]
+    total = sum(columns)
+    return [n / total for n in columns] if total else None
+
+
+class LiveAnswers:
+    """Per (model, version): images answered, by class, and their summed confidence."""
+
+    def __init__(self, predictions: Journal) -> None:
+        self._tail = Tail(predictions)
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, int], list[int]] = {}
+        self._confidence: dict[tuple[str, int], float] = {}
+
+    def snapshot(self) -> dict[tuple[str, int], tuple[list[int], float]]:
+        """(class counts, summed confidence) per version, read up to the journal's end."""
+        with self._lock:
+            restarted, records = self._tail.new_records()
+            if restarted:
+                self._counts, self._confidence = {}, {}
+            for record in records:
+                self._count(record)
+            return {key: (counts[:], self._confidence[key]) for key, counts in self._counts.items()}
+
+    def _count(self, record: dict[str, Any]) -> None:
+        try:
+            key = (str(record["m"]), int(record["v"]))
+            classes = [int(c) for c in record["c"]]
+            confidence = sum(float(p) for p in record["p"])
+        except (KeyError, TypeError, ValueError):
+            return
+        if not all(0 <= c < len(CLASS_NAMES) for c in classes):
+            return
+        counts = self._counts.setdefault(key, [0] * len(CLASS_NAMES))
+        for c in classes:
+            counts[c] += 1
+        self._confidence[key] = self._confidence.get(key, 0.0) + confidence
+
+
+def report(
+    name: str,
+    version: int,
+    card: dict[str, Any],
+    live: tuple[list[int], float] | None,
+    feedback: list[list[int]] | None,
+) -> dict[str, Any]:
+    """One version's monitoring: live vs test classes (PSI), confidence, live accuracy."""
+    counts, confidence = live if live is not None else ([0] * len(CLASS_NAMES), 0.0)
+    answered = sum(counts)
+    shares = [n / answered for n in counts] if answered else None
+    reference = reference_distribution(card)
+    drift = psi(shares, reference) if shares is not None and reference is not None else None
+    metrics = card.get("metrics")
+    test_accuracy = metrics.get("test_accuracy") if isinstance(metrics, dict) else None
+    given = sum(map(sum, feedback)) if feedback else 0
+    right = sum(feedback[c][c] for c in range(len(feedback))) if feedback else 0
+    return {
+        "model": name,
+        "version": version,
+        "answered": answered,
+        "classes": {
+            "live": dict(zip(CLASS_NAMES, shares, strict=True)) if shares else None,
+            "test": dict(zip(CLASS_NAMES, reference, strict=True)) if reference else None,
+        },
+        "psi": drift,
+        "psi_level": psi_level(drift) if drift is not None else None,
+        "mean_confidence": confidence / answered if answered else None,
+        # A calibrated version's mean confidence on its test set is close to its accuracy.
+        "test_accuracy": test_accuracy,
+        "feedback": {
+            "count": given,
+            "correct": right,
+            "accuracy": right / given if given else None,
+        },
+    }
