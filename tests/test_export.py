@@ -6,7 +6,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from training.calibrate import softmax
+from training.calibrate import energy, softmax
 from training.export import ParityError, check_parity, to_onnx
 from training.model import build_reference, seed_everything
 from training.train import evaluate
@@ -112,3 +112,24 @@ def test_temperature_and_test_time_mirroring_in_the_graph_match_numpy(tmp_path, 
     # The training job's own view of the served graph passes the parity check.
     served = evaluate(model, x, images[1][:50], mirror=True, temperature=2.5)
     assert check_parity(path, x, served.probabilities)["max_abs_diff"] <= 1e-6
+
+
+def test_the_novelty_output_is_the_energy_of_the_calibrated_logits(tmp_path, images):
+    seed_everything(4)
+    model = build_reference(learning_rate=1e-3)
+    x = images[0][:50]
+    path = to_onnx(model, tmp_path / "judging.onnx", temperature=1.7, novelty=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    probabilities, novelty = session.run(["probabilities", "novelty"], {"image": x})
+
+    logits = model.predict(x, verbose=0)
+    np.testing.assert_allclose(novelty, energy(logits, 1.7), rtol=1e-5)
+    np.testing.assert_allclose(probabilities, softmax(logits / 1.7), atol=1e-6)
+    served = evaluate(model, x, images[1][:50], temperature=1.7)
+    parity = check_parity(path, x, served.probabilities, energy(logits, 1.7))
+    assert parity["novelty_max_relative_diff"] <= 1e-5
+    with pytest.raises(ParityError, match="disagree"):
+        check_parity(path, x, served.probabilities, energy(logits, 1.7) + 1.0)
+    with pytest.raises(ParityError, match="breaks the contract"):  # asked without the output
+        check_parity(to_onnx(model, tmp_path / "plain.onnx"), x, served.probabilities, novelty)
