@@ -26,33 +26,44 @@ RUN groupadd --system --gid 10001 fashion \
     && useradd --system --uid 10001 --gid fashion --create-home --home-dir /home/fashion fashion
 WORKDIR /app
 
-# uv installs the pinned sets (pip's pure-Python resolver and installer take many times longer
-# for TensorFlow); builder stages mount it, so it never ships in an image. --system-certs: trust
-# the image's CA store as pip does (uv's built-in roots miss a TLS-inspecting proxy's CA).
+# uv installs the locked sets from uv.lock (pip's pure-Python resolver and installer take many
+# times longer for TensorFlow); builder stages mount it, so it never ships in an image.
+# UV_NATIVE_TLS: trust the image's CA store as pip does (uv's built-in roots miss a
+# TLS-inspecting proxy's CA).
 FROM base AS uv
 ARG UV_VERSION=0.13.9
 RUN pip install --no-cache-dir --target /uv "uv==${UV_VERSION}"
 
-# The serving dependencies, exactly as pinned, in a venv without pip; bytecode compiled now,
-# since the non-root user cannot write it at run time.
+# The serving dependencies exactly as locked (`uv sync --locked`: a lock that no longer matches
+# pyproject.toml stops the build), in a venv without pip; bytecode compiled now, since the
+# non-root user cannot write it at run time. The project itself is copied, not installed.
 FROM base AS venv-serve
-COPY requirements/serve.lock requirements/
+ENV UV_PROJECT_ENVIRONMENT=/opt/venv UV_NATIVE_TLS=1 UV_NO_CACHE=1 UV_PYTHON_DOWNLOADS=never
+COPY pyproject.toml uv.lock ./
+# Left out of what ships: the packages' own test suites (17 MB) and onnxruntime's offline
+# tooling (transformer optimizers, quantization, converters: 9 MB), which serving never imports.
 RUN --mount=from=uv,source=/uv/bin/uv,target=/usr/local/bin/uv \
-    python3 -m venv --without-pip /opt/venv \
-    && uv pip install --system-certs --no-cache --compile-bytecode --python /opt/venv/bin/python \
-        -r requirements/serve.lock
+    uv sync --locked --no-default-groups --no-install-project --compile-bytecode \
+        --python /usr/local/bin/python \
+    && site=/opt/venv/lib/python3.11/site-packages \
+    && find "$site" -type d -name tests -prune -exec rm -rf {} + \
+    && rm -rf "$site"/onnxruntime/transformers "$site"/onnxruntime/quantization \
+        "$site"/onnxruntime/tools
 
 # The same set with onnxruntime swapped for onnxruntime-gpu of the same version, plus its CUDA
 # and cuDNN wheels (the [cuda,cudnn] extras), so the image needs no CUDA base image.
 FROM base AS venv-gpu
-COPY requirements/serve.lock requirements/
+ENV UV_NATIVE_TLS=1 UV_NO_CACHE=1 UV_PYTHON_DOWNLOADS=never
+COPY pyproject.toml uv.lock ./
 RUN --mount=from=uv,source=/uv/bin/uv,target=/usr/local/bin/uv \
-    ort="$(sed -n 's/^onnxruntime==//p' requirements/serve.lock)" \
-    && sed '/^onnxruntime==/d' requirements/serve.lock > /tmp/serve-gpu.txt \
+    uv export --locked --no-default-groups --no-emit-project --no-hashes --format requirements.txt \
+        --output-file /tmp/serve.txt \
+    && ort="$(sed -n 's/^onnxruntime==\([^ ;]*\).*/\1/p' /tmp/serve.txt)" \
+    && sed -i '/^onnxruntime==/d' /tmp/serve.txt \
     && python3 -m venv --without-pip /opt/venv \
-    && uv pip install --system-certs --no-cache --compile-bytecode --python /opt/venv/bin/python \
-        -r /tmp/serve-gpu.txt "onnxruntime-gpu[cuda,cudnn]==${ort}" \
-    && rm /tmp/serve-gpu.txt
+    && uv pip install --compile-bytecode --python /opt/venv/bin/python \
+        -r /tmp/serve.txt "onnxruntime-gpu[cuda,cudnn]==${ort}" \
+    && rm /tmp/serve.txt
 
 # How both service images run; their files come in their own stages, the venv first: it changes
 # least, so a new model or code change ships small layers.
@@ -71,11 +82,11 @@ LABEL org.opencontainers.image.title="fashion-serve-train"
 RUN apt-get update \
     && apt-get install -y --no-install-recommends dataset-fashion-mnist=0.0~git20200523.55506a9-1 \
     && rm -rf /var/lib/apt/lists/*
-COPY requirements/train.lock requirements/
 # No bytecode compiled ahead here: TensorFlow's thousands of modules would take minutes on a small
 # machine, and a training run compiles the ones it imports in a fraction of that.
 RUN --mount=from=uv,source=/uv/bin/uv,target=/usr/local/bin/uv \
-    uv pip install --system-certs --no-cache --python /opt/venv/bin/python -r requirements/train.lock
+    uv sync --locked --no-default-groups --extra train --no-install-project \
+        --python /usr/local/bin/python
 # The shipped registry here too, so a volume seeded by this image first looks the same.
 COPY --chown=10001:10001 models/ models/
 COPY service/ service/
@@ -97,6 +108,7 @@ RUN find /opt/venv -path '*/site-packages/nvidia/*' -type d -name lib \
 # Owned by the service user: hot reload reads it, the API moves aliases in it.
 COPY --chown=10001:10001 models/ models/
 COPY service/ service/
+RUN python -m compileall -q service
 ENV FASHION_DEVICE=cuda
 USER 10001:10001
 
@@ -105,4 +117,6 @@ FROM app AS serve
 COPY --from=venv-serve /opt/venv /opt/venv
 COPY --chown=10001:10001 models/ models/
 COPY service/ service/
+# The service's own bytecode too: every worker imports it at start, and cannot write it.
+RUN python -m compileall -q service
 USER 10001:10001

@@ -3,6 +3,7 @@
 import hashlib
 import http.client
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -113,7 +114,7 @@ def _reference_python() -> Path:
     wanted = hashlib.sha256(REFERENCE_REQUIREMENTS.read_bytes()).hexdigest()
     if python.exists() and stamp.exists() and stamp.read_text() == wanted:
         return python
-    uv = str(Path(sys.executable).parent / "uv")
+    uv = shutil.which("uv") or "uv"  # make puts the uv it bootstrapped (.uv/bin) on PATH
     print(f"# building {REFERENCE_VENV} with uv", file=sys.stderr)
     if not python.exists():
         subprocess.run([uv, "venv", str(REFERENCE_VENV), "--python", "python3"], check=True)

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import onnx
-from onnx import NodeProto, TensorProto, helper, numpy_helper
 
+from service import onnx_graph
 from service.contract import CLASS_NAMES, NUM_CLASSES, OUTPUT_NAME
 from service.errors import ModelLoadError
 from service.runtime import OnnxModel, Providers
@@ -39,8 +38,10 @@ DENSE_OPS = frozenset({"MatMul", "Gemm"})
 DECIMALS = 4  # activations are shown, not computed with: 4 decimals keep feature maps small
 
 
-Producers = dict[str, NodeProto]  # tensor name → the node that computes it
-Initializers = dict[str, onnx.TensorProto]  # the graph's stored constants by name
+# ONNX messages (service/onnx_graph.py), dynamic protobuf classes: Any to mypy.
+Node = Any
+Producers = dict[str, Node]  # tensor name → the node that computes it
+Initializers = dict[str, Any]  # the graph's stored constants (TensorProto) by name
 VersionKey = tuple[str, int, str | None]  # model, version, sha256 of its model.onnx
 
 
@@ -117,8 +118,8 @@ def _layer_dict(layer: Layer, value: np.ndarray) -> dict[str, Any]:
 def plan(model: bytes) -> Plan:
     """Find the hidden layers and the dense readout of an ONNX model, and expose them."""
     try:
-        graph_model = onnx.load_from_string(model)
-    except Exception as error:  # onnx raises protobuf's DecodeError and others on bad bytes
+        graph_model = onnx_graph.parse_model(model)
+    except Exception as error:  # protobuf's DecodeError, or no graph in what it parsed
         raise ModelLoadError(f"cannot read the ONNX graph: {error}") from None
     graph = graph_model.graph
     initializers = {init.name: init for init in graph.initializer}
@@ -132,12 +133,11 @@ def plan(model: bytes) -> Plan:
     exposed = {output.name for output in graph.output}
     for layer in layers:
         if layer.tensor not in exposed:
-            output = helper.make_tensor_value_info(layer.tensor, TensorProto.FLOAT, None)
-            graph.output.append(output)
+            onnx_graph.add_float_output(graph, layer.tensor)
     return Plan(layers, readout, graph_model.SerializeToString())
 
 
-def _data_input(node: NodeProto, initializers: Initializers) -> str | None:
+def _data_input(node: Node, initializers: Initializers) -> str | None:
     """The node's first input that is computed, not a stored constant."""
     return next((name for name in node.input if name and name not in initializers), None)
 
@@ -165,7 +165,7 @@ def _channel_axis(tensor: str, producers: Producers, initializers: Initializers)
 
 
 def _readout(
-    graph: onnx.GraphProto, hidden: set[str], producers: Producers, initializers: Initializers
+    graph: Any, hidden: set[str], producers: Producers, initializers: Initializers
 ) -> Readout | None:
     """The MatMul/Gemm that turns a hidden layer (maybe flattened) into the ten class scores."""
     for node in graph.node:
@@ -174,7 +174,9 @@ def _readout(
         weights_name = node.input[1]
         if weights_name not in initializers:
             continue
-        weights = numpy_helper.to_array(initializers[weights_name])
+        weights = onnx_graph.float_array(initializers[weights_name])
+        if weights is None:
+            continue
         transposed = node.op_type == "Gemm" and any(
             a.name == "transB" and a.i for a in node.attribute
         )

@@ -1,29 +1,81 @@
 """HTTP/1.1 for BufferedWorker: requests parsed incrementally, their WSGI environ, framed answers.
 
 httptools (llhttp, the C parser of Node.js and uvicorn) calls back into Connection as bytes
-arrive; a request is handed on only once complete. The event loop that feeds the parser and
-sends the answers is service/gunicorn_worker.py.
+arrive; a request is handed on only once complete. llhttp refuses the smuggling inputs itself
+(CL+TE, duplicate or malformed Content-Length, bad chunking, obs-fold, bare LF); the limits and
+the request rules it leaves to the server are here, each raising Refusal. The event loop that
+feeds the parser and sends the answers is service/gunicorn_worker.py.
 """
 
 import io
+import os
+import re
 import socket
 import sys
 import time
+from collections import deque
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 from urllib.parse import unquote_to_bytes
 
 import httptools
+import orjson
 
-# A request must arrive whole within this long of its first byte; a body that keeps moving gets
-# this long between reads.
-READ_TIMEOUT = 10.0
+# Limits as nginx's large_client_header_buffers (8 KiB per line) and gunicorn's
+# limit_request_fields (100) set them; RFC 9112 §3 answers a long target 414, RFC 6585 §5 a long
+# header field or head 431. Checked on every read, however the bytes are split.
+MAX_REQUEST_LINE = 8 * 1024
+MAX_FIELD = 8 * 1024
+MAX_HEAD = 64 * 1024
+MAX_HEADERS = 100
+# A head must arrive whole within this long of its first byte (nginx's client_header_timeout,
+# counted from the first byte rather than renewed by every read).
+HEAD_TIMEOUT = 10.0
+# A body must keep an average rate of MIN_BODY_RATE after a grace period, and end within
+# BODY_TIMEOUT whatever its rate (Apache's mod_reqtimeout rule: a dripping byte does not renew).
+BODY_GRACE = 10.0
+MIN_BODY_RATE = 64 * 1024
+BODY_TIMEOUT = 60.0
+FOREVER = float("inf")
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 KEEP_ALIVE, CLOSE = b"\r\nConnection: keep-alive\r\n\r\n", b"\r\nConnection: close\r\n\r\n"
 NO_BODY_STATUSES = (b"204", b"304")
 FRAMING_HEADERS = ("content-length", "connection", "transfer-encoding")  # frame sets these
 # Header names with "_" are dropped: after WSGI's "-" → "_" they could pose as another header.
 UNDERSCORE = ord("_")
+# RFC 9110 §7.2 Host = uri-host [":" port]: an IP literal, or a reg-name of unreserved,
+# pct-encoded and sub-delims characters; empty is allowed (RFC 9112 §3.2).
+HOST = re.compile(rb"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(:[0-9]*)?")
+# RFC 9112 §3 request-line, for telling an unknown method (501) from a malformed line (400).
+REQUEST_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [^ \r\n]+ HTTP/[0-9]\.[0-9]\r?\n")
+# An HTTP/0.9 request is its request line alone; llhttp would wait for headers that never come.
+HTTP_0_9 = re.compile(rb"(\r?\n)*[!-~]+ [^ \r\n]+\r?\n")
+# HTTP/0.9 had no status line or headers: the refusal is the bare body, as nginx answers it.
+NO_HEAD = b""
+
+
+class Refusal(Exception):
+    """A request the server answers itself, in the app's error shape, then closes."""
+
+    def __init__(self, status: bytes, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+BAD_REQUEST = b"400 Bad Request"
+HEAD_TOO_LARGE = b"431 Request Header Fields Too Large"
+
+
+def refusal_of(error: httptools.HttpParserError, data: bytes) -> Refusal:
+    """What to answer a request llhttp refused (or a callback stopped), given the bytes read."""
+    if isinstance(error.__context__, Refusal):
+        return error.__context__
+    if isinstance(error, httptools.HttpParserInvalidMethodError):
+        # RFC 9110 §9.1: a well-formed request with a method the server does not know is 501.
+        line = data.lstrip(b"\r\n")
+        if REQUEST_LINE.match(line[: MAX_REQUEST_LINE + 32]):
+            return Refusal(b"501 Not Implemented", "not_implemented", "unknown method")
+    return Refusal(BAD_REQUEST, "bad_request", f"malformed HTTP: {error}")
 
 
 class Budget(Protocol):
@@ -36,7 +88,19 @@ class Budget(Protocol):
 class Request:
     """One request as the parser delivers it."""
 
-    __slots__ = ("body", "headers", "keep_alive", "method", "size", "too_large", "url", "version")
+    __slots__ = (
+        "body",
+        "expect_continue",
+        "headers",
+        "host",
+        "keep_alive",
+        "method",
+        "size",
+        "started",
+        "too_large",
+        "url",
+        "version",
+    )
 
     def __init__(self) -> None:
         self.url = b""
@@ -45,8 +109,11 @@ class Request:
         self.size = 0
         self.too_large = False
         self.keep_alive = False
+        self.expect_continue = False
         self.method = b"GET"
         self.version = "1.1"
+        self.host: bytes | None = None  # the absolute-form target's authority, if any
+        self.started = 0.0  # when the body began to arrive
 
 
 class Connection:
@@ -55,12 +122,23 @@ class Connection:
     def __init__(self, budget: Budget, sock: socket.socket, addr: Any, server: Any) -> None:
         self.budget, self.sock, self.addr, self.server = budget, sock, addr, server
         self.parser = httptools.HttpRequestParser(self)
+        # RFC 9110 §6.2: a higher minor version (HTTP/1.2) is served as the highest we know.
+        self.parser.set_dangerous_leniencies(lenient_version=True)
         self.current: Request | None = None
-        self.head_size = 0  # bytes received since the current request began, until its head ends
-        self.ready: list[Request] = []
-        self.outbox = b""
+        self.in_head = False
+        self.head_size = 0  # bytes of the current head's complete lines
+        self.line_size = 0  # bytes of its line still arriving (llhttp holds it unseen)
+        self.ready: deque[Request] = deque()
+        self.outbox: deque[Any] = deque()  # bytes and FileBody, sent in order without copying
+        self.unsent = 0
         self.deadline = 0.0
-        self.closing = False
+        self.closing = False  # close once what is owed is sent
+        self.error: Refusal | None = None  # sent after the requests before it are answered
+        self.last_closes = False  # a request without keep-alive ended; what follows is ignored
+        self.lingering = False
+        self.owed = False  # answers were queued since the connection was last idle
+        self.scheduled = False
+        self.served = 0  # requests answered on this connection
         self.events = 0
 
     def request(self) -> Request:
@@ -68,38 +146,114 @@ class Connection:
         assert self.current is not None
         return self.current
 
+    def held(self) -> int:
+        """Body bytes of the request still arriving, charged to the budget."""
+        current = self.current
+        return current.size if current is not None and not current.too_large else 0
+
+    def drop_current(self) -> None:
+        """Forget the request still arriving and give its body back to the budget."""
+        self.budget.buffered -= self.held()
+        self.current = None
+        self.in_head = False
+
+    def count_head(self, data: bytes) -> None:
+        """Account for a read that left a head incomplete: its last line is still in llhttp."""
+        if HTTP_0_9.fullmatch(data):
+            raise Refusal(NO_HEAD, "bad_request", "HTTP/0.9 is not supported")
+        newline = data.rfind(b"\n")
+        self.line_size = len(data) - newline - 1 if newline >= 0 else self.line_size + len(data)
+        if self.line_size > MAX_FIELD or self.head_size + self.line_size > MAX_HEAD:
+            if not self.request().headers and b"\n" not in data:
+                raise Refusal(b"414 URI Too Long", "uri_too_long", "request line too long")
+            raise Refusal(HEAD_TOO_LARGE, "headers_too_large", "request head too large")
+
     # httptools callbacks, in the order a request triggers them
 
     def on_message_begin(self) -> None:
         self.current = Request()
-        self.head_size = 0
-        self.deadline = time.monotonic() + READ_TIMEOUT
+        self.in_head = True
+        self.head_size = self.line_size = 0
+        self.deadline = time.monotonic() + HEAD_TIMEOUT
 
     def on_url(self, url: bytes) -> None:
-        self.request().url += url
+        request = self.request()
+        request.url += url
+        if len(request.url) > MAX_REQUEST_LINE:
+            raise Refusal(b"414 URI Too Long", "uri_too_long", "request target too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.request().headers.append((name, value))
+        headers = self.request().headers
+        headers.append((name, value))
+        size = len(name) + len(value) + 4
+        self.head_size += size
+        if size > MAX_FIELD or self.head_size > MAX_HEAD or len(headers) > MAX_HEADERS:
+            raise Refusal(HEAD_TOO_LARGE, "headers_too_large", "request head too large")
 
     def on_headers_complete(self) -> None:
         request = self.request()
-        self.head_size = -1  # the head is complete: no more head accounting
+        self.in_head = False
         request.method = self.parser.get_method()
-        request.version = self.parser.get_http_version()
-        length, expect = None, False
+        version = self.parser.get_http_version()
+        if version == "0.9":
+            raise Refusal(NO_HEAD, "bad_request", "HTTP/0.9 is not supported")
+        if not version.startswith("1."):
+            raise Refusal(
+                b"505 HTTP Version Not Supported", "version_not_supported", "HTTP/1.x only"
+            )
+        request.version = "1.0" if version == "1.0" else "1.1"
+        request.keep_alive = self.parser.should_keep_alive()
+        length, expect, hosts, chunked = None, False, [], False
         for name, value in request.headers:
             lowered = name.lower()
             if lowered == b"content-length":
                 length = int(value) if value.strip().isdigit() else None
             elif lowered == b"expect":
                 expect = value.strip().lower() == b"100-continue"
+            elif lowered == b"host":
+                hosts.append(value.strip())
+            elif lowered == b"transfer-encoding":
+                chunked = True
+                codings = [c.strip().lower() for c in value.split(b",")]
+                if any(coding != b"chunked" for coding in codings):
+                    # RFC 9112 §6.1: a transfer coding the server does not understand is 501.
+                    raise Refusal(
+                        b"501 Not Implemented", "not_implemented", "unsupported transfer coding"
+                    )
+        self.check_target(request, hosts)
+        if chunked and request.version == "1.0":
+            # RFC 9112 §6.1: HTTP/1.0 with Transfer-Encoding has faulty framing; close after it.
+            request.keep_alive = False
+        request.started = time.monotonic()
+        self.deadline = request.started + BODY_GRACE
         if length is not None and length > self.budget.max_body:
             # The app answers 413 from Content-Length alone; the body is never buffered.
-            request.too_large, request.size = True, length
+            request.too_large, request.size, request.keep_alive = True, length, False
             self.ready.append(request)
-            self.closing = True
-        elif expect:
-            self.outbox += CONTINUE  # the client waits for this before it sends the body
+            self.last_closes = True
+        elif expect and request.version == "1.1":
+            # RFC 9110 §10.1.1: 100 only to HTTP/1.1, and only once that request is current
+            # (the worker sends it after the answers owed before it).
+            request.expect_continue = True
+
+    def check_target(self, request: Request, hosts: list[bytes]) -> None:
+        """RFC 9112 §3.2: exactly one valid Host on HTTP/1.1; an absolute-form target wins."""
+        if len(hosts) > 1 or (request.version == "1.1" and not hosts):
+            raise Refusal(BAD_REQUEST, "bad_request", "exactly one Host header is required")
+        if hosts and not HOST.fullmatch(hosts[0]):
+            raise Refusal(BAD_REQUEST, "bad_request", "invalid Host header")
+        if request.method == b"CONNECT":  # authority-form: no tunnels here (RFC 9110 §9.3.6)
+            raise Refusal(b"501 Not Implemented", "not_implemented", "CONNECT is not supported")
+        if request.url[:1] != b"/" and request.url != b"*":
+            try:
+                url = httptools.parse_url(request.url)
+            except httptools.HttpParserInvalidURLError:
+                raise Refusal(BAD_REQUEST, "bad_request", "invalid request target") from None
+            # RFC 9110 §4.2.4: userinfo in an http(s) URI is an error.
+            if not url.schema or not url.host or url.userinfo:
+                raise Refusal(BAD_REQUEST, "bad_request", "invalid request target")
+            request.host = url.host + (b":%d" % url.port if url.port else b"")
+            request.url = (url.path or b"/") + (b"?" + url.query if url.query else b"")
 
     def on_body(self, body: bytes) -> None:
         request = self.request()
@@ -109,20 +263,39 @@ class Connection:
         self.budget.buffered += len(body)
         if request.size > self.budget.max_body:  # chunked: the length shows only as it arrives
             self.budget.buffered -= request.size
-            request.too_large = True
+            request.too_large, request.keep_alive = True, False
             self.ready.append(request)
-            self.closing = True
+            self.last_closes = True
         else:
             request.body.append(body)
-        self.deadline = time.monotonic() + READ_TIMEOUT
+        self.deadline = min(
+            request.started + BODY_TIMEOUT,
+            request.started + BODY_GRACE + request.size / MIN_BODY_RATE,
+        )
 
     def on_message_complete(self) -> None:
         request = self.request()
         self.current = None
+        self.deadline = FOREVER  # owed an answer: the worker's clock, not the client's
         if request.too_large:
             return
-        request.keep_alive = self.parser.should_keep_alive()
+        self.last_closes = not request.keep_alive
         self.ready.append(request)
+
+
+class FileBody:
+    """wsgi.file_wrapper (PEP 3333): a file the worker sends with sendfile, never read whole."""
+
+    def __init__(self, file: IO[bytes], block_size: int = 64 * 1024) -> None:
+        self.file, self.block_size = file, block_size
+        self.offset = file.tell()
+        self.remaining = os.fstat(file.fileno()).st_size - self.offset
+
+    def __iter__(self) -> Any:
+        return iter(lambda: self.file.read(self.block_size), b"")
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def wsgi_environ(conn: Connection, request: Request) -> dict[str, Any]:
@@ -149,6 +322,7 @@ def wsgi_environ(conn: Connection, request: Request) -> dict[str, Any]:
         "wsgi.input": io.BytesIO(body),
         "wsgi.input_terminated": True,
         "wsgi.errors": sys.stderr,
+        "wsgi.file_wrapper": FileBody,
         "wsgi.multithread": False,
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
@@ -165,6 +339,8 @@ def wsgi_environ(conn: Connection, request: Request) -> dict[str, Any]:
         key = "HTTP_" + key
         text = value.decode("latin-1")
         environ[key] = environ[key] + "," + text if key in environ else text
+    if request.host is not None:  # RFC 9112 §3.2.2: the target's authority replaces Host
+        environ["HTTP_HOST"] = request.host.decode("latin-1")
     return environ
 
 
@@ -172,11 +348,11 @@ def frame(
     request: Request,
     status: str,
     headers: Iterable[tuple[str, str]],
-    body: bytes,
+    length: int,
     keep: bool,
     date: bytes,
-) -> bytes:
-    """Status line, headers (Date, Content-Length, Connection added) and body."""
+) -> tuple[bytes, bool]:
+    """Status line and headers (Date, Content-Length, Connection added); True if a body follows."""
     status_bytes = status.encode("latin-1")
     head = request.method == b"HEAD"  # keeps the app's Content-Length, sends no body
     dropped = ("connection", "transfer-encoding") if head else FRAMING_HEADERS
@@ -185,10 +361,19 @@ def frame(
         if name.lower() in dropped:
             continue
         lines += (b"\r\n", name.encode("latin-1"), b": ", value.encode("latin-1"))
-    no_body = status_bytes[:3] in NO_BODY_STATUSES or status_bytes[:1] == b"1"
-    if not no_body and not head:
-        lines += (b"\r\nContent-Length: ", str(len(body)).encode())
+    with_body = not (status_bytes[:3] in NO_BODY_STATUSES or status_bytes[:1] == b"1" or head)
+    if with_body:
+        lines += (b"\r\nContent-Length: ", str(length).encode())
     lines.append(KEEP_ALIVE if keep else CLOSE)
-    if not no_body and not head:
-        lines.append(body)
-    return b"".join(lines)
+    return b"".join(lines), with_body
+
+
+def error_answer(refusal: Refusal) -> bytes:
+    """The worker's own answer in the app's error shape (HTTP/0.9 gets the bare body)."""
+    body = orjson.dumps({"error": {"code": refusal.code, "message": refusal.message}}) + b"\n"
+    if not refusal.status:
+        return body
+    return (
+        b"HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+        b"Connection: close\r\n\r\n%s" % (refusal.status, len(body), body)
+    )

@@ -10,8 +10,8 @@ from service.errors import DeviceUnavailable, ModelLoadError
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
-# CUDA's default TF32 matmuls drifted up to 9.9e-4 from CPU and flipped 1 top class in 10,000
-# (FINDINGS.md, H200): exact FP32 costs nothing that matters at this model's size.
+# CUDA's default TF32 matmuls drift from CPU enough to flip a top class now and then: exact FP32
+# costs nothing that matters at this model's size.
 CUDA_OPTIONS = {"use_tf32": "0"}
 
 # Providers as onnxruntime takes them: a name, or (name, options).

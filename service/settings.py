@@ -1,5 +1,6 @@
 """Configuration from FASHION_* environment variables, validated once at start."""
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from service.preprocess import DEFAULT_MAX_PIXELS
 
 DEVICES = ("auto", "cpu", "cuda")
 Number = TypeVar("Number", int, float)
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _KIND_NAMES: dict[type, str] = {int: "an integer", float: "a number"}
 
 
@@ -33,6 +35,8 @@ class Settings:
     admin_token: str | None = None
     reload_interval: float = 1.0
     max_loaded: int = 4
+    # Peers whose X-Forwarded-* headers are believed (the reverse proxy); none by default.
+    trusted_proxies: tuple[Network, ...] = ()
     # gunicorn's side, read by service/gunicorn.conf.py.
     bind: str = "127.0.0.1:8000"
     workers: int = 2
@@ -67,6 +71,7 @@ class Settings:
                 env, "FASHION_RELOAD_INTERVAL", cls.reload_interval, float, minimum=0.05
             ),
             max_loaded=_number(env, "FASHION_MAX_LOADED", cls.max_loaded, int, minimum=1),
+            trusted_proxies=_networks(env, "FASHION_TRUSTED_PROXIES"),
             bind=env.get("FASHION_BIND", cls.bind),
             workers=_number(env, "FASHION_WORKERS", cls.workers, int, minimum=1),
             timeout=_number(env, "FASHION_TIMEOUT", cls.timeout, int, minimum=0),
@@ -121,6 +126,18 @@ def _admin_token(env: Mapping[str, str]) -> str | None:
     except (OSError, UnicodeDecodeError) as error:
         raise SettingsError(f"FASHION_ADMIN_TOKEN_FILE: cannot read {path!r}: {error}") from None
     return token or None
+
+
+def _networks(env: Mapping[str, str], key: str) -> tuple[Network, ...]:
+    """Comma-separated addresses or CIDR networks (10.0.0.0/8, ::1)."""
+    try:
+        return tuple(
+            ipaddress.ip_network(item.strip())
+            for item in env.get(key, "").split(",")
+            if item.strip()
+        )
+    except ValueError as error:
+        raise SettingsError(f"{key}: {error}") from None
 
 
 def _name(key: str, value: str, validate: Callable[[str], str] = validate_name) -> str:

@@ -1,9 +1,13 @@
 """Hidden layers read from real ONNX graphs: the MLP's units, a CNN's maps, the shipped v1."""
 
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import keras
 import numpy as np
+import onnx
 import pytest
 
 from service.activations import Inspector, plan
@@ -12,7 +16,10 @@ from service.runtime import CPU
 from tests.tiny_models import tiny_cnn, tiny_mlp, tiny_model_bytes
 from training.export import to_onnx
 
-SHIPPED = Path(__file__).resolve().parents[1] / "models/fashion-mnist/1/model.onnx"
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "models/fashion-mnist/1/model.onnx"
+# Every version in the shipped registry: the page's "inside the network" view shows each.
+SHIPPED_VERSIONS = sorted((REPO / "models/fashion-mnist").glob("*/model.onnx"))
 
 
 def image(seed: int = 0) -> np.ndarray:
@@ -139,3 +146,48 @@ def test_a_keras_cnn_exported_like_the_training_job_shows_keras_own_activations(
         if expected.ndim == 3:  # Keras is channels-last; the API is channels-first
             expected = np.moveaxis(expected, -1, 0)
         np.testing.assert_allclose(layer["values"], expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("path", SHIPPED_VERSIONS, ids=lambda p: f"version-{p.parent.name}")
+def test_every_shipped_version_is_planned_without_the_onnx_package(path):
+    """The serve image has no `onnx`: plan and read each shipped version with it unimportable."""
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["onnx"] = None  # any import of onnx now fails
+        import numpy as np
+        from service.activations import Inspector
+        from service.runtime import CPU
+        model = open({str(path)!r}, "rb").read()
+        image = np.random.default_rng(0).random((28, 28), dtype=np.float32)
+        body = Inspector([CPU], 1, 1).activations(("m", 1), lambda: model, image).as_dict()
+        print(len(body["layers"]), body["readout"] is not None)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    layers, readout = result.stdout.split()
+    assert int(layers) >= 1
+    assert readout == "True"
+
+
+@pytest.mark.parametrize("path", SHIPPED_VERSIONS, ids=lambda p: f"version-{p.parent.name}")
+def test_the_edited_graph_is_the_original_plus_the_hidden_layers_as_outputs(path):
+    """Checked with the onnx package itself: every original field kept, only outputs added."""
+    original = onnx.load_from_string(path.read_bytes())
+    found = plan(path.read_bytes())
+    edited = onnx.load_from_string(found.model)
+    added = [output.name for output in edited.graph.output[len(original.graph.output) :]]
+    assert added == [layer.tensor for layer in found.layers]
+    for output in edited.graph.output[len(original.graph.output) :]:
+        assert output.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    del edited.graph.output[len(original.graph.output) :]
+    assert edited == original
+    # The readout's weights are the initializer's values, as onnx's own reader gives them.
+    initializers = {i.name: onnx.numpy_helper.to_array(i) for i in original.graph.initializer}
+    assert any(
+        found.readout.weights.shape == w.shape and np.array_equal(found.readout.weights, w)
+        for w in initializers.values()
+    )

@@ -1,17 +1,20 @@
 """BufferedWorker under real gunicorn, over raw sockets: framing, limits, errors, keep-alive."""
 
-import contextlib
+import io
 import json
 import os
 import socket
 import time
 from pathlib import Path
 
+import flask_swagger_ui
 import pytest
 import requests
+from PIL import Image, ImageDraw
 
 from tests.conftest import MODEL, tiny_registry
 from tests.e2e.server import GunicornServer
+from tests.http1.client import Client, predict_request, worker_pids
 from tests.images import dark_images, png
 
 pytestmark = pytest.mark.slow
@@ -33,56 +36,8 @@ def image() -> bytes:
     return png(dark_images(1)[0])
 
 
-class Client:
-    """A raw HTTP/1.1 connection that reads responses one at a time, keeping what follows."""
-
-    def __init__(self, server) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-        self.data = b""
-
-    def __enter__(self) -> "Client":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.sock.close()
-
-    def send(self, data: bytes) -> None:
-        """Send, ignoring a server that already answered and closed."""
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self.sock.sendall(data)
-
-    def _fill(self) -> None:
-        chunk = self.sock.recv(65536)
-        assert chunk, f"connection closed with {self.data[:200]!r} unread"
-        self.data += chunk
-
-    def response(self, head_only: bool = False) -> tuple[int, dict, bytes]:
-        """The next response: (status, headers, body); a HEAD answer has no body to read."""
-        while b"\r\n\r\n" not in self.data:
-            self._fill()
-        head, _, self.data = self.data.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-        length = 0 if head_only else int(headers.get("content-length", 0))
-        while len(self.data) < length:
-            self._fill()
-        body, self.data = self.data[:length], self.data[length:]
-        return int(lines[0].split()[1]), headers, body
-
-    def closed(self) -> bool:
-        """True when the server closed the connection (after what was already read)."""
-        return not self.data and self.sock.recv(1) == b""
-
-
-def predict_request(image: bytes, extra: str = "") -> bytes:
-    return (
-        f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
-        f"Content-Length: {len(image)}\r\n{extra}\r\n"
-    ).encode() + image
-
-
 def test_pipelined_requests_are_answered_in_order_on_one_connection(server, image):
-    with Client(server) as client:
+    with Client(server.port) as client:
         client.send(
             b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
             + predict_request(image)
@@ -93,7 +48,7 @@ def test_pipelined_requests_are_answered_in_order_on_one_connection(server, imag
 
 
 def test_a_request_sent_a_byte_at_a_time_is_answered(server, image):
-    with Client(server) as client:
+    with Client(server.port) as client:
         for byte in predict_request(image):
             client.send(bytes([byte]))
         status, headers, body = client.response()
@@ -105,7 +60,7 @@ def test_a_request_sent_a_byte_at_a_time_is_answered(server, image):
 def test_chunked_body_is_decoded(server, image):
     half = len(image) // 2
     body = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (image[:half], image[half:]))
-    with Client(server) as client:
+    with Client(server.port) as client:
         client.send(
             b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n" + body + b"0\r\n\r\n"
@@ -115,18 +70,8 @@ def test_chunked_body_is_decoded(server, image):
     assert len(json.loads(answer)["predictions"]) == 1
 
 
-def test_expect_100_continue_is_answered_before_the_body(server, image):
-    with Client(server) as client:
-        request = predict_request(image, "Expect: 100-continue\r\n")
-        head, _, body = request.partition(b"\r\n\r\n")
-        client.send(head + b"\r\n\r\n")
-        assert client.response()[0] == 100
-        client.send(body)
-        assert client.response()[0] == 200
-
-
 def test_a_declared_body_over_the_limit_gets_413_without_being_sent(server):
-    with Client(server) as client:
+    with Client(server.port) as client:
         client.send(
             b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
             b"Content-Length: %d\r\n\r\n" % (LIMIT + 1)
@@ -140,7 +85,7 @@ def test_a_declared_body_over_the_limit_gets_413_without_being_sent(server):
 
 def test_a_chunked_body_over_the_limit_gets_413(server):
     chunk = b"x" * 8192
-    with Client(server) as client:
+    with Client(server.port) as client:
         client.send(
             b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n"
@@ -152,35 +97,8 @@ def test_a_chunked_body_over_the_limit_gets_413(server):
     assert json.loads(body)["error"]["code"] == "payload_too_large"
 
 
-@pytest.mark.parametrize(
-    "request_bytes",
-    [
-        b"NOT HTTP AT ALL\r\n\r\n",
-        b"POST /predict HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
-        b"POST /predict HTTP/1.1\r\nContent-Length: x\r\n\r\n",
-    ],
-)
-def test_malformed_requests_get_a_json_400_and_a_close(server, request_bytes):
-    with Client(server) as client:
-        client.send(request_bytes)
-        status, headers, body = client.response()
-    assert status == 400
-    assert headers["connection"] == "close"
-    assert json.loads(body)["error"]["code"] == "bad_request"
-
-
-def test_an_oversized_head_gets_431(server):
-    with Client(server) as client:
-        client.send(b"GET /healthz HTTP/1.1\r\n")
-        for _ in range(80):
-            client.send(b"X-Filler: " + b"a" * 1000 + b"\r\n")
-        status, _, body = client.response()
-    assert status == 431
-    assert json.loads(body)["error"]["code"] == "headers_too_large"
-
-
 def test_head_keeps_the_length_and_sends_no_body(server):
-    with Client(server) as client:
+    with Client(server.port) as client:
         client.send(
             b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
         )
@@ -190,8 +108,21 @@ def test_head_keeps_the_length_and_sends_no_body(server):
     assert head_headers["content-length"] == headers["content-length"] == str(len(body))
 
 
+def test_a_static_file_is_sent_whole_and_in_ranges(server):
+    assets = Path(flask_swagger_ui.__file__).parent / "dist"
+    expected = (assets / "swagger-ui-bundle.js").read_bytes()
+    url = f"{server.url}/docs/swagger-ui-bundle.js"
+    with requests.Session() as http:
+        whole = http.get(url, timeout=10)
+        part = http.get(url, headers={"Range": "bytes=100-199"}, timeout=10)
+        head = http.head(url, timeout=10)
+    assert whole.content == expected
+    assert (part.status_code, part.content) == (206, expected[100:200])
+    assert (head.headers["content-length"], head.content) == (str(len(expected)), b"")
+
+
 def test_http_1_0_closes_after_the_answer(server):
-    with Client(server) as client:
+    with Client(server.port) as client:
         client.send(b"GET /healthz HTTP/1.0\r\n\r\n")
         status, headers, _ = client.response()
         assert client.closed()
@@ -212,12 +143,7 @@ def test_a_full_worker_waits_idle_and_serves_once_idle_connections_time_out(tmp_
         workers=1,
         GUNICORN_CMD_ARGS="--worker-connections 4",
     ) as server:
-        (worker,) = map(
-            int,
-            Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
-            .read_text()
-            .split(),
-        )
+        (worker,) = worker_pids(server.process.pid)
         idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(4)]
         before = cpu_seconds(worker)
         started = time.monotonic()
@@ -230,3 +156,32 @@ def test_a_full_worker_waits_idle_and_serves_once_idle_connections_time_out(tmp_
     assert status == 200
     assert waited > 3  # it did wait for a free slot
     assert spent < 0.5 * waited  # without spinning on the ready listener meanwhile
+
+
+def large_picture() -> bytes:
+    """A 4096×4096 PNG of a dark square on white: small to send, ~0.2 s to decode."""
+    picture = Image.new("L", (4096, 4096), 255)
+    ImageDraw.Draw(picture).rectangle((1000, 1000, 3000, 3000), fill=0)
+    out = io.BytesIO()
+    picture.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_request_running_past_half_the_timeout_gets_503_and_the_worker_lives(tmp_path):
+    registry = tiny_registry(tmp_path)
+    files = [("image", (f"{i}.png", large_picture(), "image/png")) for i in range(64)]
+    with GunicornServer(
+        registry.root, tmp_path / "server.log", workers=1, FASHION_TIMEOUT="4"
+    ) as server:
+        (worker,) = worker_pids(server.process.pid)
+        started = time.monotonic()
+        answer = requests.post(f"{server.url}/predict", files=files, timeout=30)
+        elapsed = time.monotonic() - started
+        after = requests.get(f"{server.url}/healthz", timeout=10).status_code
+        assert worker_pids(server.process.pid) == [worker]
+        log = server.log()
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "timeout"
+    assert elapsed < 4  # stopped at 2 s (half the timeout), before gunicorn's kill at 4
+    assert after == 200
+    assert "WORKER TIMEOUT" not in log

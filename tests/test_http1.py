@@ -3,9 +3,10 @@
 import socket
 from types import SimpleNamespace
 
+import httptools
 import pytest
 
-from service.http1 import CONTINUE, Connection, frame, wsgi_environ
+from service.http1 import MAX_FIELD, Connection, Refusal, frame, refusal_of, wsgi_environ
 
 LIMIT = 1000  # the body limit charged to the budget
 DATE = b"Mon, 30 Nov 2026 19:00:00 GMT"
@@ -50,7 +51,7 @@ def test_the_environ_follows_pep_3333(conn):
 
 def test_repeated_headers_are_joined_and_underscored_names_dropped(conn):
     conn.parser.feed_data(
-        b"GET / HTTP/1.1\r\nX-Forwarded-For: a\r\nX-Forwarded-For: b\r\n"
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: a\r\nX-Forwarded-For: b\r\n"
         b"X_Forwarded_For: spoofed\r\n\r\n"
     )
     environ = wsgi_environ(conn, conn.ready[0])
@@ -58,43 +59,119 @@ def test_repeated_headers_are_joined_and_underscored_names_dropped(conn):
 
 
 def test_bodies_are_charged_to_the_budget_until_one_is_too_large(conn, budget):
-    conn.parser.feed_data(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nabcde")
+    conn.parser.feed_data(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabcde")
     assert budget.buffered == 5
-    assert not conn.closing
-    conn.parser.feed_data(b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % (LIMIT + 1))
+    assert not conn.last_closes
+    conn.parser.feed_data(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (LIMIT + 1))
     first, second = conn.ready
     assert (first.too_large, second.too_large) == (False, True)
+    assert not second.keep_alive  # the 413 closes the connection
     assert second.size == LIMIT + 1
     assert budget.buffered == 5  # the declared body is never buffered
-    assert conn.closing
+    assert conn.last_closes  # the 413 closes: nothing after it is parsed
 
 
 def test_a_chunked_body_over_the_limit_is_given_back_to_the_budget(conn, budget):
     chunk = b"x" * 400
-    conn.parser.feed_data(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+    conn.parser.feed_data(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
     for _ in range(3):
         conn.parser.feed_data(b"%x\r\n%s\r\n" % (len(chunk), chunk))
     (request,) = conn.ready
     assert request.too_large
     assert budget.buffered == 0
-    assert conn.closing
+    assert conn.last_closes
 
 
-def test_expect_100_continue_is_queued_after_the_head(conn):
-    conn.parser.feed_data(b"POST / HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
-    assert conn.outbox == CONTINUE
-    assert not conn.ready
+@pytest.mark.parametrize(("version", "owed"), [(b"1.1", True), (b"1.0", False)])
+def test_expect_100_continue_is_owed_to_http_1_1_only(conn, version, owed):
+    conn.parser.feed_data(
+        b"POST / HTTP/%s\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n" % version
+    )
+    assert conn.request().expect_continue is owed
+    assert not conn.ready  # the worker sends it once the request is current
+    assert not conn.outbox
+
+
+def refusal(conn, data: bytes) -> Refusal:
+    with pytest.raises(httptools.HttpParserError) as caught:
+        conn.parser.feed_data(data)
+    return refusal_of(caught.value, data)
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        (b"GET / HTTP/1.1\r\n\r\n", b"400 Bad Request"),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", b"400 Bad Request"),
+        (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", b"400 Bad Request"),
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n", b"414 URI Too Long"),
+        (
+            b"GET / HTTP/1.1\r\nX: " + b"a" * 9000 + b"\r\n\r\n",
+            b"431 Request Header Fields Too Large",
+        ),
+        (b"GET / HTTP/3.0\r\nHost: a\r\n\r\n", b"505 HTTP Version Not Supported"),
+        (b"FOO / HTTP/1.1\r\nHost: a\r\n\r\n", b"501 Not Implemented"),
+        (b"FOO BAR\r\n\r\n", b"400 Bad Request"),
+        (b"GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n", b"400 Bad Request"),
+        (b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", b"501 Not Implemented"),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: foo, chunked\r\n\r\n",
+            b"501 Not Implemented",
+        ),
+    ],
+)
+def test_requests_the_server_must_refuse(conn, data, status):
+    assert refusal(conn, data).status == status
+
+
+def test_a_header_line_arriving_in_pieces_is_limited_before_it_ends(conn):
+    conn.parser.feed_data(b"GET / HTTP/1.1\r\nHost: a\r\nX-A: ")
+    conn.count_head(b"GET / HTTP/1.1\r\nHost: a\r\nX-A: ")
+    piece = b"a" * 1000
+    for _ in range(MAX_FIELD // len(piece)):
+        conn.parser.feed_data(piece)
+        conn.count_head(piece)
+    conn.parser.feed_data(piece)
+    with pytest.raises(Refusal) as caught:
+        conn.count_head(piece)
+    assert caught.value.status == b"431 Request Header Fields Too Large"
+
+
+def test_an_absolute_form_target_gives_its_path_and_host(conn):
+    conn.parser.feed_data(b"GET http://example.com:8080/a/b?c=d HTTP/1.1\r\nHost: other\r\n\r\n")
+    environ = wsgi_environ(conn, conn.ready[0])
+    assert (environ["PATH_INFO"], environ["QUERY_STRING"]) == ("/a/b", "c=d")
+    assert environ["HTTP_HOST"] == "example.com:8080"
+
+
+@pytest.mark.parametrize(
+    ("data", "keep"),
+    [
+        (b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", True),
+        (
+            b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
+            b"0\r\n\r\n",
+            False,
+        ),
+    ],
+    ids=["1.2-as-1.1", "1.0-chunked-closes"],
+)
+def test_versions_and_keep_alive(conn, data, keep):
+    conn.parser.feed_data(data)
+    (request,) = conn.ready
+    assert request.keep_alive is keep
 
 
 def answer(conn, request_bytes: bytes, status: str, headers, body: bytes, keep: bool) -> bytes:
     conn.parser.feed_data(request_bytes)
-    return frame(conn.ready[-1], status, headers, body, keep, DATE)
+    head, with_body = frame(conn.ready[-1], status, headers, len(body), keep, DATE)
+    return head + body if with_body else head
 
 
 def test_framing_headers_are_the_worker_s(conn):
     framed = answer(
         conn,
-        b"GET / HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
         "200 OK",
         [("Content-Type", "text/plain"), ("Content-Length", "99"), ("Connection", "close")],
         b"body",
@@ -108,7 +185,7 @@ def test_framing_headers_are_the_worker_s(conn):
 
 def test_head_keeps_the_app_s_length_and_sends_no_body(conn):
     framed = answer(
-        conn, b"HEAD / HTTP/1.1\r\n\r\n", "200 OK", [("Content-Length", "4")], b"", False
+        conn, b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", "200 OK", [("Content-Length", "4")], b"", False
     )
     assert framed == (
         b"HTTP/1.1 200 OK\r\nDate: " + DATE + b"\r\nContent-Length: 4\r\nConnection: close\r\n\r\n"
@@ -117,7 +194,7 @@ def test_head_keeps_the_app_s_length_and_sends_no_body(conn):
 
 @pytest.mark.parametrize("status", ["204 No Content", "304 Not Modified", "101 Switching"])
 def test_statuses_without_a_body_get_neither_length_nor_body(conn, status):
-    framed = answer(conn, b"GET / HTTP/1.1\r\n\r\n", status, [], b"ignored", True)
+    framed = answer(conn, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", status, [], b"ignored", True)
     assert framed == (
         b"HTTP/1.1 "
         + status.encode()

@@ -1,47 +1,84 @@
-"""requirements/*.lock agree with the top-level pins in requirements/*.txt and with each other.
+"""uv.lock is the project's one lock, and it matches pyproject.toml's dependencies.
 
-A pin added to a .txt file without `make lock` fails here, offline, before anything ships.
+A dependency changed in pyproject.toml without `make lock` fails here, offline, before anything
+ships (`uv sync --locked` in the Makefile and the Dockerfile refuses such a lock too).
 """
 
 import re
+import shutil
+import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 
-REQUIREMENTS = Path(__file__).resolve().parents[1] / "requirements"
-# Each lock and the top-level files it is compiled from (the Makefile's `lock` target).
-SETS = {
-    "serve": ("serve",),
-    "train": ("serve", "train"),
-    "test": ("serve", "train", "test", "lint"),
-    "lint": ("lint",),
-}
-PIN = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(\S+)")
+REPO = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 
 
-def pins(path: Path) -> dict[str, str]:
-    """name → version of every top-level `name==version` line (comments and `# via` skipped)."""
-    found = {}
-    for line in path.read_text().splitlines():
-        if match := PIN.fullmatch(line.split("#")[0].strip()):
-            found[re.sub(r"[-_.]+", "-", match[1]).lower()] = match[2]
+def uv() -> str:
+    """The uv the Makefile bootstrapped (on PATH under make), else the repository's copy."""
+    found = shutil.which("uv") or REPO / ".uv" / "bin" / "uv"
+    if not Path(found).exists():
+        pytest.fail("uv is missing: run the tests through make (it bootstraps uv into .uv/)")
+    return str(found)
+
+
+def lock_check(project: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [uv(), "lock", "--check", "--offline", "--directory", str(project)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def requirements() -> list[str]:
+    """Every requirement pyproject.toml declares: the package's, its extras', the groups'."""
+    project = PYPROJECT["project"]
+    found = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        found += extra
+    for group in PYPROJECT["dependency-groups"].values():
+        found += [item for item in group if isinstance(item, str)]
     return found
 
 
-@pytest.mark.parametrize("lock", SETS)
-def test_every_top_level_pin_is_locked_at_its_version(lock):
-    locked = pins(REQUIREMENTS / f"{lock}.lock")
-    wanted = {}
-    for source in SETS[lock]:
-        wanted.update(pins(REQUIREMENTS / f"{source}.txt"))
-    assert wanted
-    stale = {name: (version, locked.get(name)) for name, version in wanted.items()
-             if locked.get(name) != version}  # fmt: skip
-    assert stale == {}, "requirements changed: run `make lock`"
+def test_the_lock_matches_pyproject():
+    result = lock_check(REPO)
+    assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("lock", ["serve", "train", "lint"])
-def test_what_ships_is_what_was_tested(lock):
-    tested = pins(REQUIREMENTS / "test.lock")
-    smaller = pins(REQUIREMENTS / f"{lock}.lock")
-    assert {name: tested.get(name) for name in smaller} == smaller
+def test_a_dependency_added_without_relocking_is_refused(tmp_path):
+    """The check has teeth: pyproject.toml one dependency ahead of its lock fails it.
+
+    The same copy passes before the change. Offline, uv can tell a stale lock only by resolving
+    anew; on a machine whose cache has no index pages (a fresh CI) that resolution itself is what
+    fails, which refuses the lock all the same.
+    """
+    for name in ("uv.lock", "README.md", "pyproject.toml"):
+        shutil.copy2(REPO / name, tmp_path)
+    for package in ("service", "training", "evaluation"):
+        shutil.copytree(REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("*.pyc"))
+    assert lock_check(tmp_path).returncode == 0
+    text = (REPO / "pyproject.toml").read_text()
+    ahead = text.replace('  "flask>=', '  "requests>=2,<3",\n  "flask>=', 1)
+    assert ahead != text
+    (tmp_path / "pyproject.toml").write_text(ahead)
+    result = lock_check(tmp_path)
+    assert result.returncode != 0
+    assert "needs to be updated" in result.stderr or "network was disabled" in result.stderr, (
+        result.stderr
+    )
+
+
+@pytest.mark.parametrize("requirement", requirements())
+def test_requirements_are_ranges_the_lock_pins(requirement):
+    """pyproject.toml states what works (a range); only uv.lock pins exact versions."""
+    assert "==" not in requirement
+    assert re.search(r">=\s*\d", requirement), f"{requirement}: give the lowest version tested"
+
+
+def test_uv_lock_is_the_one_lock():
+    assert not (REPO / "requirements").exists()
+    assert sorted(p.name for p in REPO.glob("*.lock")) == ["uv.lock"]

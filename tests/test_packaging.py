@@ -1,11 +1,12 @@
-"""`pip install .` into a fresh venv gives the package, its data files and working console scripts.
+"""The built wheel installs in a clean venv with its dependencies and serves; `pip install .` works.
 
-Only the project is installed here (uv, offline, no build isolation): its dependencies come from
-the test venv through a .pth file, so the test downloads nothing and takes seconds. The pins
-themselves are tested by every `make` install from requirements/*.lock; this checks packaging:
-the listed packages and data, the entry points, and gunicorn's config found from the install.
+Nothing is downloaded: the wheel is built without build isolation (setuptools of the test venv),
+and its dependencies come from uv's cache, offline, exactly as uv.lock pins the serving set (the
+test venv's own install put them there), so the venv holds that set, the wheel, nothing else.
+`pip install .` (pip itself, from a copy of the tree) is checked for the console scripts.
 """
 
+import os
 import shutil
 import subprocess
 import sys
@@ -18,14 +19,11 @@ import requests
 from tests.conftest import MODEL
 from tests.e2e.server import REPO, GunicornServer
 from tests.images import dark_images, png
+from tests.test_locks import uv
 
 pytestmark = pytest.mark.slow
-SOURCES = (
-    "pyproject.toml", "README.md", "MANIFEST.in", "requirements", "service", "training",
-    "evaluation",
-)  # fmt: skip
+SOURCES = ("pyproject.toml", "README.md", "service", "training", "evaluation")
 PACKAGES = ("service", "training", "evaluation")
-UV = Path(sys.executable).with_name("uv")
 
 
 def source_files(root: Path) -> set[str]:
@@ -38,28 +36,46 @@ def source_files(root: Path) -> set[str]:
     }
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> Path:
-    """A fresh venv with the project installed from a copy of the tree (the build writes there)."""
-    work = tmp_path_factory.mktemp("install")
-    source = work / "source"
-    source.mkdir()
+def copy_sources(target: Path) -> Path:
+    """A copy of what the package is built from (a build writes into its source folder)."""
+    target.mkdir()
     for name in SOURCES:
         if (REPO / name).is_dir():
             shutil.copytree(
-                REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__")
+                REPO / name, target / name, ignore=shutil.ignore_patterns("__pycache__")
             )
         else:
-            shutil.copy2(REPO / name, source / name)
-    venv = work / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
-    site = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
-    (site / "test_dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+            shutil.copy2(REPO / name, target / name)
+    return target
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """A clean venv with the built wheel and the locked serving dependencies, nothing else."""
+    work = tmp_path_factory.mktemp("wheel")
+    source = copy_sources(work / "source")
     subprocess.run(
-        [UV, "pip", "install", "--python", venv / "bin" / "python", "--offline", "--no-deps",
-         "--no-build-isolation", "--quiet", source],
-        check=True,
-        capture_output=True,
+        [uv(), "build", "--wheel", "--offline", "--no-build-isolation", "--python", sys.executable,
+         "--out-dir", work / "dist", source],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    (wheel,) = (work / "dist").glob("fashion_serve-*-py3-none-any.whl")
+    # The serving set exactly as locked, as `make serve` installs it (wheels from uv's cache),
+    # into a fresh venv; then the wheel alone. Nothing of the test venv is visible there.
+    venv = work / "venv"
+    project = work / "project"
+    project.mkdir()
+    for name in ("pyproject.toml", "uv.lock"):
+        shutil.copy2(REPO / name, project)
+    subprocess.run(
+        [uv(), "sync", "--locked", "--offline", "--no-default-groups", "--no-install-project",
+         "--python", sys.executable, "--directory", project],
+        check=True, capture_output=True, env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv)},
+    )  # fmt: skip
+    subprocess.run(
+        [uv(), "pip", "install", "--offline", "--no-deps", "--python", venv / "bin" / "python",
+         wheel],
+        check=True, capture_output=True,
     )  # fmt: skip
     return venv
 
@@ -75,6 +91,12 @@ def test_every_module_and_data_file_is_installed(installed, tmp_path):
     root = Path(site.stdout.strip()).parents[1]
     assert root.is_relative_to(installed)  # the installed copy, not the repository's
     assert source_files(root) == source_files(REPO)
+
+
+def test_the_serving_install_holds_neither_tensorflow_nor_onnx(installed, tmp_path):
+    found = "[m for m in ('tensorflow', 'onnx') if u.find_spec(m)]"
+    script = f"import importlib.util as u; print({found})"
+    assert run(installed, "python", "-c", script, cwd=tmp_path).stdout.strip() == "[]"
 
 
 def test_fashion_registry_and_fashion_train_run_from_anywhere(installed, tmp_path):
@@ -102,3 +124,25 @@ def test_fashion_serve_finds_its_gunicorn_config_in_the_install(installed, regis
         assert response.json()["model"] == {"name": MODEL, "version": 1, "alias": "production"}
     # Only the project's gunicorn.conf.py logs this, and tmp_path holds no copy of it.
     assert "fashion-serve: registry" in server.log()
+
+
+def test_pip_install_of_the_source_tree_gives_working_console_scripts(tmp_path):
+    """pip's own `pip install .` (no build isolation, no dependencies: nothing to download)."""
+    source = copy_sources(tmp_path / "source")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True)  # with pip, from ensurepip
+    # The test venv's packages stand in for the dependencies, through a .pth file.
+    site = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
+    (site / "test_dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    # ensurepip's old setuptools would shadow the locked one (the build backend) found that way.
+    pip = [venv / "bin" / "python", "-m", "pip"]
+    subprocess.run([*pip, "uninstall", "--yes", "--quiet", "setuptools"], check=True)
+    subprocess.run(
+        [*pip, "install", "--quiet", "--no-deps",
+         "--no-build-isolation", "--no-index", source],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    for script in ("fashion-serve", "fashion-train", "fashion-registry"):
+        assert (venv / "bin" / script).exists()
+    usage = run(venv, "fashion-registry", "--help", cwd=tmp_path)
+    assert usage.returncode == 0, usage.stderr

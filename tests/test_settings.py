@@ -1,5 +1,6 @@
 """Settings from FASHION_* variables: defaults, every variable read, bad values named, secrets."""
 
+import ipaddress
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,7 @@ def test_every_variable_is_read():
         "FASHION_ADMIN_TOKEN": "t0ken",
         "FASHION_RELOAD_INTERVAL": "0.5",
         "FASHION_MAX_LOADED": "3",
+        "FASHION_TRUSTED_PROXIES": "172.30.0.0/24, ::1",
         "FASHION_BIND": "0.0.0.0:9000",
         "FASHION_WORKERS": "4",
         "FASHION_TIMEOUT": "60",
@@ -52,6 +54,7 @@ def test_every_variable_is_read():
         admin_token="t0ken",
         reload_interval=0.5,
         max_loaded=3,
+        trusted_proxies=(ipaddress.ip_network("172.30.0.0/24"), ipaddress.ip_network("::1")),
         bind="0.0.0.0:9000",
         workers=4,
         timeout=60,
@@ -78,6 +81,8 @@ def test_empty_values_mean_the_default_and_an_empty_token_means_no_token():
         ("FASHION_RELOAD_INTERVAL", "0.01", "FASHION_RELOAD_INTERVAL must be at least 0.05"),
         ("FASHION_RELOAD_INTERVAL", "soon", "FASHION_RELOAD_INTERVAL must be a number"),
         ("FASHION_MAX_LOADED", "-1", "FASHION_MAX_LOADED must be at least 1"),
+        ("FASHION_TRUSTED_PROXIES", "proxy", "FASHION_TRUSTED_PROXIES: 'proxy' does not appear"),
+        ("FASHION_TRUSTED_PROXIES", "10.0.0.1/8", "FASHION_TRUSTED_PROXIES: 10.0.0.1/8 has host"),
         ("FASHION_DEFAULT_MODEL", "../etc", "FASHION_DEFAULT_MODEL: invalid model name"),
         ("FASHION_DEFAULT_ALIAS", "Prod", "FASHION_DEFAULT_ALIAS: invalid alias name"),
         ("FASHION_WORKERS", "0", "FASHION_WORKERS must be at least 1"),

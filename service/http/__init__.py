@@ -15,6 +15,7 @@ from . import (
     activations_view,
     docs,
     error_map,
+    forwarded,
     health,
     metrics,
     models,
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
     docs.init_app(app, spec.document(module.PATHS for module in modules))
     metrics.init_app(app)  # before start(): the first model load is counted too
     access_log.init_app(app)  # after metrics: its wrapper feeds them
+    forwarded.init_app(app, settings.trusted_proxies)  # last: outermost, before the access log
     if start:
         logging.getLogger("fashion_serve").setLevel(logging.INFO)
         core.start()

@@ -1,14 +1,21 @@
-"""The compose deployment end to end: build, serve a real image, train, promote, hot reload.
+"""The compose deployment end to end: build, serve through the HTTPS proxy, train, promote, reload.
 
 Runs the README's compose commands as they are written; only the environment differs: its own
-project name, a free loopback port, a fresh admin token and the local base image, so a run never
-touches a deployment of the user's and cleans up after itself (`down -v`) even when it fails.
+project name, free loopback ports, its own back network, a fresh admin token, a self-signed
+certificate made for the run and the base image deploy/docker/base-image.sh names, so a run
+never touches a deployment of the user's and cleans up after itself (`down -v`) even when it
+fails.
 """
 
+import datetime
+import json
 import os
+import random
 import re
 import secrets
 import shutil
+import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -20,7 +27,7 @@ import pytest
 import requests
 
 from service.contract import CLASS_NAMES
-from tests.docker.engine import BASE_IMAGE, REPO, buildkit_path, prepare_engine, run
+from tests.docker.engine import REPO, buildkit_path, prepare_engine, run
 from tests.e2e.server import free_port
 from tests.images import png
 from training import data
@@ -32,6 +39,9 @@ MODEL = "fashion-mnist"
 IMAGES = 100  # real test images posted as one batch; enough to tell a model from chance
 HEALTHY_TIMEOUT = 240  # seconds from `up -d` to healthy; generous for a busy two-core machine
 RELOAD_TIMEOUT = 60  # seconds for every worker to answer with a newly promoted version
+READY_TIMEOUT = 60  # seconds from a restart of the api to ready through the proxy
+# The upload limit of this run, given to the api and the proxy alike (the default is 16 MiB).
+UPLOAD_LIMIT = 1_000_000
 
 
 def compose_command() -> list[str]:
@@ -46,11 +56,14 @@ def compose_command() -> list[str]:
 class Deployment:
     """One compose project of this repo and the means to drive and inspect it."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, base_image: str) -> None:
         self.compose = compose_command()
         self.token = secrets.token_urlsafe(32)
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
+        self.https_port, self.http_port = free_port(), free_port()
+        self.url = f"https://localhost:{self.https_port}"
+        self.http_url = f"http://localhost:{self.http_port}"
+        tls = work / "tls"
+        self.certificate = self_signed_certificate(tls)
         self.env = {
             **os.environ,
             "PATH": buildkit_path(work / "bin"),
@@ -58,9 +71,15 @@ class Deployment:
             "COMPOSE_DOCKER_CLI_BUILD": "1",
             "DOCKER_BUILDKIT": "1",
             "COMPOSE_PROJECT_NAME": f"fashion-e2e-{uuid.uuid4().hex[:10]}",
-            "FASHION_PUBLISH": f"127.0.0.1:{port}",
+            "FASHION_HTTPS_PORT": str(self.https_port),
+            "FASHION_HTTP_PORT": str(self.http_port),
+            "FASHION_TLS_DIR": str(tls),
+            # A back network of its own: a deployment of the user's may hold the default one.
+            "FASHION_BACK_SUBNET": f"172.30.{random.randrange(256)}.{8 * random.randrange(32)}/29",
+            "FASHION_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),
             "FASHION_ADMIN_TOKEN": self.token,
-            "FASHION_BASE_IMAGE": BASE_IMAGE,
+            "FASHION_BASE_IMAGE": base_image,
+            "FASHION_PROXY_BASE_IMAGE": base_image,
             # Its own tags: the test never replaces the user's fashion-serve:latest.
             "FASHION_TAG": "e2e",
         }
@@ -79,6 +98,18 @@ class Deployment:
         """One `docker inspect --format` value of a container."""
         return run(["docker", "inspect", "--format", template, container], self.env, 60).strip()
 
+    def logs(self, service: str) -> list[dict]:
+        """The service's JSON log lines (others, such as gunicorn's start lines, skipped)."""
+        entries = []
+        for line in self(f"logs --no-color {service}", timeout=60).splitlines():
+            _, _, text = line.partition("| ")
+            if text.startswith("{"):
+                entries.append(json.loads(text))
+        return entries
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return requests.get(f"{self.url}{path}", verify=self.certificate, timeout=30, **kwargs)
+
     def wait_healthy(self, container: str) -> float:
         """Seconds until Docker reports the container healthy; fails if it stops or never is."""
         started = time.monotonic()
@@ -93,7 +124,9 @@ class Deployment:
     def predict(self, images: np.ndarray) -> dict:
         """POST the images as PNG files to /predict in one batch; the JSON answer."""
         files = [("image", (f"{i}.png", png(image), "image/png")) for i, image in enumerate(images)]
-        response = requests.post(f"{self.url}/predict", files=files, timeout=60)
+        response = requests.post(
+            f"{self.url}/predict", files=files, verify=self.certificate, timeout=60
+        )
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -103,8 +136,22 @@ class Deployment:
             f"{self.url}/models/{MODEL}/aliases/production",
             json={"version": version},
             headers={"Authorization": f"Bearer {token}"},
+            verify=self.certificate,
             timeout=30,
         )
+
+
+def self_signed_certificate(folder: Path) -> Path:
+    """cert.pem and key.pem for localhost in folder, as the proxy mounts them; the cert's path."""
+    folder.mkdir()
+    run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem")],
+        dict(os.environ), timeout=60,
+    )  # fmt: skip
+    (folder / "key.pem").chmod(0o644)  # the proxy's own user reads it through the mount
+    return folder / "cert.pem"
 
 
 def real_test_images() -> tuple[np.ndarray, np.ndarray]:
@@ -135,8 +182,8 @@ def check_predictions(answer: dict, labels: np.ndarray, version: int) -> float:
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """The images built and `up -d` healthy; always torn down with `down -v`."""
-    prepare_engine()
-    compose = Deployment(tmp_path_factory.mktemp("docker"))
+    base_image = prepare_engine()
+    compose = Deployment(tmp_path_factory.mktemp("docker"), base_image)
     try:
         # The same commands as the README, in the same order.
         started = time.monotonic()
@@ -154,11 +201,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
 
 def test_compose_file_is_valid_with_every_profile() -> None:
     """The compose file parses; the token is read from the environment, not written in it."""
+    prepare_engine()  # Compose itself
     env = {**os.environ, "FASHION_ADMIN_TOKEN": "from-the-environment"}
     config = run(
         [*compose_command(), "--profile", "train", "--profile", "gpu", "config"], env, timeout=120
     )
-    for service in ("api:", "train:", "api-gpu:"):
+    for service in ("proxy:", "api:", "train:", "api-gpu:"):
         assert service in config
     assert "from-the-environment" in config
     compose_file = (REPO / "docker-compose.yml").read_text()
@@ -180,12 +228,13 @@ def test_serves_trains_promotes_and_hot_reloads(deployment: Deployment) -> None:
     shipped_version = shipped["model"]["version"]
     assert check_predictions(shipped, labels, shipped_version) >= 0.8
 
-    output = deployment("--profile train run --rm train --epochs 1 --train-limit 5000", 900)
+    train = "--profile train run --rm train --arch mlp --epochs 1 --train-limit 5000"
+    output = deployment(train, 900)
     registered = re.search(rf"registered {MODEL} version (\d+)", output)
     assert registered, output
     new_version = int(registered.group(1))
     assert new_version > shipped_version
-    listed = requests.get(f"{deployment.url}/models/{MODEL}", timeout=30).json()
+    listed = deployment.get(f"/models/{MODEL}").json()
     assert new_version in [v["version"] for v in listed["versions"]]
     # Trained but not promoted: production still answers with the shipped version.
     assert deployment.predict(images[:1])["model"]["version"] == shipped_version
@@ -206,3 +255,161 @@ def test_serves_trains_promotes_and_hot_reloads(deployment: Deployment) -> None:
     assert deployment.inspect(container, "{{.State.StartedAt}}") == started_at
     assert deployment.inspect(container, "{{.RestartCount}}") == "0"
     assert deployment.container() == container
+
+
+# Versions the serve image ships (the registry is copied in): each must show its hidden layers.
+SHIPPED_VERSIONS = sorted(
+    int(p.parent.name) for p in (REPO / "models" / MODEL).glob("*/model.onnx")
+)
+
+
+@pytest.mark.parametrize("version", SHIPPED_VERSIONS)
+def test_the_serve_image_shows_inside_the_network_of_every_shipped_version(
+    deployment: Deployment, version: int
+) -> None:
+    """The activations view from the lean image (no `onnx` package in it) for each version."""
+    images, _ = real_test_images()
+    response = requests.post(
+        f"{deployment.url}/models/{MODEL}/activations?version={version}",
+        files={"image": ("0.png", png(images[0]), "image/png")},
+        verify=deployment.certificate,
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"]["version"] == version
+    assert body["layers"], body
+    assert body["readout"]["label"] in CLASS_NAMES
+    missing = run(
+        [*deployment.compose, "exec", "-T", "api", "python", "-c",
+         "import importlib.util as u; print([m for m in ('onnx', 'ml_dtypes') if u.find_spec(m)])"],
+        deployment.env, timeout=60,
+    )  # fmt: skip
+    assert missing.strip().splitlines()[-1] == "[]"
+
+
+def test_https_with_http2_and_http_redirected_to_it(deployment: Deployment) -> None:
+    context = ssl.create_default_context(cafile=str(deployment.certificate))
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    with (
+        socket.create_connection(("127.0.0.1", deployment.https_port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        assert tls.selected_alpn_protocol() == "h2"
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
+    if shutil.which("curl"):  # a whole request over HTTP/2
+        version = run(
+            ["curl", "--http2", "--silent", "--cacert", str(deployment.certificate),
+             "--output", "/dev/null", "--write-out", "%{http_version} %{http_code}",
+             f"{deployment.url}/readyz"],
+            deployment.env, timeout=60,
+        )  # fmt: skip
+        assert version.split()[-2:] == ["2", "200"]
+    for method in ("GET", "POST"):
+        redirect = requests.request(
+            method, f"{deployment.http_url}/predict?x=1", allow_redirects=False, timeout=30
+        )
+        assert redirect.status_code == 308  # the method and body are kept
+        assert redirect.headers["Location"] == f"{deployment.url}/predict?x=1"
+    assert deployment.get("/readyz").headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [
+        ("/predict", {"code": "payload_too_large"}),
+        ("/v2/models/fashion-mnist/infer", None),  # the protocol's own {"error": "..."}
+    ],
+)
+def test_the_proxy_refuses_bodies_at_the_api_s_own_limit(
+    deployment: Deployment, path: str, error: dict | None
+) -> None:
+    """FASHION_MAX_UPLOAD_BYTES reaches both: a body at the limit passes, one byte more is 413."""
+    answers = {}
+    for size in (UPLOAD_LIMIT, UPLOAD_LIMIT + 1):
+        response = requests.post(
+            f"{deployment.url}{path}",
+            data=b"x" * size,
+            headers={"Content-Type": "application/octet-stream"},
+            verify=deployment.certificate,
+            timeout=60,
+        )
+        answers[size] = response
+    assert answers[UPLOAD_LIMIT].status_code in (400, 415, 422), answers[UPLOAD_LIMIT].text
+    too_large = answers[UPLOAD_LIMIT + 1]
+    assert too_large.status_code == 413
+    body = too_large.json()
+    if error is None:
+        assert isinstance(body["error"], str)
+    else:
+        assert body["error"]["code"] == error["code"]
+    # Inside the network the api itself holds the same line (it is the proxy that answered).
+    direct = run(
+        [*deployment.compose, "exec", "-T", "api", "python", "-c",
+         "import urllib.request as u, urllib.error as e\n"
+         f"r = u.Request('http://127.0.0.1:8000{path}', data=b'x' * {UPLOAD_LIMIT + 1},"
+         " headers={'Content-Type': 'application/octet-stream'})\n"
+         "try: u.urlopen(r)\nexcept e.HTTPError as x: print(x.code)"],
+        deployment.env, timeout=60,
+    )  # fmt: skip
+    assert direct.strip().splitlines()[-1] == "413"
+
+
+def test_request_ids_and_the_client_address_are_kept_end_to_end(deployment: Deployment) -> None:
+    given = f"e2e-{uuid.uuid4().hex}"
+    spoofed = "203.0.113.9"
+    response = deployment.get(
+        "/readyz", headers={"X-Request-ID": given, "X-Forwarded-For": spoofed}
+    )
+    assert response.headers["X-Request-ID"] == given
+    generated = deployment.get("/healthz").headers["X-Request-ID"]
+    assert generated
+    deadline = time.monotonic() + 30
+    while True:  # docker's log driver may lag behind the answer a little
+        proxy = {e.get("request_id"): e for e in deployment.logs("proxy")}
+        api = {e.get("request_id"): e for e in deployment.logs("api")}
+        if all(i in proxy and i in api for i in (given, generated)):
+            break
+        assert time.monotonic() < deadline, (proxy.keys(), api.keys())
+        time.sleep(0.5)
+    assert proxy[given]["uri"] == "/readyz"
+    # The api names the client the proxy saw, never what the client wrote in X-Forwarded-For.
+    assert api[given]["remote"] == proxy[given]["remote"] != spoofed
+    # From inside the network, not through the proxy: the header is not believed.
+    direct_id = f"direct-{uuid.uuid4().hex}"
+    run(
+        [*deployment.compose, "exec", "-T", "api", "python", "-c",
+         "import urllib.request as u; u.urlopen(u.Request('http://127.0.0.1:8000/healthz',"
+         f" headers={{'X-Forwarded-For': '{spoofed}', 'X-Request-ID': '{direct_id}'}}))"],
+        deployment.env, timeout=60,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while direct_id not in (api := {e.get("request_id"): e for e in deployment.logs("api")}):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert api[direct_id]["remote"] == "127.0.0.1"
+
+
+def test_a_restarted_api_is_ready_behind_the_proxy(deployment: Deployment) -> None:
+    """Prints how long a started api container takes to answer /readyz through the proxy.
+
+    Counted from the container's start (Docker's StartedAt), not from the CLI's call, whose own
+    overhead is seconds with docker-compose 1.29; bench/README.md has the figures.
+    """
+    deployment("stop api", timeout=120)
+    deployment("start api", timeout=120)
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        try:
+            if deployment.get("/readyz").status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, deployment("logs api")
+        time.sleep(0.02)
+    ready = datetime.datetime.now(datetime.UTC)
+    started = deployment.inspect(deployment.container(), "{{.State.StartedAt}}")
+    # RFC 3339 with nanoseconds: microseconds are what datetime reads.
+    started_at = datetime.datetime.fromisoformat(started[:26] + "+00:00")
+    took = (ready - started_at).total_seconds()
+    print(f"api container start → ready through the proxy: {took:.2f} s")

