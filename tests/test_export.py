@@ -96,12 +96,20 @@ def test_parity_refuses_a_model_that_breaks_the_contract(tmp_path, images):
         check_parity(path, images[0], np.full((IMAGES, 10), 0.1, np.float32))
 
 
-def test_temperature_and_test_time_mirroring_in_the_graph_match_numpy(tmp_path, images):
-    seed_everything(3)
+def exported_session(path, seed, **options):
+    """(Keras model, ONNX path, onnxruntime session) of the reference network exported with
+    the options of training.export.to_onnx."""
+    seed_everything(seed)
     model = build_reference(learning_rate=1e-3)
+    to_onnx(model, path, **options)
+    return model, path, ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def test_temperature_and_test_time_mirroring_in_the_graph_match_numpy(tmp_path, images):
     x = images[0][:50]
-    path = to_onnx(model, tmp_path / "calibrated.onnx", temperature=2.5, mirror=True)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    model, path, session = exported_session(
+        tmp_path / "calibrated.onnx", 3, temperature=2.5, mirror=True
+    )
 
     (probabilities,) = session.run(["probabilities"], {"image": x})
     (of_mirrors,) = session.run(["probabilities"], {"image": np.ascontiguousarray(x[:, :, ::-1])})
@@ -115,11 +123,10 @@ def test_temperature_and_test_time_mirroring_in_the_graph_match_numpy(tmp_path, 
 
 
 def test_the_novelty_output_is_the_energy_of_the_calibrated_logits(tmp_path, images):
-    seed_everything(4)
-    model = build_reference(learning_rate=1e-3)
     x = images[0][:50]
-    path = to_onnx(model, tmp_path / "judging.onnx", temperature=1.7, novelty=True)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    model, path, session = exported_session(
+        tmp_path / "judging.onnx", 4, temperature=1.7, novelty=True
+    )
 
     probabilities, novelty = session.run(["probabilities", "novelty"], {"image": x})
 

@@ -13,27 +13,19 @@ from evaluation import non_clothing, novelty, real_pictures
 from evaluation.gate import converted
 
 
-def _real_clothing(
-    score: Callable[[np.ndarray], np.ndarray], limit: float, test: np.ndarray
+def _measured(
+    load: Callable[[], list],
+    figures: Callable[[list, np.ndarray, list[int]], dict],
+    score: Callable[[np.ndarray], np.ndarray],
 ) -> dict[str, object]:
-    """Clothing drawn by others flagged (should stay low): the real-picture set's figures."""
+    """figures(items, scores of those photo mode accepted, their indices) of a development
+    set, or a note saying how to fetch it."""
     try:
-        pictures = real_pictures.load()
+        items = load()
     except real_pictures.RealPicturesError as exc:
         return {"note": str(exc)}
-    images, kept = converted([picture.data for picture in pictures])
-    return novelty.set_figures(score(images), len(pictures) - len(kept), limit, test)
-
-
-def _non_clothing(
-    score: Callable[[np.ndarray], np.ndarray], limit: float, test: np.ndarray
-) -> dict[str, object]:
-    try:
-        samples = non_clothing.load()
-    except real_pictures.RealPicturesError as exc:
-        return {"note": str(exc)}
-    images, kept = non_clothing.read(samples)
-    return non_clothing.by_source(samples, score(images), kept, limit, test)
+    images, kept = converted([item.data for item in items])
+    return figures(items, score(images), kept)
 
 
 def card_entry(
@@ -49,8 +41,21 @@ def card_entry(
         "measured": {
             "validation_flagged": novelty.flagged(validation, limit),
             "test_flagged": novelty.flagged(test, limit),
-            "non_clothing": _non_clothing(score, limit, test),
-            "real_clothing": _real_clothing(score, limit, test),
+            "non_clothing": _measured(
+                non_clothing.load,
+                lambda items, scores, kept: non_clothing.by_source(
+                    items, scores, kept, limit, test
+                ),
+                score,
+            ),
+            # Clothing drawn by others flagged: should stay low.
+            "real_clothing": _measured(
+                real_pictures.load,
+                lambda items, scores, kept: novelty.set_figures(
+                    scores, len(items) - len(kept), limit, test
+                ),
+                score,
+            ),
         },
     }
 
