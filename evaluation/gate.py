@@ -19,7 +19,7 @@ import numpy as np
 
 from evaluation import real_pictures
 from evaluation.photos import render_photos
-from service.contract import CLASS_NAMES, IMAGE_SIDE, validate_alias
+from service.contract import CLASS_NAMES, IMAGE_SIDE, NOVELTY_NAME, validate_alias
 from service.errors import FashionServeError, InvalidImage
 from service.preprocess import normalize, preprocess_images
 from service.registry import Registry
@@ -41,6 +41,9 @@ METRICS = {
 # Where a candidate must not be worse (real pictures: when both sides were measured on them).
 GATED = ("test_accuracy", "mirrored_test_accuracy", "photo_accuracy", "real_accuracy")
 REAL_PREFIX = "real_accuracy/"  # + source: the real-picture set per source
+# A version that judges novelty must not flag more of the test set than this times its card's
+# false-alarm target: its threshold would not mean what the card says.
+NOVELTY_SLACK = 1.5
 
 
 class GateError(FashionServeError):
@@ -77,7 +80,7 @@ class Benchmark:
         return len(self.photo_indices) - len(self.photo_labels)
 
 
-def _converted(blobs: list[bytes]) -> tuple[np.ndarray, list[int]]:
+def converted(blobs: list[bytes]) -> tuple[np.ndarray, list[int]]:
     """What photo mode makes of each picture, and the indices of those it accepted."""
     converted, kept = [], []
     for index, blob in enumerate(blobs):
@@ -96,7 +99,7 @@ def _real_pictures(cache: str | None, labels: Path) -> dict[str, object]:
     except real_pictures.RealPicturesError as exc:
         print(f"gate: without the real-picture set: {exc}", flush=True)
         return {"real_note": str(exc)}
-    images, kept = _converted([picture.data for picture in pictures])
+    images, kept = converted([picture.data for picture in pictures])
     sources = tuple(picture.entry.source for picture in pictures)
     labels = np.array([picture.entry.label for picture in pictures], dtype=np.int64)
     return {
@@ -136,11 +139,11 @@ def load_benchmark(
     except data.DataError as exc:
         raise GateError(f"the gate cannot read its test set: {exc}") from exc
     photos = render_photos(dataset.test_images, dataset.test_labels, photo_count, photo_seed)
-    converted, kept = _converted([photo.data for photo in photos])
+    photo_images, kept = converted([photo.data for photo in photos])
     return Benchmark(
         test_images=normalize(dataset.test_images),
         test_labels=dataset.test_labels,
-        photo_images=converted,
+        photo_images=photo_images,
         photo_labels=np.array([photos[i].label for i in kept], dtype=np.int64),
         photo_indices=np.array([photo.index for photo in photos], dtype=np.int64),
         photo_kinds=sorted({photo.kind for photo in photos}),
@@ -316,6 +319,23 @@ def compare(
     return Comparison(name, alias, candidate, current, scores, benchmark, per_class)
 
 
+def test_flagged(registry: Registry, name: str, version: int, benchmark: Benchmark) -> float | None:
+    """Share of the test images the version's graph flags by its card's threshold (None: the
+    version does not judge novelty)."""
+    entry = registry.card(name, version).get("novelty")
+    if not entry:
+        return None
+    model = OnnxModel(registry.read_verified(name, version), [CPU])
+    images = benchmark.test_images
+    scores = np.concatenate(
+        [
+            model.run_outputs(images[i : i + BATCH], [NOVELTY_NAME])[0]
+            for i in range(0, len(images), BATCH)
+        ]
+    )
+    return float((scores > entry["threshold"]).mean())
+
+
 def gated_promote(
     registry: Registry,
     name: str,
@@ -346,6 +366,14 @@ def gated_promote(
         raise GateRefused(
             f"gate refused {name} version {candidate} for {alias}: worse than version "
             f"{current} on {reasons}; {alias} stays at {current}"
+        )
+    flagged = test_flagged(registry, name, candidate, comparison.benchmark)
+    target = registry.card(name, candidate).get("novelty", {}).get("false_alarm_target", 0.0)
+    if flagged is not None and flagged > NOVELTY_SLACK * target:
+        raise GateRefused(
+            f"gate refused {name} version {candidate} for {alias}: it flags {flagged:.2%} of the "
+            f"test images, more than {NOVELTY_SLACK:g} x its false-alarm target {target:.0%}; "
+            f"{alias} stays at {current}"
         )
     registry.set_alias(name, alias, candidate, verify=verify)
     return comparison

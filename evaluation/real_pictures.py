@@ -85,13 +85,14 @@ class Picture:
     data: bytes  # PNG
 
 
-def read_labels(path: Path = LABELS) -> list[Entry]:
-    """The CSV's entries; RealPicturesError on an unknown source or class or a repeated row."""
+def read_labels(path: Path = LABELS, sources: tuple[str, ...] = SOURCES) -> list[Entry]:
+    """The CSV's entries; RealPicturesError on a source not in sources, an unknown class or a
+    repeated row."""
     entries, seen = [], set()
     with path.open(newline="") as handle:
         for number, row in enumerate(csv.DictReader(handle), start=2):
             source, picture, name = row["source"], row["picture"], row["class"]
-            if source not in SOURCES or name not in CLASS_NAMES:
+            if source not in sources or name not in CLASS_NAMES:
                 raise RealPicturesError(f"{path.name} line {number}: unknown {source!r}/{name!r}")
             entry = Entry(source, picture, CLASS_NAMES.index(name))
             if entry.key in seen:
@@ -138,7 +139,7 @@ def render_svg(svg: bytes, side: int = RENDER_SIDE) -> bytes:
     return done.stdout
 
 
-def _icon_set(cache: Path, source: str) -> dict:
+def icon_set(cache: Path, source: str) -> dict:
     path = cache / "packages" / source / "icons.json"
     if not path.is_file():
         raise RealPicturesError(f"{path} is missing: run `{FETCH}`")
@@ -153,13 +154,14 @@ def source_svg(cache: Path, entry: Entry, icon_sets: dict[str, dict]) -> bytes:
             raise RealPicturesError(f"{path} is missing: apt-get install openclipart-svg")
         return path.read_bytes()
     if entry.source not in icon_sets:
-        icon_sets[entry.source] = _icon_set(cache, entry.source)
+        icon_sets[entry.source] = icon_set(cache, entry.source)
     return iconify_svg(icon_sets[entry.source], entry.picture).encode()
 
 
-def fetch_packages(cache: Path) -> None:
-    """`npm pack` every pinned package into cache/packages and keep its icons.json and info."""
-    for source, spec in NPM_SOURCES.items():
+def fetch_packages(cache: Path, packages: dict[str, str] = NPM_SOURCES) -> None:
+    """`npm pack` every pinned package (source name → package@version) into cache/packages and
+    keep its icons.json and info."""
+    for source, spec in packages.items():
         target = cache / "packages" / source
         if (target / "icons.json").is_file():
             continue

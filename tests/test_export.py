@@ -6,7 +6,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from training.calibrate import softmax
+from training.calibrate import energy, softmax
 from training.export import ParityError, check_parity, to_onnx
 from training.model import build_reference, seed_everything
 from training.train import evaluate
@@ -96,12 +96,20 @@ def test_parity_refuses_a_model_that_breaks_the_contract(tmp_path, images):
         check_parity(path, images[0], np.full((IMAGES, 10), 0.1, np.float32))
 
 
-def test_temperature_and_test_time_mirroring_in_the_graph_match_numpy(tmp_path, images):
-    seed_everything(3)
+def exported_session(path, seed, **options):
+    """(Keras model, ONNX path, onnxruntime session) of the reference network exported with
+    the options of training.export.to_onnx."""
+    seed_everything(seed)
     model = build_reference(learning_rate=1e-3)
+    to_onnx(model, path, **options)
+    return model, path, ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def test_temperature_and_test_time_mirroring_in_the_graph_match_numpy(tmp_path, images):
     x = images[0][:50]
-    path = to_onnx(model, tmp_path / "calibrated.onnx", temperature=2.5, mirror=True)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    model, path, session = exported_session(
+        tmp_path / "calibrated.onnx", 3, temperature=2.5, mirror=True
+    )
 
     (probabilities,) = session.run(["probabilities"], {"image": x})
     (of_mirrors,) = session.run(["probabilities"], {"image": np.ascontiguousarray(x[:, :, ::-1])})
@@ -112,3 +120,23 @@ def test_temperature_and_test_time_mirroring_in_the_graph_match_numpy(tmp_path, 
     # The training job's own view of the served graph passes the parity check.
     served = evaluate(model, x, images[1][:50], mirror=True, temperature=2.5)
     assert check_parity(path, x, served.probabilities)["max_abs_diff"] <= 1e-6
+
+
+def test_the_novelty_output_is_the_energy_of_the_calibrated_logits(tmp_path, images):
+    x = images[0][:50]
+    model, path, session = exported_session(
+        tmp_path / "judging.onnx", 4, temperature=1.7, novelty=True
+    )
+
+    probabilities, novelty = session.run(["probabilities", "novelty"], {"image": x})
+
+    logits = model.predict(x, verbose=0)
+    np.testing.assert_allclose(novelty, energy(logits, 1.7), rtol=1e-5)
+    np.testing.assert_allclose(probabilities, softmax(logits / 1.7), atol=1e-6)
+    served = evaluate(model, x, images[1][:50], temperature=1.7)
+    parity = check_parity(path, x, served.probabilities, energy(logits, 1.7))
+    assert parity["novelty_max_relative_diff"] <= 1e-5
+    with pytest.raises(ParityError, match="disagree"):
+        check_parity(path, x, served.probabilities, energy(logits, 1.7) + 1.0)
+    with pytest.raises(ParityError, match="breaks the contract"):  # asked without the output
+        check_parity(to_onnx(model, tmp_path / "plain.onnx"), x, served.probabilities, novelty)

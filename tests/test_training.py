@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,11 +12,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from evaluation import real_pictures
 from service.contract import CLASS_NAMES
 from service.preprocess import normalize
 from service.registry import Registry
 from tests.tiny_models import register_tiny
-from training import data
+from training import data, drawn
 from training.__main__ import main, parse_args, split_validation
 from training.train import metrics_from_logits
 
@@ -115,10 +117,13 @@ def test_the_gate_needs_an_alias_to_promote(tmp_path):
 
 
 def test_each_architecture_has_its_own_defaults_and_options_override_them():
-    mlp, cnn, real = parse_args(["--arch", "mlp"]), parse_args(["--arch", "cnn"]), parse_args([])
+    mlp, cnn = parse_args(["--arch", "mlp"]), parse_args(["--arch", "cnn"])
+    real, ood = parse_args(["--arch", "cnn-real"]), parse_args([])
 
-    assert real.arch == "cnn-real"  # the default: `python -m training` trains the shipped recipe
+    assert ood.arch == "cnn-ood"  # the default: `python -m training` trains the shipped recipe
+    assert (ood.outlier_weight, ood.drawn_repeat, ood.novelty) == (0.5, 40, True)
     assert (real.augment, real.mirror, real.calibrate, real.validation) == (True, False, True, 5000)
+    assert (real.outlier_weight, real.drawn_repeat, real.novelty) == (0.0, 0, False)
     assert (mlp.epochs, mlp.batch_size, mlp.learning_rate) == (10, 32, 1e-3)
     assert (mlp.validation, mlp.augment, mlp.mirror, mlp.calibrate) == (0, False, False, False)
     assert (cnn.epochs, cnn.batch_size, cnn.validation, cnn.augment) == (15, 128, 5000, True)
@@ -126,6 +131,21 @@ def test_each_architecture_has_its_own_defaults_and_options_override_them():
     tuned = parse_args(["--arch", "cnn", "--epochs", "3", "--no-augment", "--validation", "0",
                         "--patience", "0"])  # fmt: skip
     assert (tuned.epochs, tuned.augment, tuned.validation) == (3, False, 0)
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        (["--no-calibrate"], "--novelty needs --calibrate"),
+        (["--no-augment"], "--outlier-weight and --drawn-repeat need --augment"),
+        (["--outlier-weight", "-1"], "must not be negative"),
+    ],
+)
+def test_outlier_exposure_and_novelty_settings_are_checked(tmp_path, options, problem):
+    result = run_training(*options, "--registry", str(tmp_path))
+
+    assert result.returncode == 2
+    assert problem in result.stderr
 
 
 def test_calibration_needs_a_validation_set(tmp_path):
@@ -315,3 +335,48 @@ def test_metrics_count_rows_as_the_true_class():
     assert metrics["per_class_accuracy"]["Bag"] == 0.0  # no examples: 0, not a division error
     expected_loss = np.mean([-np.log(np.exp(5) / (np.exp(5) + 9))] * 3 + [np.log(np.exp(5) + 9)])
     assert metrics["test_loss"] == pytest.approx(expected_loss, abs=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not REAL_DATA.is_dir() or shutil.which(real_pictures.RENDERER) is None,
+    reason=f"needs Debian's dataset-fashion-mnist in {REAL_DATA} and rsvg-convert",
+)
+def test_a_short_outlier_exposure_run_exports_and_records_its_novelty_judgement(
+    tmp_path, capsys, monkeypatch
+):
+    cache = tmp_path / "cache"  # the tiny icon fixture: nothing is fetched
+    shutil.copytree(Path(__file__).parent / "fixtures" / "drawn" / "packages", cache / "packages")
+    monkeypatch.setenv(real_pictures.ENV_VAR, str(cache))
+    monkeypatch.setattr(
+        drawn, "CLOTHING", Path(__file__).parent / "fixtures" / "drawn" / "clothing.csv"
+    )
+    monkeypatch.setattr(drawn, "TEXTS", 4)
+    root = tmp_path / "registry"
+    root.mkdir()
+
+    status = main([
+        "--data-dir", str(REAL_DATA), "--registry", str(root), "--epochs", "1",
+        "--train-limit", "2000", "--validation", "500", "--drawn-repeat", "3",
+    ])  # fmt: skip
+    out, err = capsys.readouterr()
+
+    assert status == 0, err
+    assert "drawn pictures: 12 outliers, 2 clothing" in out
+    card = Registry(root).card(NAME, 1)
+    assert card["training"]["architecture"] == "cnn-ood"
+    assert card["training"]["drawn_pictures"]["outliers"] == 12
+    novelty = card["novelty"]
+    assert novelty["false_alarm_target"] == 0.05
+    assert novelty["measured"]["validation_flagged"] == pytest.approx(0.05, abs=0.005)
+    assert "not fetched" in novelty["measured"]["non_clothing"]["note"]
+    assert [o["name"] for o in card["outputs"]] == ["probabilities", "novelty"]
+    assert card["parity"]["novelty_max_relative_diff"] <= 1e-4
+    session = ort.InferenceSession(
+        str(Registry(root).model_path(NAME, 1)), providers=["CPUExecutionProvider"]
+    )
+    images, _ = real_test_set()
+    (scores,) = session.run(["novelty"], {"image": images})
+    assert (scores > novelty["threshold"]).mean() == pytest.approx(
+        novelty["measured"]["test_flagged"], abs=1e-3
+    )

@@ -225,3 +225,16 @@ def force_alias(registry: Registry, name: str, alias: str, version: int) -> None
     temp = path.with_name(".tmp-forced-aliases.json")
     temp.write_text(json.dumps({**aliases, alias: version}))
     os.replace(temp, path)  # atomic, as every writer of the registry must be
+
+
+def with_novelty(model: bytes) -> bytes:
+    """A linear model (linear_model_bytes) plus the optional output `novelty` float32 [N]: the
+    energy score -logsumexp(logits)."""
+    proto = onnx.load_from_string(model)
+    proto.graph.node.extend([
+        helper.make_node("ReduceLogSumExp", ["logits"], ["log_sum"], axes=[1], keepdims=0),
+        helper.make_node("Neg", ["log_sum"], ["novelty"]),
+    ])  # fmt: skip
+    proto.graph.output.append(helper.make_tensor_value_info("novelty", TensorProto.FLOAT, ["N"]))
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()

@@ -21,21 +21,28 @@ if TYPE_CHECKING:  # training.train imports TensorFlow, which run() loads only w
     from training.train import Fit
 
 MODEL_DIR_ENV = "FASHION_MODEL_DIR"
-DEFAULT_ARCH = "cnn-real"
+DEFAULT_ARCH = "cnn-ood"
 # Each recipe's defaults: the MLP keeps the tutorial's (version 1's command still reproduces
-# version 1); the CNN's are the shipped version 2's; cnn-real's are version 3's, the default.
+# version 1); the CNN's are the shipped version 2's; cnn-real's are version 3's; cnn-ood's,
+# the default, version 4's.
+_NO_DRAWN = {"outlier_weight": 0.0, "drawn_repeat": 0, "novelty": False}
 ARCH_DEFAULTS = {
     "mlp": {
         "epochs": 10, "batch_size": 32, "learning_rate": 1e-3, "validation": 0,
-        "patience": 0, "augment": False, "mirror": False, "calibrate": False,
+        "patience": 0, "augment": False, "mirror": False, "calibrate": False, **_NO_DRAWN,
     },
     "cnn": {
         "epochs": 15, "batch_size": 128, "learning_rate": 2e-3, "validation": 5000,
-        "patience": 5, "augment": True, "mirror": False, "calibrate": False,
+        "patience": 5, "augment": True, "mirror": False, "calibrate": False, **_NO_DRAWN,
     },
     "cnn-real": {
         "epochs": 20, "batch_size": 128, "learning_rate": 2e-3, "validation": 5000,
+        "patience": 0, "augment": True, "mirror": False, "calibrate": True, **_NO_DRAWN,
+    },
+    "cnn-ood": {
+        "epochs": 20, "batch_size": 128, "learning_rate": 2e-3, "validation": 5000,
         "patience": 0, "augment": True, "mirror": False, "calibrate": True,
+        "outlier_weight": 0.5, "drawn_repeat": 40, "novelty": True,
     },
 }  # fmt: skip
 
@@ -56,7 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "convolutions (16-32-64-64) with batch norm and pooling, a Dense(128) head with "
         "dropout, trained with augmentation (version 2); cnn-real (default, version 3): "
         "the CNN trained for pictures drawn by others (mirroring, outlines, silhouettes, "
-        "flat fills, erasing), with a fitted temperature in its graph",
+        "flat fills, erasing), with a fitted temperature in its graph; cnn-ood (default, "
+        "version 4): cnn-real plus outlier exposure, drawn clothing icons and a novelty output",
     )
     parser.add_argument(
         "--data-dir",
@@ -127,6 +135,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ),
     )
     parser.add_argument(
+        "--outlier-weight",
+        type=float,
+        metavar="W",
+        help=arch_help(
+            "outlier_weight",
+            "outlier exposure (training.drawn): the outliers' cross-entropy to the uniform "
+            "distribution, all together weighing W/10 of the dataset images (0: off); ",
+        ),
+    )
+    parser.add_argument(
+        "--drawn-repeat",
+        type=int,
+        metavar="K",
+        help=arch_help(
+            "drawn_repeat",
+            "mix the labelled clothing icons of training.drawn into training, each K times "
+            "(0: off); ",
+        ),
+    )
+    parser.add_argument(
+        "--novelty",
+        action=argparse.BooleanOptionalAction,
+        help=arch_help(
+            "novelty",
+            "export the energy score as a second output `novelty` and record its threshold at "
+            "a 5%% false-alarm rate on the validation images (needs --calibrate); ",
+        ),
+    )
+    parser.add_argument(
         "--lr-schedule",
         choices=("cosine", "constant"),
         default="cosine",
@@ -172,6 +209,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--patience needs a validation set (--validation N)")
     if args.calibrate and not args.validation:
         parser.error("--calibrate needs a validation set (--validation N)")
+    if args.novelty and not args.calibrate:
+        parser.error("--novelty needs --calibrate (its threshold is set on the validation set)")
+    if args.outlier_weight < 0 or args.drawn_repeat < 0:
+        parser.error("--outlier-weight and --drawn-repeat must not be negative")
+    if (args.outlier_weight or args.drawn_repeat) and not args.augment:
+        parser.error("--outlier-weight and --drawn-repeat need --augment")
     if args.gate and not args.promote:
         parser.error("--gate needs --promote ALIAS")
     return args
@@ -196,9 +239,14 @@ def framework_versions() -> dict[str, str]:
     }
 
 
-def training_entry(args: argparse.Namespace, fitted: "Fit", augmentation: dict | None) -> dict:
+def training_entry(
+    args: argparse.Namespace, fitted: "Fit", augmentation: dict | None, drawn: dict | None = None
+) -> dict:
     """The card's training settings and history."""
     return {
+        "drawn_pictures": drawn,
+        "outlier_weight": args.outlier_weight,
+        "drawn_repeat": args.drawn_repeat,
         "architecture": args.arch,
         "epochs": args.epochs,
         "epochs_run": len(fitted.history["loss"]),
@@ -267,6 +315,17 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
 
+    drawn = None
+    if args.outlier_weight or args.drawn_repeat:
+        from training import drawn as drawn_pictures
+
+        print("drawn pictures: loading (the first run fetches them with npm)", flush=True)
+        drawn = drawn_pictures.load()
+        print(
+            f"drawn pictures: {len(drawn.outliers)} outliers, {len(drawn.clothing)} clothing",
+            flush=True,
+        )
+
     # Imported only now: TensorFlow takes tens of seconds to load, and bad input above must
     # fail fast without it. Its C++ INFO/WARNING chatter would bury the job's own lines.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -286,7 +345,16 @@ def run(args: argparse.Namespace) -> int:
     decay_steps = None
     if args.lr_schedule == "cosine":
         decay_steps = args.epochs * -(-len(fit_images) // args.batch_size)  # ceil: last batch
-    model = build(args.arch, args.learning_rate, decay_steps)
+    fit_x, fit_y, weights = normalize(fit_images), fit_labels, None
+    if drawn is not None:
+        fit_x, fit_y, weights = drawn_pictures.mixed(
+            fit_x, fit_labels, drawn, args.outlier_weight, args.drawn_repeat
+        )
+        if validation is not None:
+            validation = (validation[0], np.eye(len(CLASS_NAMES), dtype=np.float32)[held_labels])
+        if decay_steps is not None:
+            decay_steps = args.epochs * -(-len(fit_x) // args.batch_size)
+    model = build(args.arch, args.learning_rate, decay_steps, soft_labels=drawn is not None)
     architecture = describe(model)
     print(
         f"model: {architecture['name']}, {architecture['parameters']:,} parameters, "
@@ -295,9 +363,9 @@ def run(args: argparse.Namespace) -> int:
     )
     test_images = normalize(dataset.test_images)
     fitted = train.fit(
-        model, normalize(fit_images), fit_labels, args.epochs, args.batch_size,
+        model, fit_x, fit_y, args.epochs, args.batch_size,
         augmentation=augmentation, seed=args.seed, validation=validation,
-        patience=args.patience,
+        patience=args.patience, weights=weights,
     )  # fmt: skip
     print(f"trained in {fitted.wall_seconds:.0f} s wall, {fitted.cpu_seconds:.0f} s CPU")
     if fitted.best_epoch is not None:
@@ -305,14 +373,14 @@ def run(args: argparse.Namespace) -> int:
     temperature, calibration = 1.0, None
     if args.calibrate and validation is not None:
         held_logits = train.served_logits(model, validation[0], args.mirror)
-        temperature = calibrate.fit_temperature(held_logits, validation[1])
+        temperature = calibrate.fit_temperature(held_logits, held_labels)
         test_logits = train.served_logits(model, test_images, args.mirror)
         calibration = {
             "method": "temperature scaling (logits / T before the softmax, in the graph)",
             "temperature": temperature,
-            "fitted_on": f"the {len(validation[1])} validation images",
+            "fitted_on": f"the {len(held_labels)} validation images",
             "ece_bins": calibrate.ECE_BINS,
-            "validation": calibrate.summary(held_logits, validation[1], temperature),
+            "validation": calibrate.summary(held_logits, held_labels, temperature),
             "test": calibrate.summary(test_logits, dataset.test_labels, temperature),
         }
         test = calibration["test"]
@@ -326,11 +394,23 @@ def run(args: argparse.Namespace) -> int:
     )
     metrics = evaluation.metrics
     print(f"test: loss {metrics['test_loss']:.4f}  accuracy {metrics['test_accuracy']:.4f}")
+    novelty, test_novelty = None, None
+    if args.novelty and validation is not None:
+        from training import novelty as judge
+
+        def score(images: np.ndarray) -> np.ndarray:
+            return calibrate.energy(train.served_logits(model, images, args.mirror), temperature)
+
+        test_novelty = score(test_images)
+        novelty = judge.card_entry(score, score(validation[0]), test_novelty)
+        print(f"novelty: {judge.summary_line(novelty)}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="fashion-train-") as tmp:
         work = Path(tmp)
-        onnx_file = export.to_onnx(model, work / "model.onnx", temperature, args.mirror)
-        parity = export.check_parity(onnx_file, test_images, evaluation.probabilities)
+        onnx_file = export.to_onnx(
+            model, work / "model.onnx", temperature, args.mirror, novelty=novelty is not None
+        )
+        parity = export.check_parity(onnx_file, test_images, evaluation.probabilities, test_novelty)
         print(
             f"parity: max |Keras - ONNX| {parity['max_abs_diff']:.3g}, top-1 agreement "
             f"{parity['top1_agreement']:.4%} on {parity['images']} images",
@@ -350,7 +430,12 @@ def run(args: argparse.Namespace) -> int:
         card = {
             "frameworks": framework_versions(),
             "architecture": architecture,
-            "training": training_entry(args, fitted, augmentation.card() if augmentation else None),
+            "training": training_entry(
+                args,
+                fitted,
+                augmentation.card() if augmentation else None,
+                drawn.card() if drawn is not None else None,
+            ),
             "data": data_entry(dataset, train_images, args.validation),
             "metrics": metrics,
             "parity": parity,
@@ -360,9 +445,11 @@ def run(args: argparse.Namespace) -> int:
             },
             "calibration": calibration,
             "inputs": export.INPUTS,
-            "outputs": export.OUTPUTS,
+            "outputs": export.outputs(novelty is not None),
             "class_names": list(CLASS_NAMES),
         }
+        if novelty is not None:
+            card["novelty"] = novelty
         version = registry.register(name, onnx_file, card, extra_files=extra)
     print(f"registered {name} version {version} in {registry.root}")
     if args.promote:

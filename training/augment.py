@@ -48,13 +48,10 @@ class Augmentation:
 
 # Each architecture's recipe (training --arch): the CNN keeps version 2's; cnn-real adds what
 # pictures drawn by others need (docs/models.md: what each change bought).
-RECIPES = {
-    "mlp": Augmentation(),
-    "cnn": Augmentation(),
-    "cnn-real": Augmentation(
-        mirror=0.5, style=0.3, aspect=0.25, shear=0.15, gamma=0.3, erase=0.25, scale=0.15
-    ),
-}
+_DRAWN = Augmentation(
+    mirror=0.5, style=0.3, aspect=0.25, shear=0.15, gamma=0.3, erase=0.25, scale=0.15
+)
+RECIPES = {"mlp": Augmentation(), "cnn": Augmentation(), "cnn-real": _DRAWN, "cnn-ood": _DRAWN}
 
 
 def _uniform(seeds: tf.Tensor, index: int, count: tf.Tensor, low: float, high: float):
@@ -202,11 +199,19 @@ def augment(
 
 
 def training_batches(
-    images, labels, batch_size: int, epochs: int, seed: int, settings: Augmentation | None
+    images,
+    labels,
+    batch_size: int,
+    epochs: int,
+    seed: int,
+    settings: Augmentation | None,
+    weights=None,
 ) -> tf.data.Dataset:
-    """Shuffled batches for `epochs` epochs, each batch augmented with its own seed when asked."""
+    """Shuffled batches for `epochs` epochs, each batch augmented with its own seed when asked;
+    with weights, each item's loss weight rides along (a third element)."""
+    items = (images, labels) if weights is None else (images, labels, weights)
     batches = (
-        tf.data.Dataset.from_tensor_slices((images, labels))
+        tf.data.Dataset.from_tensor_slices(items)
         .shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size)
         .repeat(epochs)
@@ -215,7 +220,7 @@ def training_batches(
         # The batch's running number across all epochs keys its random draws.
         key = tf.constant(seed, tf.int64)
         batches = batches.enumerate().map(
-            lambda step, batch: (augment(batch[0], tf.stack([key, step]), settings), batch[1]),
+            lambda step, batch: (augment(batch[0], tf.stack([key, step]), settings), *batch[1:]),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
         )

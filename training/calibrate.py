@@ -81,6 +81,17 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return round(float(np.exp((low + high) / 2)), 6)
 
 
+def energy(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """The novelty score the graph exports: -logsumexp(logits / T), float32 [N].
+
+    Higher means less like the training data: a network trained with outlier exposure keeps
+    its logits low on everything that is not clothing.
+    """
+    scaled = logits.astype(np.float64) / temperature
+    peak = scaled.max(axis=1)
+    return (-(peak + np.log(np.exp(scaled - peak[:, None]).sum(axis=1)))).astype(np.float32)
+
+
 def summary(logits: np.ndarray, labels: np.ndarray, temperature: float) -> dict[str, float]:
     """ECE and NLL of the raw softmax and of the temperature-scaled one."""
     before, after = softmax(logits), softmax(logits / temperature)

@@ -9,7 +9,7 @@ import onnxruntime as ort
 import tensorflow as tf
 import tf2onnx
 
-from service.contract import IMAGE_SIDE, INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
+from service.contract import IMAGE_SIDE, INPUT_NAME, NOVELTY_NAME, NUM_CLASSES, OUTPUT_NAME
 from training import TrainingError
 
 OPSET = 17
@@ -37,18 +37,33 @@ OUTPUTS = [
 ]
 
 
+NOVELTY_OUTPUT = {
+    "name": NOVELTY_NAME,
+    "dtype": "float32",
+    "shape": [None],
+    "description": "energy score -logsumexp(calibrated logits): higher is less like the "
+    "training data; above the card's novelty threshold the image is judged not clothing",
+}
+
+
+def outputs(novelty: bool) -> list[dict]:
+    """The card's outputs entry of a graph with or without the novelty output."""
+    return [*OUTPUTS, NOVELTY_OUTPUT] if novelty else list(OUTPUTS)
+
+
 class ParityError(TrainingError):
     """The ONNX model breaks the contract or disagrees with Keras: it must not be registered."""
 
 
 def serving_function(
-    model: keras.Model, temperature: float = 1.0, mirror: bool = False
+    model: keras.Model, temperature: float = 1.0, mirror: bool = False, novelty: bool = False
 ) -> tf.types.experimental.GenericFunction:
     """The graph that ships: images float32 [N,28,28] in 0..1 → softmax probabilities [N,10].
 
     mirror: average the logits of each image and its left-right mirror (test-time mirroring);
     temperature: divide the logits by it before the softmax (calibration). Both live in the
     graph so that every protocol, and every in-process caller, gets the same answer.
+    novelty: a second output, the energy of the calibrated logits (training.calibrate.energy).
     """
 
     @tf.function(
@@ -64,14 +79,25 @@ def serving_function(
             logits = model(image, training=False)
         if temperature != 1.0:
             logits = logits / temperature
+        if novelty:
+            return {
+                OUTPUT_NAME: tf.nn.softmax(logits),
+                NOVELTY_NAME: -tf.reduce_logsumexp(logits, axis=1),
+            }
         return {OUTPUT_NAME: tf.nn.softmax(logits)}
 
     return serve
 
 
-def to_onnx(model: keras.Model, path: Path, temperature: float = 1.0, mirror: bool = False) -> Path:
+def to_onnx(
+    model: keras.Model,
+    path: Path,
+    temperature: float = 1.0,
+    mirror: bool = False,
+    novelty: bool = False,
+) -> Path:
     """Write model as ONNX to path; from_keras fails on Keras 3, so convert a tf.function."""
-    serve = serving_function(model, temperature, mirror)
+    serve = serving_function(model, temperature, mirror, novelty)
     proto, _ = tf2onnx.convert.from_function(
         serve, input_signature=serve.input_signature, opset=OPSET
     )
@@ -83,37 +109,56 @@ def to_onnx(model: keras.Model, path: Path, temperature: float = 1.0, mirror: bo
     return path
 
 
-def _check_contract(session: ort.InferenceSession) -> None:
-    """ParityError unless the model takes `image` [N,28,28] and gives `probabilities` [N,10]."""
+def _check_contract(session: ort.InferenceSession, novelty: bool) -> None:
+    """ParityError unless the model takes `image` [N,28,28] and gives `probabilities` [N,10]
+    (and `novelty` [N] when asked)."""
     expected = {
         kind: [
             (entry["name"], "tensor(float)", [BATCH if d is None else d for d in entry["shape"]])
             for entry in entries
         ]
-        for kind, entries in (("inputs", INPUTS), ("outputs", OUTPUTS))
+        for kind, entries in (("inputs", INPUTS), ("outputs", outputs(novelty)))
     }
     found = {
         "inputs": [(i.name, i.type, list(i.shape)) for i in session.get_inputs()],
-        "outputs": [(o.name, o.type, list(o.shape)) for o in session.get_outputs()],
+        # tf2onnx orders outputs by name; clients ask for them by name.
+        "outputs": sorted((o.name, o.type, list(o.shape)) for o in session.get_outputs()),
     }
+    expected["outputs"] = sorted(expected["outputs"])
     if found != expected:
         raise ParityError(f"ONNX model breaks the contract: expected {expected}, found {found}")
 
 
-def check_parity(onnx_path: Path, images: np.ndarray, keras_probabilities: np.ndarray) -> dict:
-    """Run the ONNX model on onnxruntime (CPU) over images and compare with Keras' probabilities.
+def check_parity(
+    onnx_path: Path,
+    images: np.ndarray,
+    keras_probabilities: np.ndarray,
+    keras_novelty: np.ndarray | None = None,
+) -> dict:
+    """Run the ONNX model on onnxruntime (CPU) over images and compare with Keras' probabilities
+    (and novelty scores, when given: the graph must then have that output).
 
     Returns the card's parity entry; raises ParityError when the largest absolute difference
-    exceeds MAX_ABS_DIFF or the top class differs on more than 0.1% of the images.
+    exceeds MAX_ABS_DIFF (relative to the score's size for novelty) or the top class differs on
+    more than 0.1% of the images.
     """
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    _check_contract(session)
-    (onnx_probabilities,) = session.run([OUTPUT_NAME], {INPUT_NAME: images.astype(np.float32)})
+    novelty = keras_novelty is not None
+    _check_contract(session, novelty)
+    names = [OUTPUT_NAME, NOVELTY_NAME] if novelty else [OUTPUT_NAME]
+    onnx_probabilities, *rest = session.run(names, {INPUT_NAME: images.astype(np.float32)})
     max_abs_diff = float(np.abs(onnx_probabilities - keras_probabilities).max())
+    novelty_diff = 0.0
+    if keras_novelty is not None:
+        scale = np.maximum(np.abs(keras_novelty), 1.0)
+        novelty_diff = float((np.abs(rest[0] - keras_novelty) / scale).max())
+        max_abs_diff = max(max_abs_diff, novelty_diff)
     agreement = float(
         (onnx_probabilities.argmax(axis=1) == keras_probabilities.argmax(axis=1)).mean()
     )
     parity = {"max_abs_diff": max_abs_diff, "top1_agreement": agreement, "images": len(images)}
+    if novelty:
+        parity["novelty_max_relative_diff"] = novelty_diff
     if not max_abs_diff <= MAX_ABS_DIFF or agreement < MIN_TOP1_AGREEMENT:
         raise ParityError(
             f"Keras and ONNX disagree on {len(images)} images: max |diff| {max_abs_diff:.3g} "

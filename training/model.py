@@ -8,8 +8,8 @@ from service.contract import IMAGE_SIDE, INPUT_NAME, NUM_CLASSES
 REFERENCE = "mlp-128"
 CNN = "cnn-16-32-64-64"
 # The convolutions' widths of each CNN; cnn-real is wider to hold what its augmentations teach.
-CNN_WIDTHS = {"cnn": (16, 32, 64, 64), "cnn-real": (32, 48, 64, 64)}
-ARCHITECTURES = ("mlp", "cnn", "cnn-real")
+CNN_WIDTHS = {"cnn": (16, 32, 64, 64), "cnn-real": (32, 48, 64, 64), "cnn-ood": (32, 48, 64, 64)}
+ARCHITECTURES = ("mlp", "cnn", "cnn-real", "cnn-ood")
 
 
 def seed_everything(seed: int) -> None:
@@ -56,11 +56,17 @@ def _cnn_layers(widths: tuple[int, int, int, int]) -> list[keras.layers.Layer]:
     ]
 
 
-def build(architecture: str, learning_rate: float, decay_steps: int | None = None) -> keras.Model:
+def build(
+    architecture: str,
+    learning_rate: float,
+    decay_steps: int | None = None,
+    soft_labels: bool = False,
+) -> keras.Model:
     """The named network ("mlp" or "cnn") giving logits, compiled with Adam and cross-entropy.
 
     With decay_steps, the learning rate follows a cosine from learning_rate down to 0 over that
-    many steps instead of staying constant.
+    many steps instead of staying constant. With soft_labels, labels are rows of ten
+    probabilities (outlier exposure's uniform rows among one-hot ones) instead of class ids.
     """
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}: use one of {ARCHITECTURES}")
@@ -77,7 +83,9 @@ def build(architecture: str, learning_rate: float, decay_steps: int | None = Non
     )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=schedule),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True)
+        if soft_labels
+        else keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
     return model

@@ -64,12 +64,14 @@ def fit(
     seed: int = 0,
     validation: tuple[np.ndarray, np.ndarray] | None = None,
     patience: int = 0,
+    weights: np.ndarray | None = None,
 ) -> Fit:
     """Train on float32 images in 0..1; shuffling follows the seed set by seed_everything.
 
     With augmentation, every batch is changed on the fly (seeded by seed). With a validation
     set, the weights of the epoch with the best validation accuracy are kept, and training stops
-    after `patience` epochs without improvement (0: never stops early).
+    after `patience` epochs without improvement (0: never stops early). weights: one loss weight
+    per image (with augmentation only).
     """
     callbacks: list[keras.callbacks.Callback] = [EpochLine()]
     if validation is not None:
@@ -87,7 +89,7 @@ def fit(
             verbose=0, callbacks=callbacks,
         )  # fmt: skip
     else:
-        batches = training_batches(images, labels, batch_size, epochs, seed, augmentation)
+        batches = training_batches(images, labels, batch_size, epochs, seed, augmentation, weights)
         result = model.fit(
             batches, epochs=epochs, steps_per_epoch=-(-len(images) // batch_size),
             shuffle=False,  # training_batches shuffles, seeded

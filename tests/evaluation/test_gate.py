@@ -13,7 +13,7 @@ from evaluation.gate import CARD_KEY, GateRefused, gated_promote, load_benchmark
 from service.contract import CLASS_NAMES
 from service.preprocess import normalize
 from service.registry import Registry
-from tests.tiny_models import fitted_model_bytes, tiny_card, tiny_model_bytes
+from tests.tiny_models import fitted_model_bytes, tiny_card, tiny_model_bytes, with_novelty
 from training import data
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -192,3 +192,23 @@ def test_the_registry_command_line_gates_a_promotion(tmp_path, good_model):
     assert card[CARD_KEY][0]["verdict"] == "promoted"
     scores = card[CARD_KEY][0]["scores"]
     assert scores["3"] == scores["1"]
+
+
+@pytest.mark.parametrize(("threshold", "promoted"), [(1e9, True), (-1e9, False)])
+def test_a_candidate_flagging_more_tests_than_its_threshold_promises_is_refused(
+    tmp_path, benchmark, good_model, threshold, promoted
+):
+    registry = registry_with(tmp_path, good_model)
+    registry.set_alias(NAME, "production", 1)
+    path = tmp_path / "judging.onnx"
+    path.write_bytes(with_novelty(good_model))
+    novelty = {"score": "energy", "threshold": threshold, "false_alarm_target": 0.05}
+    registry.register(NAME, path, {**tiny_card(2), "novelty": novelty})
+
+    if promoted:
+        gated_promote(registry, NAME, 2, "production", lambda: benchmark)
+        assert registry.aliases(NAME) == {"production": 2}
+    else:
+        with pytest.raises(GateRefused, match=r"flags 100\.00% of the test images, more than 1\.5"):
+            gated_promote(registry, NAME, 2, "production", lambda: benchmark)
+        assert registry.aliases(NAME) == {"production": 1}

@@ -1,0 +1,72 @@
+"""training.drawn: outliers and labelled clothing from a tiny committed icon fixture (no npm)."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evaluation import real_pictures
+from service.contract import CLASS_NAMES
+from training import drawn
+from training.drawn import CLOTHING, PACKAGES, Drawn, mixed, random_texts
+
+FIXTURE = Path(__file__).parent / "fixtures" / "drawn"
+
+
+def test_the_committed_clothing_labels_name_only_training_packages():
+    entries = real_pictures.read_labels(CLOTHING, tuple(PACKAGES))
+
+    assert len(entries) >= 60
+    assert {e.source for e in entries} == set(PACKAGES)
+    assert len({e.label for e in entries}) >= 8
+    assert not set(PACKAGES) & set(real_pictures.SOURCES)  # never a development source
+
+
+def test_random_texts_are_seeded_pngs():
+    first, again = random_texts(3, 5, drawn.FONTS), random_texts(3, 5, drawn.FONTS)
+
+    assert first == again
+    assert all(picture.startswith(b"\x89PNG") for picture in first)
+    assert random_texts(3, 6, drawn.FONTS) != first
+
+
+@pytest.mark.skipif(shutil.which(real_pictures.RENDERER) is None, reason="needs rsvg-convert")
+def test_build_renders_outliers_without_clothing_names_and_labels_the_clothing(
+    tmp_path, monkeypatch
+):
+    shutil.copytree(FIXTURE / "packages", tmp_path / "packages")
+    monkeypatch.setattr(drawn, "CLOTHING", FIXTURE / "clothing.csv")
+    monkeypatch.setattr(drawn, "TEXTS", 2)
+
+    built = drawn.load(tmp_path)
+
+    # circle and star of each of the four packages (tshirt excluded by name, flipped skipped)
+    assert len(built.outliers) == 4 * 2 + 2
+    assert built.outliers.shape[1:] == (28, 28)
+    assert built.outliers.max() <= 1.0
+    assert built.clothing_labels.tolist() == [CLASS_NAMES.index("T-shirt/top")] * 2
+    assert (tmp_path / drawn.ARRAYS).is_file()  # cached: loaded again without rendering
+    again = drawn.load(tmp_path)
+    np.testing.assert_array_equal(again.outliers, built.outliers)
+
+
+def test_mixed_adds_repeated_clothing_and_uniform_outliers_weighted_as_a_whole():
+    images = np.zeros((100, 28, 28), np.float32)
+    labels = np.arange(100) % 10
+    extra = Drawn(
+        outliers=np.ones((20, 28, 28), np.float32),
+        clothing=np.full((2, 28, 28), 0.5, np.float32),
+        clothing_labels=np.array([3, 8]),
+    )
+
+    x, y, w = mixed(images, labels, extra, outlier_weight=0.5, repeat=3)
+
+    assert x.shape == (100 + 6 + 20, 28, 28)
+    np.testing.assert_array_equal(y[:100].argmax(axis=1), labels)
+    np.testing.assert_array_equal(y[100:106].argmax(axis=1), [3, 3, 3, 8, 8, 8])
+    np.testing.assert_allclose(y[106:], 0.1)
+    np.testing.assert_allclose(w[:106], 1.0)
+    assert w[106:].sum() == pytest.approx(0.5 * 100 / 10)  # outlier_weight / 10 of the images
+    x, y, w = mixed(images, labels, extra, outlier_weight=0.0, repeat=0)
+    assert len(x) == len(y) == len(w) == 100

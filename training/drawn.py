@@ -1,0 +1,198 @@
+"""Training-only drawn pictures from icon packages no development or held-out set uses.
+
+Two kinds, both fetched with npm and rendered as the real-picture set is (evaluation.real_pictures:
+256 px on white by rsvg-convert, then photo mode as for any upload):
+- outliers for outlier exposure: non-clothing icons (names that may show clothing, bags or
+  box-like things are left out by NOT_OUTLIER) and rendered words and numbers; the network is
+  taught to spread its probabilities evenly over them, which lowers their energy score;
+- clothing icons of those packages, labelled by hand in data/drawn_clothing.csv, mixed into the
+  training set: views of clothing Fashion-MNIST never shows.
+
+    python -m training.drawn fetch     # npm pack the packages, render, cache the arrays
+
+Credits for the packages: data/ATTRIBUTION.md.
+"""
+
+import argparse
+import io
+import random
+import re
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from evaluation import real_pictures
+from evaluation.gate import converted
+from service.contract import NUM_CLASSES
+
+HERE = Path(__file__).parent / "data"
+CLOTHING = HERE / "drawn_clothing.csv"
+# Pinned npm packages: source name → package@version (licences in data/ATTRIBUTION.md).
+PACKAGES = {
+    "mdi": "@iconify-json/mdi@1.2.3",
+    "ph": "@iconify-json/ph@1.2.2",
+    "fa6-solid": "@iconify-json/fa6-solid@1.2.4",
+    "streamline-emojis": "@iconify-json/streamline-emojis@1.2.4",
+}
+OUTLIERS_PER_PACKAGE = {"mdi": 1200, "ph": 800, "fa6-solid": 800, "streamline-emojis": 800}
+TEXTS = 600
+SEED = 1
+# Icon names that may show clothing, a bag or something shaped like one: never an outlier.
+NOT_OUTLIER = (
+    "shirt|dress|coat|shoe|boot|sandal|bag|purse|pouch|sneaker|jean|trouser|pant|sweater|hoodie|"
+    "kimono|bikini|suit|tie|glove|sock|hat|cap|glasses|scarf|jacket|heel|skirt|vest|clutch|"
+    "backpack|briefcase|luggage|bra|swim|shorts|cloth|wear|hanger|wardrobe|wallet|shopping|tote|"
+    "apparel|fashion|garment|mitten|slipper|footprint|foot|basket|bucket|trash|delete|lock|"
+    "archive|box|package|cart|gift|gym|tank|jersey|uniform|sari|robe|pajama|polo|tuxedo|blouse|"
+    "cardigan|sweat|legging|dungaree|overall"
+)
+# Training text uses these fonts; the non-clothing development set uses others.
+FONTS = tuple(
+    f"/usr/share/fonts/truetype/dejavu/{name}.ttf"
+    for name in ("DejaVuSans", "DejaVuSans-Bold", "DejaVuSansCondensed")
+)
+ARRAYS = "drawn-training.npz"  # the rendered arrays, in the cache folder
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """The rendered training pictures as photo mode reads them, float32 [.,28,28] in 0..1."""
+
+    outliers: np.ndarray
+    clothing: np.ndarray
+    clothing_labels: np.ndarray  # class ids
+
+    def card(self) -> dict[str, object]:
+        """The card's record of what was mixed in."""
+        return {
+            "packages": PACKAGES,
+            "outliers": len(self.outliers),
+            "outlier_texts": TEXTS,
+            "clothing": len(self.clothing),
+            "clothing_labels": "training/data/drawn_clothing.csv",
+        }
+
+
+def text_picture(text: str, font: str, size: int, where: tuple[int, int]) -> bytes:
+    """PNG of black text on a white 256-pixel square."""
+    image = Image.new("RGB", (256, 256), "white")
+    ImageDraw.Draw(image).text(where, text, fill=(0, 0, 0), font=ImageFont.truetype(font, size))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def random_texts(count: int, seed: int, fonts: tuple[str, ...]) -> list[bytes]:
+    """count pictures of random words (letters) or numbers, seeded."""
+    rng = random.Random(seed)  # noqa: S311 (a seeded sample, not a secret)
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    pictures = []
+    for _ in range(count):
+        if rng.random() < 0.7:
+            text = "".join(rng.choice(letters) for _ in range(rng.randint(2, 8)))
+        else:
+            text = str(rng.randint(0, 9999))
+        where = (rng.randint(0, 60), rng.randint(0, 120))
+        pictures.append(text_picture(text, rng.choice(fonts), rng.randint(30, 120), where))
+    return pictures
+
+
+def outlier_svgs(cache: Path) -> list[bytes]:
+    """A seeded sample of each package's non-clothing icons, as SVG documents."""
+    excluded, svgs = re.compile(NOT_OUTLIER), []
+    rng = random.Random(SEED)  # noqa: S311 (a seeded sample, not a secret)
+    for source, count in OUTLIERS_PER_PACKAGE.items():
+        icons = real_pictures.icon_set(cache, source)
+        names = [
+            name
+            for name, icon in sorted(icons["icons"].items())
+            if not excluded.search(name) and not (icon.get("hFlip") or icon.get("vFlip"))
+            and not icon.get("rotate")
+        ]  # fmt: skip
+        rng.shuffle(names)
+        svgs += [real_pictures.iconify_svg(icons, name).encode() for name in names[:count]]
+    return svgs
+
+
+def clothing_svgs(cache: Path) -> tuple[list[bytes], np.ndarray]:
+    """The labelled clothing icons (data/drawn_clothing.csv) and their class ids."""
+    entries = real_pictures.read_labels(CLOTHING, tuple(PACKAGES))
+    icon_sets: dict[str, dict] = {}
+    svgs = [real_pictures.source_svg(cache, entry, icon_sets) for entry in entries]
+    return svgs, np.array([entry.label for entry in entries], dtype=np.int64)
+
+
+def _render(svgs: list[bytes]) -> list[bytes]:
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(real_pictures.render_svg, svgs))
+
+
+def build(cache: Path) -> Drawn:
+    """Fetch the packages (npm) if needed, render every picture and read it as photo mode does."""
+    real_pictures.fetch_packages(cache, PACKAGES)
+    outliers, _ = converted(_render(outlier_svgs(cache)) + random_texts(TEXTS, SEED, FONTS))
+    svgs, labels = clothing_svgs(cache)
+    clothing, kept = converted(_render(svgs))
+    return Drawn(outliers, clothing, labels[kept])
+
+
+def load(cache: str | Path | None = None) -> Drawn:
+    """The cached arrays, built (fetching with npm) the first time."""
+    folder = real_pictures.cache_dir(cache)
+    path = folder / ARRAYS
+    if not path.is_file():
+        drawn = build(folder)
+        partial = path.with_suffix(".tmp.npz")
+        np.savez_compressed(partial, **drawn.__dict__)
+        partial.replace(path)
+    with np.load(path) as arrays:
+        return Drawn(**{key: arrays[key] for key in ("outliers", "clothing", "clothing_labels")})
+
+
+def mixed(
+    images: np.ndarray,
+    labels: np.ndarray,
+    drawn: Drawn,
+    outlier_weight: float,
+    repeat: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(images, soft labels [N,10], loss weights) of the dataset images plus the drawn clothing
+    (one-hot, each repeated `repeat` times) and the outliers (uniform rows).
+
+    Each outlier weighs outlier_weight x len(images) / (10 x outliers): all together they weigh
+    outlier_weight / 10 of the dataset images, whatever their number.
+    """
+    eye = np.eye(NUM_CLASSES, dtype=np.float32)
+    parts = [(images, eye[labels], np.ones(len(images), np.float32))]
+    if repeat:
+        clothing = np.repeat(drawn.clothing, repeat, axis=0)
+        clothing_labels = np.repeat(drawn.clothing_labels, repeat)
+        parts.append((clothing, eye[clothing_labels], np.ones(len(clothing), np.float32)))
+    if outlier_weight:
+        count = len(drawn.outliers)
+        each = outlier_weight * len(images) / (NUM_CLASSES * count)
+        uniform = np.full((count, NUM_CLASSES), 1 / NUM_CLASSES, np.float32)
+        parts.append((drawn.outliers, uniform, np.full(count, each, np.float32)))
+    return tuple(np.concatenate(column) for column in zip(*parts, strict=True))  # type: ignore[return-value]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.drawn")
+    parser.add_argument("command", choices=("fetch",))
+    parser.add_argument("--cache", help=f"default ${real_pictures.ENV_VAR}, else the default")
+    args = parser.parse_args(argv)
+    try:
+        drawn = load(args.cache)
+    except real_pictures.RealPicturesError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{len(drawn.outliers)} outliers, {len(drawn.clothing)} labelled clothing pictures")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
