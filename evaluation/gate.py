@@ -101,13 +101,13 @@ def _real_pictures(cache: str | None, labels: Path) -> dict[str, object]:
         return {"real_note": str(exc)}
     images, kept = converted([picture.data for picture in pictures])
     sources = tuple(picture.entry.source for picture in pictures)
-    labels = np.array([picture.entry.label for picture in pictures], dtype=np.int64)
+    classes = np.array([picture.entry.label for picture in pictures], dtype=np.int64)
     return {
         "real_images": images,
-        "real_labels": labels[kept],
+        "real_labels": classes[kept],
         "real_sources": tuple(sources[i] for i in kept),
         "real_all_sources": sources,
-        "real_all_labels": labels,
+        "real_all_labels": classes,
     }
 
 

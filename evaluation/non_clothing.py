@@ -15,6 +15,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -138,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def measure(registry_root: str, name: str, version: int | None, samples: list[Sample]) -> dict:
+def measure(
+    registry_root: str, name: str, version: int | None, samples: list[Sample]
+) -> dict[str, Any]:
     """A registered version's figures on the set from its exported graph (onnxruntime)."""
     from service.contract import DEFAULT_ALIAS, NOVELTY_NAME
     from service.preprocess import normalize

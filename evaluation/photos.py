@@ -90,13 +90,16 @@ def render_photo(item: np.ndarray, kind: str, rng: np.random.Generator) -> bytes
 def _upscale(item: np.ndarray, side: int) -> np.ndarray:
     """The item smoothly enlarged to side×side, as 0..1 coverage."""
     image = Image.fromarray(item.astype(np.float32) / 255, "F")
-    return np.clip(np.asarray(image.resize((side, side), Image.Resampling.BICUBIC)), 0, 1)
+    resized: np.ndarray = np.asarray(image.resize((side, side), Image.Resampling.BICUBIC))
+    coverage: np.ndarray = np.clip(resized, 0, 1)
+    return coverage
 
 
 def _rotate(coverage: np.ndarray, degrees: float) -> np.ndarray:
     """Coverage turned by a small angle about its centre (corners cut, ground filled in)."""
     image = Image.fromarray(coverage, "F").rotate(degrees, Image.Resampling.BICUBIC)
-    return np.clip(np.asarray(image), 0, 1)
+    turned: np.ndarray = np.clip(np.asarray(image), 0, 1)
+    return turned
 
 
 def _paste(canvas: np.ndarray, patch: np.ndarray, left: int, top: int) -> None:

@@ -25,6 +25,7 @@ import tarfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from service.contract import CLASS_NAMES
@@ -108,7 +109,7 @@ def cache_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(explicit or os.environ.get(ENV_VAR) or DEFAULT_CACHE)
 
 
-def iconify_svg(icon_set: dict, name: str) -> str:
+def iconify_svg(icon_set: dict[str, Any], name: str) -> str:
     """A standalone SVG document of one icon of an iconify JSON set (aliases not followed)."""
     icon = icon_set["icons"].get(name)
     if icon is None:
@@ -139,14 +140,15 @@ def render_svg(svg: bytes, side: int = RENDER_SIDE) -> bytes:
     return done.stdout
 
 
-def icon_set(cache: Path, source: str) -> dict:
+def icon_set(cache: Path, source: str) -> dict[str, Any]:
     path = cache / "packages" / source / "icons.json"
     if not path.is_file():
         raise RealPicturesError(f"{path} is missing: run `{FETCH}`")
-    return json.loads(path.read_text())
+    parsed: dict[str, Any] = json.loads(path.read_text())
+    return parsed
 
 
-def source_svg(cache: Path, entry: Entry, icon_sets: dict[str, dict]) -> bytes:
+def source_svg(cache: Path, entry: Entry, icon_sets: dict[str, dict[str, Any]]) -> bytes:
     """The SVG document of an entry, from the fetched packages or openclipart's folder."""
     if entry.source == OPENCLIPART:
         path = OPENCLIPART_ROOT / entry.picture
@@ -186,7 +188,7 @@ def render_all(cache: Path, entries: list[Entry]) -> int:
     """Render every entry not yet rendered into cache/png; returns how many were rendered."""
     out = cache / "png"
     out.mkdir(parents=True, exist_ok=True)
-    icon_sets: dict[str, dict] = {}
+    icon_sets: dict[str, dict[str, Any]] = {}
     rendered = 0
     for entry in entries:
         target = out / f"{entry.key}.png"

@@ -6,7 +6,7 @@ import platform
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -240,8 +240,11 @@ def framework_versions() -> dict[str, str]:
 
 
 def training_entry(
-    args: argparse.Namespace, fitted: "Fit", augmentation: dict | None, drawn: dict | None = None
-) -> dict:
+    args: argparse.Namespace,
+    fitted: "Fit",
+    augmentation: dict[str, Any] | None,
+    drawn: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The card's training settings and history."""
     return {
         "drawn_pictures": drawn,
@@ -277,7 +280,7 @@ def split_validation(
     return images[train], labels[train], images[held], labels[held]
 
 
-def data_entry(dataset: data.Dataset, train_images: np.ndarray, validation: int) -> dict:
+def data_entry(dataset: data.Dataset, train_images: np.ndarray, validation: int) -> dict[str, Any]:
     """The card's data provenance: where from, file hashes, hashes of the arrays used, counts."""
     return {
         "source": str(dataset.source),
@@ -370,7 +373,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"trained in {fitted.wall_seconds:.0f} s wall, {fitted.cpu_seconds:.0f} s CPU")
     if fitted.best_epoch is not None:
         print(f"kept the weights of epoch {fitted.best_epoch} (best validation accuracy)")
-    temperature, calibration = 1.0, None
+    temperature = 1.0
+    calibration: dict[str, Any] | None = None
     if args.calibrate and validation is not None:
         held_logits = train.served_logits(model, validation[0], args.mirror)
         temperature = calibrate.fit_temperature(held_logits, held_labels)
@@ -416,7 +420,7 @@ def run(args: argparse.Namespace) -> int:
             f"{parity['top1_agreement']:.4%} on {parity['images']} images",
             flush=True,
         )
-        extra = {
+        extra: dict[str, str | os.PathLike[str]] = {
             "training.png": plots.training_plot(fitted.history, work / "training.png"),
             "confusion.png": plots.confusion_plot(
                 metrics["confusion_matrix"], CLASS_NAMES, work / "confusion.png"

@@ -12,7 +12,9 @@ whatever tf.data's parallelism does.
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from service.contract import IMAGE_SIDE
@@ -41,7 +43,7 @@ class Augmentation:
     style: float = 0.0  # share of images redrawn as outline, silhouette or flat fill (STYLES)
     erase: float = 0.0  # share of images with a random rectangle (4-12 px a side) blacked out
 
-    def card(self) -> dict:
+    def card(self) -> dict[str, Any]:
         """The card's record of the settings."""
         return asdict(self)
 
@@ -54,7 +56,7 @@ _DRAWN = Augmentation(
 RECIPES = {"mlp": Augmentation(), "cnn": Augmentation(), "cnn-real": _DRAWN, "cnn-ood": _DRAWN}
 
 
-def _uniform(seeds: tf.Tensor, index: int, count: tf.Tensor, low: float, high: float):
+def _uniform(seeds: tf.Tensor, index: int, count: tf.Tensor, low: float, high: float) -> tf.Tensor:
     return tf.random.stateless_uniform([count], seeds[index], minval=low, maxval=high)
 
 
@@ -199,13 +201,13 @@ def augment(
 
 
 def training_batches(
-    images,
-    labels,
+    images: np.ndarray,
+    labels: np.ndarray,
     batch_size: int,
     epochs: int,
     seed: int,
     settings: Augmentation | None,
-    weights=None,
+    weights: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """Shuffled batches for `epochs` epochs, each batch augmented with its own seed when asked;
     with weights, each item's loss weight rides along (a third element)."""

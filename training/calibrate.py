@@ -17,7 +17,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax in float64, shifted by the row maximum so nothing overflows."""
     shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
+    probabilities: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
+    return probabilities
 
 
 def nll(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -89,7 +90,8 @@ def energy(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """
     scaled = logits.astype(np.float64) / temperature
     peak = scaled.max(axis=1)
-    return (-(peak + np.log(np.exp(scaled - peak[:, None]).sum(axis=1)))).astype(np.float32)
+    scores: np.ndarray = -(peak + np.log(np.exp(scaled - peak[:, None]).sum(axis=1)))
+    return scores.astype(np.float32)
 
 
 def summary(logits: np.ndarray, labels: np.ndarray, temperature: float) -> dict[str, float]:

@@ -50,7 +50,7 @@ def sha256_of(data: bytes | np.ndarray) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def find_data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
+def find_data_dir(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     """The folder to read: --data-dir, else $FASHION_MNIST_DIR, else Debian's; None: download."""
     if explicit:
         return Path(explicit)
@@ -158,7 +158,7 @@ def _split(paths: dict[str, Path], part: str) -> tuple[np.ndarray, np.ndarray, d
     return images, labels, {images_path.name: images_sha, labels_path.name: labels_sha}
 
 
-def load(directory: str | os.PathLike) -> Dataset:
+def load(directory: str | os.PathLike[str]) -> Dataset:
     """Read and verify the training and test splits from directory; DataError names the bad file."""
     directory = Path(directory)
     paths = locate(directory)

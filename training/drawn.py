@@ -21,6 +21,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -121,7 +122,7 @@ def outlier_svgs(cache: Path) -> list[bytes]:
 def clothing_svgs(cache: Path) -> tuple[list[bytes], np.ndarray]:
     """The labelled clothing icons (data/drawn_clothing.csv) and their class ids."""
     entries = real_pictures.read_labels(CLOTHING, tuple(PACKAGES))
-    icon_sets: dict[str, dict] = {}
+    icon_sets: dict[str, dict[str, Any]] = {}
     svgs = [real_pictures.source_svg(cache, entry, icon_sets) for entry in entries]
     return svgs, np.array([entry.label for entry in entries], dtype=np.int64)
 

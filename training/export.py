@@ -1,6 +1,7 @@
 """Keras → ONNX with the contract's names and shapes, and the Keras-vs-ONNX parity check."""
 
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -46,7 +47,7 @@ NOVELTY_OUTPUT = {
 }
 
 
-def outputs(novelty: bool) -> list[dict]:
+def outputs(novelty: bool) -> list[dict[str, Any]]:
     """The card's outputs entry of a graph with or without the novelty output."""
     return [*OUTPUTS, NOVELTY_OUTPUT] if novelty else list(OUTPUTS)
 
@@ -66,10 +67,10 @@ def serving_function(
     novelty: a second output, the energy of the calibrated logits (training.calibrate.energy).
     """
 
-    @tf.function(
+    @tf.function(  # type: ignore[untyped-decorator]  # TensorFlow ships no types
         input_signature=[tf.TensorSpec([None, IMAGE_SIDE, IMAGE_SIDE], tf.float32, INPUT_NAME)]
     )
-    def serve(image):
+    def serve(image: tf.Tensor) -> dict[str, tf.Tensor]:
         if mirror:
             # One pass over [images; mirrors]: a single batch costs less than two runs.
             both = model(tf.concat([image, tf.reverse(image, axis=[2])], axis=0), training=False)
@@ -134,7 +135,7 @@ def check_parity(
     images: np.ndarray,
     keras_probabilities: np.ndarray,
     keras_novelty: np.ndarray | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Run the ONNX model on onnxruntime (CPU) over images and compare with Keras' probabilities
     (and novelty scores, when given: the graph must then have that output).
 

@@ -1,5 +1,7 @@
 """Build the Keras networks: the tutorial's MLP and a small CNN; describe them for the card."""
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -102,9 +104,9 @@ def multiply_adds(layer: keras.layers.Layer) -> int:
         height, width, filters = layer.output.shape[1:]
         kernel_height, kernel_width = layer.kernel_size
         channels = layer.input.shape[-1]
-        return height * width * filters * kernel_height * kernel_width * channels
+        return int(height * width * filters * kernel_height * kernel_width * channels)
     if isinstance(layer, keras.layers.Dense):
-        return layer.input.shape[-1] * layer.units
+        return int(layer.input.shape[-1] * layer.units)
     return 0
 
 
@@ -122,7 +124,7 @@ def _line(layer: keras.layers.Layer) -> str:
     return f"{line} -> {tuple(layer.output.shape[1:])}"
 
 
-def describe(model: keras.Model) -> dict:
+def describe(model: keras.Model) -> dict[str, Any]:
     """The card's architecture entry: name, one line per layer, parameters, FLOPs per image.
 
     FLOPs count each multiply-accumulate of the convolutions and dense layers as two; batch

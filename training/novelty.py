@@ -6,6 +6,7 @@ when they are fetched (evaluation.non_clothing, evaluation.real_pictures) and sa
 """
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -14,8 +15,8 @@ from evaluation.gate import converted
 
 
 def _measured(
-    load: Callable[[], list],
-    figures: Callable[[list, np.ndarray, list[int]], dict],
+    load: Callable[[], list[Any]],
+    figures: Callable[[list[Any], np.ndarray, list[int]], dict[str, Any]],
     score: Callable[[np.ndarray], np.ndarray],
 ) -> dict[str, object]:
     """figures(items, scores of those photo mode accepted, their indices) of a development
@@ -60,7 +61,7 @@ def card_entry(
     }
 
 
-def summary_line(entry: dict) -> str:
+def summary_line(entry: dict[str, Any]) -> str:
     """One line of the entry's headline figures."""
     measured = entry["measured"]
     line = f"threshold {entry['threshold']:.4f}; test flagged {measured['test_flagged']:.4f}"

@@ -31,17 +31,17 @@ def training_plot(history: dict[str, list[float]], path: Path) -> Path:
 
 def confusion_plot(matrix: Sequence[Sequence[int]], class_names: Sequence[str], path: Path) -> Path:
     """The test-set confusion matrix (rows true, columns predicted) with counts, as a PNG."""
-    matrix = np.asarray(matrix)
+    counts = np.asarray(matrix)
     fig = Figure(figsize=(9, 8), layout="constrained")
     ax = fig.subplots()
-    image = ax.imshow(matrix, cmap="Blues")
+    image = ax.imshow(counts, cmap="Blues")
     fig.colorbar(image, ax=ax, shrink=0.8)
     ticks = np.arange(len(class_names))
     ax.set_xticks(ticks, class_names, rotation=45, ha="right")
     ax.set_yticks(ticks, class_names)
     ax.set(xlabel="predicted class", ylabel="true class", title="test-set confusion matrix")
-    threshold = matrix.max() / 2
-    for (row, col), count in np.ndenumerate(matrix):
+    threshold = counts.max() / 2
+    for (row, col), count in np.ndenumerate(counts):
         colour = "white" if count > threshold else "black"
         ax.text(col, row, str(count), ha="center", va="center", color=colour, fontsize=8)
     fig.savefig(path, dpi=100)

@@ -2,6 +2,7 @@
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
@@ -12,13 +13,13 @@ from training.augment import Augmentation, training_batches
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
-class EpochLine(keras.callbacks.Callback):
+class EpochLine(keras.callbacks.Callback):  # type: ignore[misc]  # keras ships no types: its base is Any
     """Print one line per epoch (Keras' own progress bar floods logs and non-terminals)."""
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self._start = time.perf_counter()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         logs = logs or {}
         validation = ""
         if "val_accuracy" in logs:
@@ -49,7 +50,7 @@ class Fit:
 class Evaluation:
     """Test-set results: the card's metrics plus the probabilities the parity check compares."""
 
-    metrics: dict
+    metrics: dict[str, Any]
     probabilities: np.ndarray  # float32 [N, 10], softmax of the network's logits
 
 
@@ -119,7 +120,7 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     return matrix
 
 
-def metrics_from_logits(logits: np.ndarray, labels: np.ndarray) -> dict:
+def metrics_from_logits(logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     """Test loss (mean cross-entropy), accuracy, per-class accuracy and the confusion matrix."""
     logits = logits.astype(np.float64)
     # log-sum-exp shifted by the row maximum: the same loss Keras computes, without overflow.
