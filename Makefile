@@ -55,7 +55,7 @@ lint: venv-lint  ## ruff check and ruff format --check (what .pre-commit-config.
 	$(LINT_VENV)/bin/ruff check .
 	$(LINT_VENV)/bin/ruff format --check .
 
-typecheck: venv-test  ## mypy, strict on service/
+typecheck: venv-test  ## mypy --strict on service/, training/ and evaluation/
 	$(BIN)/mypy
 
 test: lint typecheck  ## lint, type-check, then the whole test suite (real data, models, gunicorn)
