@@ -1,9 +1,8 @@
 """Canary routing: which of an alias's two versions answers a request, sticky per client key.
 
-The choice hashes (model, alias, key) with a fixed function, so every worker and every replica
-sends one key to the same version without sharing any state; a request without a key is placed
-at random. Raising the weight only moves keys from the target to the candidate, never back, so
-a client stays on the candidate through every step of a rollout.
+A fixed hash of (model, alias, key) sends one key to the same version in every worker and replica
+without shared state (no key: at random); raising the weight only moves keys to the candidate,
+so a client stays on it through every step of a rollout.
 """
 
 import hashlib

@@ -1,19 +1,8 @@
 """A gunicorn worker that buffers whole requests in one event loop, then runs the app inline.
 
-Why (bench/README.md): gthread hands every request from its poller thread to a pool thread and
-back, each hand-off a GIL hand-over, and its pure-Python parser and environ builder cost more
-than the app's own work; a pool thread also blocks on a client that is slow to send, so 16 slow
-or 500 silent connections stopped the service. Here one thread does everything, as nginx in
-front of the sync worker would, but in process: it reads every connection without blocking,
-parses HTTP/1.1 incrementally (service/http1.py: httptools, the C parser of Node.js and
-uvicorn), runs the WSGI app only once a request is complete, and sends without blocking. A slow
-or silent client holds a buffer and a file descriptor, never the worker. gunicorn stays the
-process manager: master, worker life cycle, signals, heartbeat, configuration and hooks.
-
-Against hostile clients (tests/http1): the head limits and request rules are in http1.py;
-here, per-connection fairness and output backpressure, deadlines no stray byte renews, a
-shared upload budget, lingering closes, accept paused when descriptors run out, a watchdog on
-requests that run too long, and a graceful stop that finishes what is in flight.
+Why (bench/README.md): gthread's thread hand-offs and pure-Python parser cost more than the app,
+and its pool threads block on slow clients. One thread here reads, parses (service/http1.py),
+runs the app on complete requests and sends, all without blocking; each defence sits by its limit.
 """
 
 import ctypes

@@ -1,10 +1,8 @@
 """HTTP/1.1 for BufferedWorker: requests parsed incrementally, their WSGI environ, framed answers.
 
-httptools (llhttp, the C parser of Node.js and uvicorn) calls back into Connection as bytes
-arrive; a request is handed on only once complete. llhttp refuses the smuggling inputs itself
-(CL+TE, duplicate or malformed Content-Length, bad chunking, obs-fold, bare LF); the limits and
-the request rules it leaves to the server are here, each raising Refusal. The event loop that
-feeds the parser and sends the answers is service/gunicorn_worker.py.
+httptools (llhttp) calls back into Connection as bytes arrive and refuses the smuggling inputs
+itself; the limits and request rules it leaves to the server are here, each raising Refusal.
+The event loop that feeds the parser and sends the answers is service/gunicorn_worker.py.
 """
 
 import io

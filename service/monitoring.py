@@ -1,9 +1,8 @@
 """Drift: each version's live answers (class distribution, mean confidence) against its test set.
 
-Live means the predictions journal (service/feedback.py), within FASHION_PREDICTION_TTL, from
-every worker and replica. The reference is the version's card: the columns of its test-set
-confusion matrix are the classes it answered on the test set. The two distributions are compared
-with the population stability index, PSI = sum over classes of (live - test) * ln(live / test).
+Live is the predictions journal (service/feedback.py) within FASHION_PREDICTION_TTL, from every
+worker and replica; the reference is the class shares of the card's test-set confusion matrix,
+compared by the population stability index, PSI = sum of (live - test) * ln(live / test).
 """
 
 import math

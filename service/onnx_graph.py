@@ -1,9 +1,8 @@
 """ONNX graphs read and edited with the protobuf runtime alone, without the `onnx` package.
 
-The serve image leaves `onnx` (and its ml_dtypes) out: only the activations view edits graphs,
-and it needs a few fields of ONNX's messages. They are declared here with the field numbers of
-onnx.proto (ONNX's IR, which keeps every number stable); every other field is kept as an unknown
-field, so a parsed model serializes back whole.
+The serve image leaves `onnx` out; the activations view needs only a few fields of ONNX's
+messages, declared here with onnx.proto's stable field numbers. Every other field is kept as an
+unknown field, so a parsed model serializes back whole.
 """
 
 from typing import Any

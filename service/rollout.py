@@ -1,10 +1,8 @@
 """A rollout that steps a canary's weight and rolls itself back when the candidate is worse.
 
-Its state is the registry's (rollout.json beside aliases.json), and its evidence is the
-journals every worker and replica writes there (service/feedback.py), so any process may take
-the next step: `fashion-registry rollout step` from cron, or `rollout run` as a small loop.
-Each step compares the candidate with the incumbent on what they answered since the rollout
-started: feedback accuracy, and the 95th percentile of request time.
+Its state (rollout.json beside aliases.json) and evidence (the journals, service/feedback.py) are
+the registry's, so any process may take the next step (`rollout step` from cron, `rollout run`);
+each step compares feedback accuracy and p95 request time since the rollout started.
 """
 
 import itertools
