@@ -126,6 +126,7 @@ class Connection:
         self.in_head = False
         self.head_size = 0  # bytes of the current head's complete lines
         self.line_size = 0  # bytes of its line still arriving (llhttp holds it unseen)
+        self.first_read = False  # the read being counted began the current message
         self.ready: deque[Request] = deque()
         self.outbox: deque[Any] = deque()  # bytes and FileBody, sent in order without copying
         self.unsent = 0
@@ -157,8 +158,11 @@ class Connection:
 
     def count_head(self, data: bytes) -> None:
         """Account for a read that left a head incomplete: its last line is still in llhttp."""
-        if HTTP_0_9.fullmatch(data):
+        # Only a read that began the message can be a whole HTTP/0.9 request: a later read may
+        # be one header line ("Host: x") or the end of a request line, which look the same.
+        if self.first_read and HTTP_0_9.fullmatch(data):
             raise Refusal(NO_HEAD, "bad_request", "HTTP/0.9 is not supported")
+        self.first_read = False
         newline = data.rfind(b"\n")
         self.line_size = len(data) - newline - 1 if newline >= 0 else self.line_size + len(data)
         if self.line_size > MAX_FIELD or self.head_size + self.line_size > MAX_HEAD:
@@ -170,7 +174,7 @@ class Connection:
 
     def on_message_begin(self) -> None:
         self.current = Request()
-        self.in_head = True
+        self.in_head = self.first_read = True
         self.head_size = self.line_size = 0
         self.deadline = time.monotonic() + HEAD_TIMEOUT
 

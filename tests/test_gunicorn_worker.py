@@ -57,6 +57,16 @@ def test_a_request_sent_a_byte_at_a_time_is_answered(server, image):
     assert json.loads(body)["model"]["name"] == MODEL
 
 
+def test_a_head_sent_a_line_at_a_time_is_answered(server):
+    """Each header line in its own read: none may be taken for an HTTP/0.9 request line."""
+    with Client(server.port) as client:
+        for line in (b"GET /healthz HTTP/1.1\r\n", b"Host: x\r\n", b"Accept: */*\r\n", b"\r\n"):
+            client.send(line)
+            time.sleep(0.05)  # a pause between writes, so each line arrives in a read of its own
+        status, _, body = client.response()
+    assert status == 200, body
+
+
 def test_chunked_body_is_decoded(server, image):
     half = len(image) // 2
     body = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (image[:half], image[half:]))
