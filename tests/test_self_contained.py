@@ -1,6 +1,6 @@
 """The repository stands alone: no tracked file names a path outside it.
 
-A clone placed anywhere must work, so nothing may reach beside it (`../shared/...`), into the
+A clone placed anywhere must work, so nothing may reach beside it (`../sibling/...`), into the
 machine it was written on (`/work/...`), or cite a document that is not in it (`FINDINGS.md`).
 """
 
@@ -49,7 +49,7 @@ def outside_references(path: Path, text: str) -> list[str]:
 @pytest.mark.parametrize(
     ("where", "text", "expected"),
     [
-        ("Makefile", "bash ../shared/docker/engine.sh", ["../shared/docker/engine.sh"]),
+        ("Makefile", "bash ../sibling/docker/engine.sh", ["../sibling/docker/engine.sh"]),
         (
             "deploy/k8s/overlays/dev/kustomization.yaml",
             "  - ../../../../../x",
@@ -57,7 +57,7 @@ def outside_references(path: Path, text: str) -> list[str]:
         ),
         ("deploy/k8s/overlays/dev/kustomization.yaml", "resources:\n  - ../../base", []),
         ("service/runtime.py", "(FINDINGS.md, H200)", ["FINDINGS.md"]),
-        ("README.md", "see /work/shared/notes", ["/work/s"]),
+        ("README.md", "see /work/sibling/notes", ["/work/s"]),
         ("README.md", "bench/README.md", []),
         ("tests/http/test_ui.py", 'client.get("/docs/../../service/settings.py")', []),
     ],
