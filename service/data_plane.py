@@ -3,6 +3,7 @@
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,10 +35,16 @@ class Result:
     novelty: np.ndarray | None = None
     in_distribution: np.ndarray | None = None
 
+    @cached_property
+    def classes(self) -> np.ndarray:
+        """Each image's top class id: the answers, observers and the feedback journal share it."""
+        classes: np.ndarray = self.probabilities.argmax(axis=1)
+        return classes
+
     def predictions(self) -> list[dict[str, Any]]:
         """One labelled entry per image: top class, its confidence, all ten probabilities, and
         the version's judgement (null fields for a version without one)."""
-        best = self.probabilities.argmax(axis=1).tolist()
+        best = self.classes.tolist()
         count = len(best)
         novelty = [None] * count if self.novelty is None else self.novelty.tolist()
         judged = [None] * count if self.in_distribution is None else self.in_distribution.tolist()
@@ -184,8 +191,7 @@ class DataPlane:
     def _inspect(self) -> "Inspector":
         with self._inspector_lock:
             if self._inspector is None:
-                # Imported on first use: most workers never explain an image, and the onnx
-                # package it needs is slow to import.
+                # Imported on first use: most workers never explain an image.
                 from service.activations import Inspector
 
                 settings = self.settings
@@ -198,7 +204,7 @@ class DataPlane:
         probabilities, novelty = loaded.model.run_judged(images)
         result = self._judged(loaded, alias, probabilities, novelty)
         if self._observers:
-            self._observers.on_result(loaded.name, loaded.version, probabilities.argmax(axis=1))
+            self._observers.on_result(loaded.name, loaded.version, result.classes)
             judged = result.in_distribution
             flagged = 0 if judged is None else len(judged) - int(judged.sum())
             if flagged:

@@ -94,8 +94,7 @@ class Feedback:
 
         seconds: how long decoding and classifying took, which a rollout compares per version.
         """
-        probabilities = result.probabilities
-        classes = probabilities.argmax(axis=1)
+        probabilities, classes = result.probabilities, result.classes
         self.predictions.append(
             {
                 "id": request_id,

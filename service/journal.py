@@ -9,7 +9,6 @@ read every writer's files: the journal outlives any one process.
 Layout: <folder>/<window>/<host>-<pid>.jsonl, window = unix time // window seconds.
 """
 
-import json
 import logging
 import os
 import shutil
@@ -104,7 +103,7 @@ class Journal:
 
     def find(self, field: str, value: str) -> dict[str, Any] | None:
         """The newest record whose field equals value (a string without quotes or backslashes)."""
-        needle = f'"{field}":{json.dumps(value)}'.encode()
+        needle = b'"%s":%s' % (field.encode(), orjson.dumps(value))
         for path in self.files(newest_first=True):
             try:
                 data = path.read_bytes()
