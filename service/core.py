@@ -14,6 +14,7 @@ from service.registry import Registry
 from service.registry_view import RegistryView
 from service.runtime import choose_providers
 from service.settings import Settings
+from service.shadow import Agreement, ShadowRunner, shadow_journal
 
 
 class Core:
@@ -32,15 +33,21 @@ class Core:
         self.registry_view = RegistryView(settings, registry, self._aliases, providers)
         self.feedback = Feedback(settings)
         self.live_answers = LiveAnswers(self.feedback.predictions)
+        journal = shadow_journal(settings.model_dir, settings.prediction_ttl)
+        self.shadows = ShadowRunner(registry, self._loader, settings, journal)
+        self.agreement = Agreement(journal)
+        self.data_plane.shadow = self.shadows
         self._registry = registry
 
     def start(self) -> None:
         """Load the default model's default alias, then follow alias changes in the background."""
         self._aliases.start()
+        self.shadows.start()
 
     def close(self) -> None:
-        """Stop following alias changes."""
+        """Stop following alias changes and the shadow thread."""
         self._aliases.close()
+        self.shadows.close()
 
     def monitoring(self, name: str, version: int) -> dict[str, Any]:
         """A version's live answers against its test set, and its live accuracy."""
@@ -49,6 +56,11 @@ class Core:
         key = (name, version)
         live = self.live_answers.snapshot().get(key)
         return report(name, version, card, live, self.feedback.tally.matrices().get(key))
+
+    def shadow_summary(self, name: str) -> dict[str, Any]:
+        """A model's shadows and their agreement with the served answers (every worker's)."""
+        name = validate_name(name)
+        return self.agreement.summary(name, self._registry.shadows(name))
 
     def is_ready(self) -> bool:
         """True once the default model's default alias answers (with a verified version)."""

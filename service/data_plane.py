@@ -20,6 +20,7 @@ from service.settings import Settings
 
 if TYPE_CHECKING:
     from service.activations import Activations, Inspector
+    from service.shadow import ShadowRunner
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class DataPlane:
         self._observers = observers
         self._inspector: Inspector | None = None
         self._inspector_lock = threading.Lock()
+        self.shadow: ShadowRunner | None = None  # copies served batches to alias shadows
 
     def model(
         self,
@@ -203,6 +205,8 @@ class DataPlane:
         # protocol.
         probabilities, novelty = loaded.model.run_judged(images)
         result = self._judged(loaded, alias, probabilities, novelty)
+        if self.shadow is not None:
+            self.shadow.offer(result, images)
         if self._observers:
             self._observers.on_result(loaded.name, loaded.version, result.classes)
             judged = result.in_distribution

@@ -62,6 +62,7 @@ class RegistryView:
             "aliases": registry.aliases(name),
             "alias_history": registry.alias_history(name),
             "canaries": registry.canaries(name),
+            "shadows": registry.shadows(name),
             "alias_log": registry.alias_log(name),
         }
 

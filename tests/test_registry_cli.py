@@ -217,6 +217,20 @@ def test_a_canary_from_the_command_line(own):
     assert own.alias_log("m")[-1]["action"] == "canary_end"
 
 
+def test_a_shadow_from_the_command_line(own):
+    root = ("--root", str(own.root))
+    result = run_cli(*root, "shadow", "m", "2", "--alias", "production")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "m: version 2 shadows production\n"
+    assert own.shadows("m") == {"production": 2}
+    assert run_cli(*root, "show", "m").stdout.splitlines()[-1] == "shadow of production: version 2"
+    ended = run_cli(*root, "shadow", "m", "--alias", "production", "--end")
+    assert ended.stdout == "m: shadow of production stopped\n"
+    assert own.alias_log("m")[-1]["action"] == "shadow_end"
+    refused = run_cli(*root, "shadow", "m", "1", "--alias", "production")
+    assert_one_line_error(refused, 2, "already serves")
+
+
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [

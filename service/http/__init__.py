@@ -24,6 +24,7 @@ from . import (
     monitoring_view,
     predict,
     preprocess_view,
+    shadows,
     spec,
     tfserving,
     ui,
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
         activations_view,
         models,
         canaries,
+        shadows,
         feedback_view,
         monitoring_view,
         health,
@@ -73,6 +75,7 @@ def create_app(settings: Settings | None = None, *, start: bool = True) -> Flask
     metrics.init_app(app)  # before start(): the first model load is counted too
     feedback_view.init_app(app)  # after metrics: its gauges join them
     monitoring_view.init_app(app)
+    shadows.init_app(app)
     access_log.init_app(app)  # after metrics: its wrapper feeds them
     forwarded.init_app(app, settings.trusted_proxies)  # last: outermost, before the access log
     if start:

@@ -183,9 +183,15 @@ class ModelDetail(msgspec.Struct):
     aliases: dict[str, int]
     alias_history: dict[str, list[int]]
     canaries: dict[str, CanaryWeight]
+    shadows: Annotated[
+        dict[str, int], Meta(description="Each alias's shadow version (it answers a copy).")
+    ]
     alias_log: Annotated[
         list[dict[str, Any]],
-        Meta(description="Every alias move (promote, rollback, canary, canary_end), oldest first."),
+        Meta(
+            description="Every alias move (promote, rollback, canary, canary_end, shadow,"
+            " shadow_end, rollout_*), oldest first."
+        ),
     ]
 
 
@@ -220,6 +226,38 @@ class CanaryChange(msgspec.Struct):
     alias: str
     canary: CanaryWeight | None
     previous: CanaryWeight | None
+
+
+class ShadowChange(msgspec.Struct):
+    """An alias's shadow version now (null: stopped) and before (null: it had none)."""
+
+    model: str
+    alias: str
+    shadow: int | None
+    previous: int | None
+
+
+class ShadowComparison(msgspec.Struct):
+    """How a shadow's answers compared with those served by one version of its alias."""
+
+    alias: str
+    version: Annotated[int, Meta(description="The shadow version.")]
+    served_version: int
+    compared: Annotated[int, Meta(description="Images both answered (FASHION_PREDICTION_TTL).")]
+    agreed: int
+    agreement: Probability | None
+    disagreements: Annotated[
+        dict[str, dict[str, int]],
+        Meta(description="Images by the class served, then the shadow's other class."),
+    ]
+
+
+class ShadowSummary(msgspec.Struct):
+    """A model's shadows (alias → version) and their agreement with the served answers."""
+
+    model: str
+    shadows: dict[str, int]
+    comparisons: list[ShadowComparison]
 
 
 class FeedbackAnswer(msgspec.Struct):

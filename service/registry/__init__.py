@@ -41,12 +41,13 @@ from ._layout import (
     MODEL_FILE,
     ROLLOUT_FILE,
     ROLLOUT_LOCK_FILE,
+    SHADOWS_FILE,
     scan_versions,
 )
 
 __all__ = [
     "ALIASES_FILE", "CANARIES_FILE", "CARD_FILE", "HISTORY_FILE", "HISTORY_LIMIT", "LOCK_FILE",
-    "LOG_FILE", "MODEL_FILE", "Registry", "Verifier",
+    "LOG_FILE", "MODEL_FILE", "SHADOWS_FILE", "Registry", "Verifier",
 ]  # fmt: skip
 
 # Checks a version's model bytes beyond their sha256 (loads them, checks the contract); raises.
@@ -104,6 +105,11 @@ class Registry:
         """Each alias's canary: {"version": N, "weight": percent} ({} if none)."""
         self.versions(name)
         return self._read_mapping(name, CANARIES_FILE, _canary.is_canary)
+
+    def shadows(self, name: str) -> dict[str, int]:
+        """Each alias's shadow version ({} if none): it answers a copy of the alias's requests."""
+        self.versions(name)
+        return self._read_mapping(name, SHADOWS_FILE, is_version)
 
     def alias_log(self, name: str) -> list[dict[str, Any]]:
         """Every recorded alias move of the model, oldest first ([] before the first)."""
@@ -184,6 +190,10 @@ class Registry:
         """The same change detector for canaries.json."""
         return _files.stamp(self._model_dir(name) / CANARIES_FILE)
 
+    def shadows_stamp(self, name: str) -> tuple[int, int, int] | None:
+        """The same change detector for shadows.json."""
+        return _files.stamp(self._model_dir(name) / SHADOWS_FILE)
+
     def version_stamp(self, name: str, version: int) -> tuple[object, object]:
         """A cheap change detector of a version's files: a refusal stands until this changes."""
         directory = self.version_dir(name, version)
@@ -238,6 +248,8 @@ class Registry:
             canary = self.canaries(name).get(alias)
             if canary is not None and canary["version"] == version:
                 self._drop_canary(name, alias, "promoted")  # the candidate is the target now
+            if self.shadows(name).get(alias) == version:
+                self._drop_shadow(name, alias, "promoted")  # nothing left to compare it with
         return previous
 
     def set_canary(
@@ -280,6 +292,42 @@ class Registry:
                 name,
                 _canary.log_entry(alias, "canary_end", version=previous["version"], reason=reason),
             )
+        return previous
+
+    def set_shadow(
+        self, name: str, alias: str, version: int, verify: Verifier | None = None
+    ) -> int | None:
+        """Let a verified version shadow an alias (answer a copy of its requests, unseen);
+        return the previous shadow. The alias must exist and point elsewhere."""
+        validate_alias(alias)
+        self._require_version(name, version)
+        with self._locked(name):
+            target = self.aliases(name).get(alias)
+            if target is None:
+                raise AliasNotFound(f"model {name!r} has no alias {alias!r}")
+            if target == version:
+                raise BadRequest(f"alias {alias!r} already serves version {version}")
+            shadows = self.shadows(name)
+            previous = shadows.get(alias)
+            if previous != version:
+                self._verify(name, version, verify)
+                shadows[alias] = version
+                self._write(name, SHADOWS_FILE, shadows)
+                self._log(name, _canary.log_entry(alias, "shadow", version=version))
+        return previous
+
+    def clear_shadow(self, name: str, alias: str, reason: str) -> int | None:
+        """Stop an alias's shadow; return its version (None: it had none)."""
+        validate_alias(alias)
+        with self._locked(name):
+            return self._drop_shadow(name, alias, reason)
+
+    def _drop_shadow(self, name: str, alias: str, reason: str) -> int | None:
+        shadows = self.shadows(name)
+        previous = shadows.pop(alias, None)
+        if previous is not None:
+            self._write(name, SHADOWS_FILE, shadows)
+            self._log(name, _canary.log_entry(alias, "shadow_end", version=previous, reason=reason))
         return previous
 
     def append_to_card(self, name: str, version: int, key: str, entry: dict[str, object]) -> None:
@@ -371,6 +419,7 @@ class Registry:
                 self.alias_history(model)
                 self.alias_log(model)
                 canaries = self.canaries(model)
+                shadows = self.shadows(model)
             except RegistryError as exc:
                 found.append(str(exc))
                 continue
@@ -379,6 +428,11 @@ class Registry:
                 " which does not exist"
                 for alias, canary in sorted(canaries.items())
                 if canary["version"] not in versions
+            )
+            found.extend(
+                f"{model}: the shadow of alias {alias!r} is version {shadow}, which does not exist"
+                for alias, shadow in sorted(shadows.items())
+                if shadow not in versions
             )
             found.extend(
                 f"{model}: alias {alias!r} points at version {target}, which does not exist"

@@ -39,6 +39,8 @@ def _cmd_show(registry: Registry, args: argparse.Namespace) -> int:
         print(f"earlier targets of {alias}: {', '.join(map(str, earlier))}")
     for alias, canary in sorted(registry.canaries(name).items()):
         print(f"canary of {alias}: version {canary['version']} at {canary['weight']}%")
+    for alias, shadow in sorted(registry.shadows(name).items()):
+        print(f"shadow of {alias}: version {shadow}")
     return 0
 
 
@@ -99,6 +101,19 @@ def _cmd_canary(registry: Registry, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_shadow(registry: Registry, args: argparse.Namespace) -> int:
+    if args.end:
+        ended = registry.clear_shadow(args.name, args.alias, "stopped from the command line")
+        print(f"{args.name}: shadow of {args.alias} stopped" if ended else "no shadow to stop")
+        return 0
+    if args.version is None:
+        raise BadRequest("give V (or --end)")
+    version = parse_version(args.version)
+    registry.set_shadow(args.name, args.alias, version, verify=_verify)
+    print(f"{args.name}: version {version} shadows {args.alias}")
+    return 0
+
+
 def _cmd_rollout(registry: Registry, args: argparse.Namespace) -> int:
     # Imported here: the other commands need neither the journals nor the rollout's rules.
     from service.rollout import RUNNING, Margins, Rollout, parse_interval, parse_steps
@@ -144,6 +159,7 @@ _COMMANDS: dict[str, Callable[[Registry, argparse.Namespace], int]] = {
     "promote": _cmd_promote,
     "rollback": _cmd_rollback,
     "canary": _cmd_canary,
+    "shadow": _cmd_shadow,
     "rollout": _cmd_rollout,
     "verify": _cmd_verify,
 }
@@ -190,6 +206,13 @@ def _parser() -> argparse.ArgumentParser:
     canary.add_argument("--alias", required=True, metavar="A")
     canary.add_argument("--weight", type=int, metavar="W", help="whole percent, 1 to 99")
     canary.add_argument("--end", action="store_true", help="all traffic back to the target")
+    shadow = commands.add_parser(
+        "shadow", help="let a version answer a copy of an alias's requests, or --end it"
+    )
+    shadow.add_argument("name", metavar="NAME")
+    shadow.add_argument("version", nargs="?", metavar="V")
+    shadow.add_argument("--alias", required=True, metavar="A")
+    shadow.add_argument("--end", action="store_true", help="stop the alias's shadow")
     rollout = commands.add_parser(
         "rollout", help="step a canary up to a promotion, rolling back when it does worse"
     )

@@ -9,6 +9,8 @@ Layout (the same as TF Serving and Triton, with MLflow-style aliases)::
                                             (the last HISTORY_LIMIT of them)
     <root>/<name>/canaries.json             {"production": {"version": 4, "weight": 10}}: a share
                                             of an alias's traffic sent to a second version
+    <root>/<name>/shadows.json              {"production": 4}: a version that receives a copy of
+                                            an alias's requests, off the request path
     <root>/<name>/alias_log.json            every alias move (promote, roll back, canary), oldest
                                             first (the last LOG_LIMIT of them)
     <root>/<name>/rollout.json              the model's latest stepped rollout (service/rollout.py)
@@ -27,6 +29,7 @@ CARD_FILE = "model.json"
 ALIASES_FILE = "aliases.json"
 HISTORY_FILE = "alias_history.json"
 CANARIES_FILE = "canaries.json"
+SHADOWS_FILE = "shadows.json"
 LOG_FILE = "alias_log.json"
 ROLLOUT_FILE = "rollout.json"
 ROLLOUT_LOCK_FILE = ".rollout.lock"

@@ -115,6 +115,7 @@ def exchanges() -> list[tuple[str, str, dict]]:
     top = {"name": "probabilities", "parameters": {"classification": 3}}
     v2, v1, models = f"/v2/models/{MODEL}", f"/v1/models/{MODEL}", f"/models/{MODEL}"
     canary = f"{models}/aliases/production/canary"
+    shadow = f"{models}/aliases/production/shadow"
     b64 = {"b64": base64.b64encode(image).decode()}
     return [
         ("POST", "/predict", {"data": upload(image, image), "headers": {"X-Request-ID": "r-42"}}),
@@ -135,6 +136,11 @@ def exchanges() -> list[tuple[str, str, dict]]:
         ("PUT", canary, {"json": {"version": 1, "weight": 10}, "headers": AUTH}),
         ("GET", models, {}),  # with a canary and the alias log
         ("DELETE", canary, {"headers": AUTH}),
+        ("PUT", shadow, {"json": {"version": 2}, "headers": AUTH}),
+        ("POST", "/predict", {"data": upload(image, image)}),  # copied to the shadow
+        ("GET", models, {}),  # with a shadow
+        ("GET", f"{models}/shadows", {}),
+        ("DELETE", shadow, {"headers": AUTH}),
         ("GET", "/healthz", {}),
         ("GET", "/readyz", {}),
         ("GET", "/openapi.json", {}),

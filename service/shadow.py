@@ -1,0 +1,304 @@
+"""Shadow versions: a copy of an alias's live requests answered off the request path, compared.
+
+The request path only offers the batch it already preprocessed to a bounded queue (dropped and
+counted when full, never waited for); one thread per process, at the lowest CPU priority, runs
+the shadow and appends each comparison to the shadow journal (<registry>/.live/shadow), which
+the agreement summary and a rollout read from every worker and replica. Which version shadows
+which alias is the registry's shadows.json, polled like aliases.json.
+"""
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from service.contract import CLASS_NAMES, validate_alias, validate_name
+from service.errors import FashionServeError
+from service.feedback import LIVE_FOLDER, MAX_FILE_BYTES, PREDICTION_WINDOW
+from service.journal import Journal, Tail
+from service.loader import LoadedModel, Loader
+from service.registry import Registry
+from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.data_plane import Result
+
+log = logging.getLogger("fashion_serve.shadow")
+
+AliasKey = tuple[str, str]  # (model, alias)
+# Batches waiting for the shadow thread. Small: a shadow that cannot keep up is sampled, not
+# queued behind (memory and staleness stay bounded whatever the load).
+QUEUE_SIZE = 64
+NICE = 19  # the shadow thread's niceness: the served requests always get the CPU first
+# Per (model, alias, shadow version, served version): rows the class served, columns the shadow's.
+Matrices = dict[tuple[str, str, int, int], list[list[int]]]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One served batch waiting for its shadow: what answered it and what the model saw."""
+
+    name: str
+    alias: str
+    served: int
+    served_classes: np.ndarray
+    images: np.ndarray
+    shadow: LoadedModel
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A shadow's classes for a served batch, beside the classes that were served."""
+
+    name: str
+    alias: str
+    served: int
+    shadow: int
+    served_classes: list[int]
+    shadow_classes: list[int]
+
+
+class ShadowObserver(Protocol):
+    """Told of each comparison and each batch not copied (the metrics); must not raise."""
+
+    def on_compared(self, comparison: Comparison) -> None:
+        """A shadow answered a served batch."""
+
+    def on_dropped(self, name: str, alias: str, shadow: int) -> None:
+        """A served batch was not copied: the queue was full."""
+
+
+def shadow_journal(registry_root: Path, ttl: float) -> Journal:
+    """The comparisons of a registry's shadows, kept as long as predictions are."""
+    return Journal(registry_root / LIVE_FOLDER / "shadow", PREDICTION_WINDOW, ttl, MAX_FILE_BYTES)
+
+
+class ShadowRunner:
+    """Follows shadows.json, copies served batches to the shadow thread, records comparisons."""
+
+    def __init__(
+        self, registry: Registry, loader: Loader, settings: Settings, journal: Journal
+    ) -> None:
+        self.registry, self.loader, self.settings = registry, loader, settings
+        self.journal = journal
+        self.observers: list[ShadowObserver] = []
+        # Replaced whole, never mutated: the request path reads it without a lock.
+        self._shadows: dict[AliasKey, LoadedModel] = {}
+        self._models: set[str] = {settings.default_model}  # models whose shadows are followed
+        self._stamps: dict[str, object] = {}
+        self._lock = threading.Lock()  # one refresh at a time
+        self._queue: queue.Queue[Job | None] = queue.Queue(QUEUE_SIZE)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.dropped = 0  # batches not copied by this process
+        self.native_id: int | None = None  # the shadow thread's, once it runs
+
+    # -- the request path ------------------------------------------------------------------
+
+    def offer(self, result: "Result", images: np.ndarray) -> None:
+        """Copy a served batch to its alias's shadow, if it has one; never blocks or raises."""
+        name, alias = result.model.name, result.alias
+        self._models.add(name)  # a set of the registry's models: bounded
+        if alias is None:  # ?version= names its version: no alias, nothing shadows it
+            return
+        shadow = self._shadows.get((name, alias))
+        if shadow is None or shadow.version == result.model.version:
+            return  # no shadow, or the canary is the shadow: nothing to compare with
+        job = Job(name, alias, result.model.version, result.classes, images, shadow)
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            self.dropped += 1
+            for observer in self.observers:
+                observer.on_dropped(name, alias, shadow.version)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the shadow thread (it reads shadows.json first)."""
+        self._thread = threading.Thread(target=self._run, name="shadow", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the shadow thread; batches still queued are not compared."""
+        self._stop.set()
+        with contextlib.suppress(queue.Full):  # full: the thread sees the event after a batch
+            self._queue.put_nowait(None)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        self.native_id = threading.get_native_id()
+        _lower_priority()
+        refresh_at = 0.0
+        while not self._stop.is_set():
+            if time.monotonic() >= refresh_at:
+                try:
+                    self.refresh()
+                except Exception:  # the thread must survive anything a broken registry throws
+                    log.exception("shadow refresh failed; will retry")
+                refresh_at = time.monotonic() + self.settings.reload_interval
+            try:
+                job = self._queue.get(timeout=max(0.0, refresh_at - time.monotonic()))
+            except queue.Empty:
+                continue
+            if job is not None:
+                self._compare(job)
+
+    # -- following shadows.json ------------------------------------------------------------
+
+    def refresh(self, force: bool = False) -> None:
+        """Load the shadows of every followed model whose shadows.json changed."""
+        with self._lock:
+            shadows = dict(self._shadows)
+            for name in sorted(self._models.copy()):  # copied at once: requests add to it
+                stamp = self.registry.shadows_stamp(name)
+                if not force and name in self._stamps and self._stamps[name] == stamp:
+                    continue
+                self._stamps[name] = stamp
+                for key in [key for key in shadows if key[0] == name]:
+                    del shadows[key]
+                shadows.update(self._load(name))
+            self._shadows = shadows
+
+    def _load(self, name: str) -> dict[AliasKey, LoadedModel]:
+        try:
+            wanted = self.registry.shadows(name)
+        except FashionServeError as error:
+            log.error("cannot read the shadows of %s: %s; serving no shadow", name, error)
+            return {}
+        found: dict[AliasKey, LoadedModel] = {}
+        for alias, version in sorted(wanted.items()):
+            try:
+                found[(name, alias)] = self.loader.load(name, version)
+            except FashionServeError as error:
+                log.error("refused shadow v%d of %s:%s: %s", version, name, alias, error)
+        return found
+
+    def serving(self) -> dict[AliasKey, int]:
+        """The shadow version of each alias in this process."""
+        return {key: loaded.version for key, loaded in self._shadows.items()}
+
+    # -- management ------------------------------------------------------------------------
+
+    def set(self, name: str, alias: str, version: int) -> dict[str, Any]:
+        """Let a version shadow an alias once it verifies and loads here."""
+        name, alias = validate_name(name), validate_alias(alias)
+        previous = self.registry.set_shadow(name, alias, version, verify=self.loader.verify)
+        self._models.add(name)
+        self.refresh(force=True)
+        return {"model": name, "alias": alias, "shadow": version, "previous": previous}
+
+    def clear(self, name: str, alias: str, reason: str) -> dict[str, Any]:
+        """Stop an alias's shadow."""
+        name, alias = validate_name(name), validate_alias(alias)
+        self.registry.versions(name)  # an unknown model is a 404, not an empty answer
+        previous = self.registry.clear_shadow(name, alias, reason)
+        self.refresh(force=True)
+        return {"model": name, "alias": alias, "shadow": None, "previous": previous}
+
+    # -- the shadow thread -----------------------------------------------------------------
+
+    def _compare(self, job: Job) -> None:
+        try:
+            probabilities, _ = job.shadow.model.run_judged(job.images)
+        except Exception:  # a shadow's failure is logged, never felt by the served answers
+            log.exception("shadow v%d of %s:%s failed", job.shadow.version, job.name, job.alias)
+            return
+        comparison = Comparison(
+            job.name, job.alias, job.served, job.shadow.version,
+            job.served_classes.tolist(), probabilities.argmax(axis=1).tolist(),
+        )  # fmt: skip
+        self.journal.append(
+            {"t": round(time.time(), 3), "m": job.name, "a": job.alias, "v": comparison.shadow,
+             "sv": job.served, "c": comparison.served_classes, "s": comparison.shadow_classes}
+        )  # fmt: skip
+        for observer in self.observers:
+            try:
+                observer.on_compared(comparison)
+            except Exception:  # an observer's bug must not stop the shadow thread
+                log.exception("shadow observer %r failed", observer)
+
+
+def _lower_priority() -> None:
+    """Give this thread the lowest CPU priority (Linux: niceness is per thread)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
+    except (AttributeError, OSError) as error:  # no per-thread priority here: run as is
+        log.info("the shadow thread keeps its priority: %s", error)
+
+
+class Agreement:
+    """Per (model, alias, shadow version, served version): images compared, and a matrix
+    (rows: the class served, columns: the shadow's), read incrementally from the journal."""
+
+    def __init__(self, journal: Journal) -> None:
+        self._tail = Tail(journal)
+        self._lock = threading.Lock()
+        self._matrices: Matrices = {}
+
+    def matrices(self) -> Matrices:
+        """Every comparison within the journal's retention, tallied."""
+        with self._lock:
+            restarted, records = self._tail.new_records()
+            if restarted:
+                self._matrices = {}
+            for record in records:
+                _count(self._matrices, record)
+            return {key: [row[:] for row in matrix] for key, matrix in self._matrices.items()}
+
+    def summary(self, name: str, shadows: dict[str, int]) -> dict[str, Any]:
+        """A model's shadows and how often each agreed with the versions that were served."""
+        comparisons = [
+            {"alias": alias, "version": version, "served_version": served,
+             **agreement(matrix)}
+            for (model, alias, version, served), matrix in sorted(self.matrices().items())
+            if model == name
+        ]  # fmt: skip
+        return {"model": name, "shadows": shadows, "comparisons": comparisons}
+
+
+def _count(matrices: Matrices, record: dict[str, Any]) -> None:
+    try:
+        key = (str(record["m"]), str(record["a"]), int(record["v"]), int(record["sv"]))
+        pairs = list(zip((int(c) for c in record["c"]), (int(s) for s in record["s"]), strict=True))
+    except (KeyError, TypeError, ValueError):  # a foreign or torn record: skipped
+        return
+    size = len(CLASS_NAMES)
+    if not all(0 <= c < size and 0 <= s < size for c, s in pairs):
+        return
+    matrix = matrices.setdefault(key, [[0] * size for _ in range(size)])
+    for served, shadow in pairs:
+        matrix[served][shadow] += 1
+
+
+def tally(records: list[dict[str, Any]]) -> Matrices:
+    """The comparison matrices of some shadow journal records (a rollout's window)."""
+    matrices: Matrices = {}
+    for record in records:
+        _count(matrices, record)
+    return matrices
+
+
+def agreement(matrix: list[list[int]]) -> dict[str, Any]:
+    """Images compared, how many agreed, and the disagreements by served → shadow class."""
+    compared = sum(map(sum, matrix))
+    agreed = sum(matrix[c][c] for c in range(len(matrix)))
+    disagreements: dict[str, dict[str, int]] = {}
+    for served, row in enumerate(matrix):
+        for shadow, count in enumerate(row):
+            if count and served != shadow:
+                disagreements.setdefault(CLASS_NAMES[served], {})[CLASS_NAMES[shadow]] = count
+    return {
+        "compared": compared,
+        "agreed": agreed,
+        "agreement": agreed / compared if compared else None,
+        "disagreements": disagreements,
+    }

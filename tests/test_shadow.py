@@ -1,0 +1,99 @@
+"""Shadow versions with real tiny models: copies answered off the request path, compared,
+dropped when the queue is full, followed from the registry, at the lowest priority."""
+
+import os
+
+import numpy as np
+import pytest
+
+from service.shadow import QUEUE_SIZE, Agreement, ShadowRunner, agreement, shadow_journal, tally
+from tests.conftest import MODEL
+from tests.images import dark_images
+from tests.waiting import wait_for
+
+BATCHES = 30
+
+
+def images(count: int, seed: int = 0) -> np.ndarray:
+    return np.stack(dark_images(count, seed)).astype(np.float32) / 255
+
+
+def compared(service, served: int = 1) -> int:
+    rows = service.shadow_summary(MODEL)["comparisons"]
+    return sum(row["compared"] for row in rows if row["served_version"] == served)
+
+
+def test_a_shadow_answers_a_copy_and_never_changes_the_answer(service):
+    plane = service.data_plane
+    batch = images(4)
+    before = plane.predict_array(batch, alias="production").probabilities
+    change = service.shadows.set(MODEL, "production", 2)
+    assert change == {"model": MODEL, "alias": "production", "shadow": 2, "previous": None}
+    results = [plane.predict_array(batch, alias="production") for _ in range(BATCHES)]
+    assert {r.model.version for r in results} == {1}
+    for result in results:  # the served answers are byte for byte the ones without a shadow
+        np.testing.assert_array_equal(result.probabilities, before)
+    wait_for(lambda: compared(service) == BATCHES * len(batch), "the shadow to catch up")
+    (row,) = service.shadow_summary(MODEL)["comparisons"]
+    shadow = plane.model(MODEL, 2)[0].model.run(batch).argmax(axis=1)
+    served = before.argmax(axis=1)
+    assert (row["alias"], row["version"], row["served_version"]) == ("production", 2, 1)
+    assert row["agreed"] == BATCHES * int((shadow == served).sum())
+    assert service.shadow_summary(MODEL)["shadows"] == {"production": 2}
+
+
+def test_requests_naming_a_version_are_not_copied(service):
+    service.shadows.set(MODEL, "production", 2)
+    service.data_plane.predict_array(images(2), version=1)
+    service.data_plane.predict_array(images(2), alias="production")
+    wait_for(lambda: compared(service) == 2, "the alias's request to be compared")
+    assert compared(service) == 2
+
+
+def test_a_full_queue_drops_batches_and_counts_them(registry, service):
+    """No thread runs this runner: its queue fills, and every further batch is dropped at once."""
+    journal = shadow_journal(registry.root, 60)
+    runner = ShadowRunner(registry, service.data_plane._loader, service.settings, journal)
+    registry.set_shadow(MODEL, "production", 2)
+    runner.refresh()
+    assert runner.serving() == {(MODEL, "production"): 2}
+    result = service.data_plane.predict_array(images(1), alias="production")
+    for _ in range(QUEUE_SIZE + 5):
+        runner.offer(result, images(1))
+    assert runner.dropped == 5
+
+
+def test_a_shadow_set_in_the_registry_is_followed_and_stopped(registry, service):
+    registry.set_shadow(MODEL, "production", 2)
+    wait_for(lambda: service.shadows.serving() == {(MODEL, "production"): 2}, "the shadow")
+    registry.clear_shadow(MODEL, "production", "test")
+    wait_for(lambda: service.shadows.serving() == {}, "the shadow to stop")
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no per-thread priority here")
+def test_the_shadow_thread_runs_at_the_lowest_priority(service):
+    native_id = wait_for(lambda: service.shadows.native_id, "the shadow thread to start")
+    wait_for(lambda: os.getpriority(os.PRIO_PROCESS, native_id) == 19, "the thread's niceness")
+    assert os.getpriority(os.PRIO_PROCESS, os.getpid()) < 19  # the process itself is untouched
+
+
+def test_agreement_survives_a_restart_through_the_journal(registry, service):
+    service.shadows.set(MODEL, "production", 2)
+    service.data_plane.predict_array(images(3), alias="production")
+    wait_for(lambda: compared(service) == 3, "the comparison")
+    fresh = Agreement(shadow_journal(registry.root, 60))  # another worker, or a restarted one
+    (matrix,) = fresh.matrices().values()
+    assert agreement(matrix)["compared"] == 3
+
+
+def test_torn_or_foreign_records_are_skipped():
+    records = [
+        {"m": MODEL, "a": "production", "v": 2, "sv": 1, "c": [0, 1], "s": [0, 2]},
+        {"m": MODEL, "a": "production", "v": 2, "sv": 1, "c": [0], "s": [0, 1]},  # unequal
+        {"m": MODEL, "a": "production", "v": 2, "sv": 1, "c": [12], "s": [0]},  # no such class
+        {"m": MODEL, "v": 2},
+    ]
+    (matrix,) = tally(records).values()
+    shown = agreement(matrix)
+    assert (shown["compared"], shown["agreed"]) == (2, 1)
+    assert shown["disagreements"] == {"Trouser": {"Pullover": 1}}
