@@ -95,18 +95,19 @@ class Feedback:
         seconds: how long decoding and classifying took, which a rollout compares per version.
         """
         probabilities, classes = result.probabilities, result.classes
-        self.predictions.append(
-            {
-                "id": request_id,
-                "t": round(time.time(), 3),
-                "m": result.model.name,
-                "v": result.model.version,
-                "a": result.alias,
-                "c": classes.tolist(),
-                "p": [round(p, 5) for p in probabilities.max(axis=1).tolist()],
-                "ms": None if seconds is None else round(seconds * 1000, 3),
-            }
-        )
+        record = {
+            "id": request_id,
+            "t": round(time.time(), 3),
+            "m": result.model.name,
+            "v": result.model.version,
+            "a": result.alias,
+            "c": classes.tolist(),
+            "p": [round(p, 5) for p in probabilities.max(axis=1).tolist()],
+            "ms": None if seconds is None else round(seconds * 1000, 3),
+        }
+        if result.in_distribution is not None:  # the version's judgement, for drift's OOD share
+            record["j"] = result.in_distribution.tolist()
+        self.predictions.append(record)
 
     def give(self, request_id: str, label: object, index: object = 0) -> dict[str, Any]:
         """Record the true class of one image of a remembered request; what it is joined to."""

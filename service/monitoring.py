@@ -3,10 +3,13 @@
 Live is the predictions journal (service/feedback.py) within FASHION_PREDICTION_TTL, from every
 worker and replica; the reference is the class shares of the card's test-set confusion matrix,
 compared by the population stability index, PSI = sum of (live - test) * ln(live / test).
+A version that judges its inputs (service/novelty.py) also reports the share of live answers it
+flagged out of distribution, beside the share of its test set its card says it flagged.
 """
 
 import math
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 from service.contract import CLASS_NAMES
@@ -48,49 +51,78 @@ def reference_distribution(card: dict[str, Any]) -> list[float] | None:
     return [n / total for n in columns] if total else None
 
 
+@dataclass
+class Live:
+    """One version's live answers: images by class, summed confidence, and of the images it
+    judged (a version with a judgement), how many it flagged out of distribution."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * len(CLASS_NAMES))
+    confidence: float = 0.0
+    judged: int = 0
+    flagged: int = 0
+
+    def copy(self) -> "Live":
+        """An independent copy (the tally keeps counting its own)."""
+        return Live(self.counts[:], self.confidence, self.judged, self.flagged)
+
+
 class LiveAnswers:
-    """Per (model, version): images answered, by class, and their summed confidence."""
+    """Per (model, version): the live answers, read incrementally from the predictions journal."""
 
     def __init__(self, predictions: Journal) -> None:
         self._tail = Tail(predictions)
         self._lock = threading.Lock()
-        self._counts: dict[tuple[str, int], list[int]] = {}
-        self._confidence: dict[tuple[str, int], float] = {}
+        self._live: dict[tuple[str, int], Live] = {}
 
-    def snapshot(self) -> dict[tuple[str, int], tuple[list[int], float]]:
-        """(class counts, summed confidence) per version, read up to the journal's end."""
+    def snapshot(self) -> dict[tuple[str, int], Live]:
+        """Each version's live answers, read up to the journal's end."""
         with self._lock:
             restarted, records = self._tail.new_records()
             if restarted:
-                self._counts, self._confidence = {}, {}
+                self._live = {}
             for record in records:
                 self._count(record)
-            return {key: (counts[:], self._confidence[key]) for key, counts in self._counts.items()}
+            return {key: live.copy() for key, live in self._live.items()}
 
     def _count(self, record: dict[str, Any]) -> None:
         try:
             key = (str(record["m"]), int(record["v"]))
             classes = [int(c) for c in record["c"]]
             confidence = sum(float(p) for p in record["p"])
-        except (KeyError, TypeError, ValueError):
+            judged = [bool(j) for j in record.get("j") or ()]
+        except (KeyError, TypeError, ValueError):  # an error record, a torn or foreign line
             return
         if not all(0 <= c < len(CLASS_NAMES) for c in classes):
             return
-        counts = self._counts.setdefault(key, [0] * len(CLASS_NAMES))
+        live = self._live.setdefault(key, Live())
         for c in classes:
-            counts[c] += 1
-        self._confidence[key] = self._confidence.get(key, 0.0) + confidence
+            live.counts[c] += 1
+        live.confidence += confidence
+        live.judged += len(judged)
+        live.flagged += judged.count(False)
+
+
+def flagged_on_test_set(card: dict[str, Any]) -> float | None:
+    """The share of its test set a judging version flagged, as its card records it."""
+    entry = card.get("novelty")
+    measured = entry.get("measured") if isinstance(entry, dict) else None
+    share = measured.get("test_flagged") if isinstance(measured, dict) else None
+    if isinstance(share, int | float) and not isinstance(share, bool) and 0 <= share <= 1:
+        return float(share)
+    return None
 
 
 def report(
     name: str,
     version: int,
     card: dict[str, Any],
-    live: tuple[list[int], float] | None,
+    live: Live | None,
     feedback: list[list[int]] | None,
 ) -> dict[str, Any]:
-    """One version's monitoring: live vs test classes (PSI), confidence, live accuracy."""
-    counts, confidence = live if live is not None else ([0] * len(CLASS_NAMES), 0.0)
+    """One version's monitoring: live vs test classes (PSI), confidence, out-of-distribution
+    share, live accuracy."""
+    live = live or Live()
+    counts, confidence = live.counts, live.confidence
     answered = sum(counts)
     shares = [n / answered for n in counts] if answered else None
     reference = reference_distribution(card)
@@ -112,6 +144,12 @@ def report(
         "mean_confidence": confidence / answered if answered else None,
         # A calibrated version's mean confidence on its test set is close to its accuracy.
         "test_accuracy": test_accuracy,
+        "out_of_distribution": {
+            "judged": live.judged,
+            "flagged": live.flagged,
+            "live_share": live.flagged / live.judged if live.judged else None,
+            "test_share": flagged_on_test_set(card),
+        },
         "feedback": {
             "count": given,
             "correct": right,

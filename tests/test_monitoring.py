@@ -84,3 +84,17 @@ def test_feedback_shows_as_live_accuracy(shipped):
     shown = shipped.monitoring(MODEL, version)
     assert shown["feedback"]["count"] == 40
     assert 0.8 <= shown["feedback"]["accuracy"] <= 1
+
+
+def test_a_judging_version_reports_its_out_of_distribution_share(shipped):
+    """Version 4 judges its inputs: on its own test set it flags about what its card says."""
+    images, _ = first_test_items(400)
+    for i, image in enumerate(images):
+        result = shipped.data_plane.predict_images([png(image)], version=4)
+        shipped.feedback.remember(f"judged-{i}", result)
+    shown = shipped.monitoring(MODEL, 4)["out_of_distribution"]
+    assert shown["judged"] == 400
+    assert shown["test_share"] == pytest.approx(0.0547)
+    assert 0.01 <= shown["live_share"] <= 0.15, shown  # the test set's 5.5 %, within sampling
+    plain = shipped.monitoring(MODEL, 3)["out_of_distribution"]  # no judgement: nothing judged
+    assert (plain["judged"], plain["live_share"], plain["test_share"]) == (0, None, None)

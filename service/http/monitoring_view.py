@@ -19,7 +19,8 @@ bp = Blueprint("monitoring", __name__)
 
 @bp.get("/models/<name>/versions/<version>/monitoring")
 def monitoring(name: str, version: str) -> Response:
-    """Live class distribution and confidence vs the test set (PSI), and live accuracy."""
+    """Live class distribution and confidence vs the test set (PSI), the out-of-distribution
+    share, and live accuracy."""
     return jsonify(core().monitoring(name, parse_version(version)))
 
 
@@ -29,10 +30,12 @@ def init_app(app: Flask) -> None:
     if metrics is None:
         return
     found = app.extensions[CORE_EXTENSION]
-    drift, confidence = metrics.version_gauges(
+    drift, confidence, unknown = metrics.version_gauges(
         ("fashion_drift_psi",
          "Population stability index of the live answers' classes against the test set's."),
         ("fashion_live_mean_confidence", "Mean confidence of the live answers."),
+        ("fashion_live_ood_share",
+         "Share of the live answers a judging version flagged out of distribution."),
     )  # fmt: skip
 
     def update() -> None:
@@ -45,6 +48,8 @@ def init_app(app: Flask) -> None:
                 drift.labels(model, str(version)).set(shown["psi"])
             if shown["mean_confidence"] is not None:
                 confidence.labels(model, str(version)).set(shown["mean_confidence"])
+            if shown["out_of_distribution"]["live_share"] is not None:
+                unknown.labels(model, str(version)).set(shown["out_of_distribution"]["live_share"])
 
     metrics.before_scrape.append(update)
 

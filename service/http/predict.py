@@ -53,6 +53,14 @@ def with_model_version(response: Response, model: LoadedModel) -> Response:
     return response
 
 
+def remember(result: Result, started: float) -> None:
+    """Remember the answer under the request's ID, for POST /feedback and rollouts (every
+    protocol: feedback works whichever served); started: perf_counter before classifying."""
+    request_id = request.environ.get(REQUEST_ID_KEY)
+    if request_id is not None:
+        core().feedback.remember(request_id, result, time.perf_counter() - started)
+
+
 def _predict(name: str | None) -> Response:
     query = model_query()
     reject = rejects_unknown()
@@ -61,9 +69,7 @@ def _predict(name: str | None) -> Response:
     result = data_plane().predict_images(
         uploaded_images(), name=name, key=key, reject_unknown=reject, **query
     )
-    request_id = request.environ.get(REQUEST_ID_KEY)
-    if request_id is not None:  # remembered for POST /feedback and rollouts (service/feedback.py)
-        core().feedback.remember(request_id, result, time.perf_counter() - started)
+    remember(result, started)
     response = Response(encode(result), mimetype="application/json")
     return with_model_version(response, result.model)
 

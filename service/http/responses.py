@@ -302,6 +302,16 @@ class LiveFeedback(msgspec.Struct):
     accuracy: float | None
 
 
+class OutOfDistribution(msgspec.Struct):
+    """Of the live answers the version judged (one with a judgement), the share it flagged not
+    clothing; beside it, the share of its test set its card says it flagged (null: unknown)."""
+
+    judged: int
+    flagged: int
+    live_share: Probability | None
+    test_share: Probability | None
+
+
 class Monitoring(msgspec.Struct):
     """A version's live answers against its test set, and its live accuracy."""
 
@@ -315,6 +325,7 @@ class Monitoring(msgspec.Struct):
     psi_level: Literal["stable", "moderate", "significant"] | None
     mean_confidence: float | None
     test_accuracy: float | None
+    out_of_distribution: OutOfDistribution
     feedback: LiveFeedback
 
 

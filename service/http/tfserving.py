@@ -5,6 +5,7 @@ Errors are {"error": "message"} as TF Serving writes them (service/http/errors.p
 
 import base64
 import binascii
+import time
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from service.errors import BadRequest
 from . import spec
 from .body import read_body
 from .current import data_plane, settings
-from .predict import with_model_version
+from .predict import remember, with_model_version
 from .responses import TfModelStatus, TfPredictResponse
 from .tensors import array_from_json, to_images
 from .wire import TfPredictRequest, decode
@@ -75,10 +76,12 @@ def predict(name: str, version: str | None = None, alias: str | None = None) -> 
     else:
         key, images = "outputs", _columns(body.inputs)
     service = data_plane()
+    started = time.perf_counter()
     if isinstance(images, list):
         result = service.predict_images(images, name, number, alias)
     else:
         result = service.predict_array(images, name, number, alias)
+    remember(result, started)
     return with_model_version(jsonify({key: result.probabilities.tolist()}), result.model)
 
 

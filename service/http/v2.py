@@ -5,6 +5,7 @@ talk to this service unchanged. Errors are {"error": "message"} (service/http/er
 """
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ from . import spec
 from .body import read_body
 from .current import core, data_plane, registry_view, settings
 from .json_provider import encode
-from .predict import with_model_version
+from .predict import remember, with_model_version
 from .responses import InferResponse, V2Live, V2Model, V2ModelReady, V2Ready, V2Server
 from .tensors import array_from_json, to_images
 from .wire import IN_DISTRIBUTION, InferInput, InferOutput, InferRequest, decode
@@ -109,7 +110,9 @@ def infer(name: str, version: str | None = None) -> Response:
     header, binary = _read_request()
     images = _input_images(header.inputs[0], binary)
     outputs = _requested_outputs(header)
+    started = time.perf_counter()
     result = data_plane().predict_array(images, name=name, version=number)
+    remember(result, started)
     return _infer_response(result, header.id, outputs)
 
 

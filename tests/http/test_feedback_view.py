@@ -7,7 +7,7 @@ import pytest
 from service.http import create_app
 from tests.conftest import MODEL
 from tests.http.checks import assert_error, upload
-from tests.images import dark_images, png
+from tests.images import checkerboard, dark_images, png
 
 
 def predicted(client, count: int = 1) -> tuple[str, list[dict]]:
@@ -105,3 +105,43 @@ def test_the_monitoring_endpoint_and_its_gauges(client):
     assert_error(client.get(f"/models/{MODEL}/versions/9/monitoring"), 404, "version_not_found")
     assert_error(client.get(f"/models/{MODEL}/versions/x/monitoring"), 400)
     assert_error(client.get("/models/nope/versions/1/monitoring"), 404, "model_not_found")
+
+
+PIXELS = (dark_images(2, seed=3)[0] / 255).tolist()
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "classes"),
+    [
+        (f"/v2/models/{MODEL}/infer",
+         {"inputs": [{"name": "image", "datatype": "FP32", "shape": [1, 28, 28],
+                      "data": PIXELS}]},
+         lambda answer: [max(range(10), key=answer["outputs"][0]["data"].__getitem__)]),
+        (f"/v1/models/{MODEL}:predict", {"instances": [PIXELS, PIXELS]},
+         lambda answer: [max(range(10), key=row.__getitem__) for row in answer["predictions"]]),
+    ],
+)  # fmt: skip
+def test_answers_of_the_tensor_protocols_take_feedback_too(client, url, body, classes):
+    response = client.post(url, json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    answered = classes(response.get_json())
+    request_id = response.headers["X-Request-ID"]
+    index = len(answered) - 1
+    joined = client.post("/feedback", json={"request_id": request_id, "label": answered[index],
+                                            "index": index})  # fmt: skip
+    assert joined.status_code == 200, joined.get_json()
+    assert joined.get_json()["correct"] is True
+    assert joined.get_json()["model"]["version"] == 1
+
+
+def test_the_out_of_distribution_share_and_its_gauge(client, judging, novelty_reference):
+    """Version 3 judges its inputs: a clothing picture passes, a checkerboard is flagged."""
+    pictures = [png(novelty_reference.clothing()), png(checkerboard())]
+    answer = client.post(f"/models/{MODEL}/predict?version={judging}", data=upload(*pictures))
+    assert [p["in_distribution"] for p in answer.get_json()["predictions"]] == [True, False]
+    shown = client.get(f"/models/{MODEL}/versions/{judging}/monitoring").get_json()
+    assert shown["out_of_distribution"] == {
+        "judged": 2, "flagged": 1, "live_share": 0.5, "test_share": None,
+    }  # fmt: skip
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert f'fashion_live_ood_share{{model="{MODEL}",version="{judging}"}} 0.5' in metrics
