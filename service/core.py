@@ -7,7 +7,7 @@ from service.aliases import AliasFollower
 from service.contract import validate_name
 from service.data_plane import DataPlane
 from service.events import Observers
-from service.feedback import Feedback
+from service.feedback import Failures, Feedback
 from service.loader import Loader
 from service.monitoring import LiveAnswers, report
 from service.registry import Registry
@@ -32,6 +32,7 @@ class Core:
         self.data_plane = DataPlane(settings, registry, self._aliases, providers, self.observers)
         self.registry_view = RegistryView(settings, registry, self._aliases, providers)
         self.feedback = Feedback(settings)
+        self.observers.append(Failures(self.feedback.predictions))
         self.live_answers = LiveAnswers(self.feedback.predictions)
         journal = shadow_journal(settings.model_dir, settings.prediction_ttl)
         self.shadows = ShadowRunner(registry, self._loader, settings, journal)

@@ -1,5 +1,6 @@
 """The data plane: which loaded version answers a request, and predict, preprocess, explain."""
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ import numpy as np
 
 from service.aliases import AliasFollower
 from service.contract import CLASS_NAMES, IMAGE_SIDE, check_target, validate_alias, validate_name
-from service.errors import BadRequest, BatchTooLarge, NotClothing
+from service.errors import BadRequest, BatchTooLarge, ModelRunError, NotClothing
 from service.events import Observers
 from service.loader import LoadedModel
 from service.preprocess import DEFAULT_READING, Preprocessed, Reading, read_images
@@ -21,6 +22,8 @@ from service.settings import Settings
 if TYPE_CHECKING:
     from service.activations import Activations, Inspector
     from service.shadow import ShadowRunner
+
+log = logging.getLogger("fashion_serve.data_plane")
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,15 @@ class DataPlane:
     def _result(self, loaded: LoadedModel, alias: str | None, images: np.ndarray) -> Result:
         # One session run answers both outputs; the judgement is made here, once, for every
         # protocol.
-        probabilities, novelty = loaded.model.run_judged(images)
+        try:
+            probabilities, novelty = loaded.model.run_judged(images)
+        except Exception as error:  # onnxruntime raises its own untyped errors
+            log.error("%s v%d failed on a batch of %d: %s", loaded.name, loaded.version,
+                      len(images), error)  # fmt: skip
+            self._observers.on_failure(loaded.name, loaded.version, type(error).__name__)
+            raise ModelRunError(
+                f"version {loaded.version} of {loaded.name} failed to classify these images"
+            ) from None
         result = self._judged(loaded, alias, probabilities, novelty)
         if self.shadow is not None:
             self.shadow.offer(result, images)

@@ -45,6 +45,11 @@ class ModelLoadError(FashionServeError):
     """onnxruntime could not load a version, or it does not honour the ONNX contract."""
 
 
+class ModelRunError(ModelLoadError):
+    """A loaded version failed to classify a batch (onnxruntime raised): refused like a version
+    that cannot load, and counted against it (a rollout's error rate)."""
+
+
 class DeviceUnavailable(FashionServeError):
     """The requested execution device (e.g. CUDA) is not offered by onnxruntime."""
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from service.contract import CLASS_NAMES
 from service.errors import BadRequest, PredictionNotFound, RegistryError
+from service.events import Observer
 from service.journal import Journal, Tail
 from service.settings import Settings
 
@@ -79,6 +80,18 @@ def journals(registry_root: Path, prediction_ttl: float) -> tuple[Journal, Journ
         Journal(root / "predictions", PREDICTION_WINDOW, prediction_ttl, MAX_FILE_BYTES),
         Journal(root / "feedback", FEEDBACK_WINDOW, FEEDBACK_KEEP, MAX_FILE_BYTES),
     )
+
+
+class Failures(Observer):
+    """Writes each failed classification to the predictions journal: a rollout's error rate."""
+
+    def __init__(self, predictions: Journal) -> None:
+        self.predictions = predictions
+
+    def on_failure(self, name: str, version: int, reason: str) -> None:
+        self.predictions.append(
+            {"t": round(time.time(), 3), "m": name, "v": version, "err": reason[:100]}
+        )
 
 
 class Feedback:

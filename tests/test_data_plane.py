@@ -14,9 +14,13 @@ from service.errors import (
     BatchTooLarge,
     InvalidName,
     ModelNotFound,
+    ModelRunError,
     VersionNotFound,
 )
+from service.journal import Tail
+from tests.conftest import MODEL
 from tests.images import dark_images, png
+from tests.tiny_models import register_tiny
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -82,3 +86,18 @@ def test_predict_array_checks_shape_and_values(service):
         service.data_plane.predict_array(np.zeros((2, 28, 27), np.float32))
     with pytest.raises(BadRequest, match="finite"):
         service.data_plane.predict_array(np.full((1, 28, 28), np.nan, np.float32))
+
+
+def test_a_version_that_fails_on_a_batch_is_refused_and_journaled(registry, service, tmp_path):
+    """rows=1: a real graph that runs one image but not two (its reshape is fixed at one row)."""
+    broken = register_tiny(registry, MODEL, 7, tmp_path, rows=1)
+    plane = service.data_plane
+    assert len(plane.predict_array(images(1), version=broken).probabilities) == 1
+    with pytest.raises(ModelRunError, match=f"version {broken} of {MODEL} failed"):
+        plane.predict_array(images(2), version=broken)
+    failures = [r for r in Tail(service.feedback.predictions).new_records()[1] if "err" in r]
+    assert [(r["m"], r["v"]) for r in failures] == [(MODEL, broken)]
+
+
+def images(count: int) -> np.ndarray:
+    return np.stack(dark_images(count)).astype(np.float32) / 255

@@ -120,11 +120,17 @@ def _cmd_rollout(registry: Registry, args: argparse.Namespace) -> int:
 
     rollout = Rollout(registry, verify=_verify)
     if args.action == "start":
-        margins = Margins(args.accuracy_margin, args.latency_ratio, args.latency_margin_ms,
-                          args.min_feedback)  # fmt: skip
+        margins = Margins(
+            accuracy=args.accuracy_margin, latency_ratio=args.latency_ratio,
+            latency_ms=args.latency_margin_ms, min_feedback=args.min_feedback,
+            error_rate=args.error_margin, min_requests=args.min_requests,
+            disagreement=args.disagreement, min_compared=args.min_compared,
+        )  # fmt: skip
         version, steps = parse_version(args.version), parse_steps(args.steps)
         interval = parse_interval(args.interval)
-        state = rollout.start(args.name, version, args.alias, steps, interval, margins)
+        state = rollout.start(
+            args.name, version, args.alias, steps, interval, margins, shadow=not args.no_shadow
+        )
     elif args.action == "step":
         state = rollout.step(args.name)
     elif args.action == "abort":
@@ -246,6 +252,40 @@ def _parser() -> argparse.ArgumentParser:
         default=20,
         metavar="N",
         help="feedback reports per version before judging accuracy and stepping",
+    )
+    start.add_argument(
+        "--error-margin",
+        type=float,
+        default=0.01,
+        metavar="X",
+        help="roll back when the share of failed requests exceeds the incumbent's by X",
+    )
+    start.add_argument(
+        "--min-requests",
+        type=int,
+        default=50,
+        metavar="N",
+        help="requests to the candidate before judging its error rate",
+    )
+    start.add_argument(
+        "--disagreement",
+        type=float,
+        default=0.15,
+        metavar="X",
+        help="roll back when the candidate, shadowing the alias, answers more than this share"
+        " of images otherwise than the incumbent",
+    )
+    start.add_argument(
+        "--min-compared",
+        type=int,
+        default=100,
+        metavar="N",
+        help="images the shadow compares before judging disagreement",
+    )
+    start.add_argument(
+        "--no-shadow",
+        action="store_true",
+        help="do not let the candidate shadow the alias (no disagreement is measured)",
     )
     for action, text in (
         ("step", "judge the candidate: roll back, or take the next step when due"),
