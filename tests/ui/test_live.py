@@ -1,10 +1,12 @@
-"""The page's model view in real Chromium: canary weights, live answers, live accuracy, drift."""
+"""The page's model view in real Chromium: canary weights, shadows and their agreement, live
+answers, live accuracy, drift and the out-of-distribution share."""
 
 import requests
 
-from tests.images import png
+from tests.images import checkerboard, png
 from tests.replay import first_test_items
 from tests.ui.conftest import MODEL, TOKEN
+from tests.waiting import wait_for
 
 ANSWERED = 30
 
@@ -35,6 +37,43 @@ def test_the_model_view_shows_the_canary_live_accuracy_and_drift(visit, server):
         assert live.locator(".class-chart rect.live").count() == 10
         assert live.locator(".class-chart rect.test").count() == 10
         visit.screenshot("live")
+        visit.assert_stayed_home()
+    finally:
+        requests.delete(url, headers=admin, timeout=30)
+
+
+SHADOWED = 12
+
+
+def test_the_model_view_shows_the_shadow_its_agreement_and_the_unknown_share(visit, server):
+    admin = {"Authorization": f"Bearer {TOKEN}"}
+    url = f"{server.url}/models/{MODEL}/aliases/production/shadow"
+    assert requests.put(url, json={"version": 3}, headers=admin, timeout=30).ok
+    images, _ = first_test_items(SHADOWED)
+    try:
+        for image in images:  # production (version 1) answers; version 3 answers a copy
+            assert requests.post(f"{server.url}/predict", files={"image": png(image)},
+                                 timeout=30).ok  # fmt: skip
+
+        def compared() -> int:
+            summary = requests.get(f"{server.url}/models/{MODEL}/shadows", timeout=30).json()
+            return sum(row["compared"] for row in summary["comparisons"] if row["version"] == 3)
+
+        wait_for(lambda: compared() == SHADOWED, "both workers' shadows to answer")
+        visit.open(f"#models/{MODEL}/3")
+        row = visit.page.locator("tr[data-alias=production] .shadow")
+        row.wait_for()
+        assert row.inner_text() == "version 3"
+        live = visit.page.locator("section.live")
+        live.wait_for()
+        assert f"of {SHADOWED} images against version 1 (production)" in live.inner_text()
+        # Version 4 judges its inputs: a checkerboard is flagged, a test image passes.
+        pictures = [("image", png(images[0])), ("image", png(checkerboard()))]
+        assert requests.post(f"{server.url}/predict?version=4", files=pictures, timeout=30).ok
+        visit.open(f"#models/{MODEL}/4")
+        visit.page.get_by_text("Live answers of version 4").wait_for()
+        assert "50.0 % of 2 judged" in visit.page.locator("section.live").inner_text()
+        visit.screenshot("shadow")
         visit.assert_stayed_home()
     finally:
         requests.delete(url, headers=admin, timeout=30)

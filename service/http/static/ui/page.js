@@ -451,14 +451,16 @@ async function showModelList() {
     const model = await api(modelPath(summary.name));
     const article = element("article", { class: "model", "data-model": model.name });
     article.append(element("h3", {}, model.name));
-    const [aliases, aliasRows] = table("aliases", "Aliases", ["alias", "version", "earlier versions", "canary"]);
+    const [aliases, aliasRows] = table("aliases", "Aliases", ["alias", "version", "earlier versions", "canary", "shadow"]);
     for (const [alias, version] of Object.entries(model.aliases)) {
       const row = element("tr", { "data-alias": alias });
       const history = model.alias_history[alias] || [];
       const canary = (model.canaries || {})[alias];
+      const shadow = (model.shadows || {})[alias];
       row.append(element("td", {}, alias), element("td", { class: "version" }, String(version)),
         element("td", {}, history.length ? history.join(" → ") : "none"),
-        element("td", { class: "canary" }, canary ? `version ${canary.version} at ${canary.weight} %` : "none"));
+        element("td", { class: "canary" }, canary ? `version ${canary.version} at ${canary.weight} %` : "none"),
+        element("td", { class: "shadow" }, shadow ? `version ${shadow}` : "none"));
       const cell = element("td");
       cell.append(adminButton(`Roll back ${alias}`, () =>
         manage("DELETE", `${modelPath(model.name)}/aliases/${encodeURIComponent(alias)}`)));
@@ -554,7 +556,7 @@ async function showVersion(name, version) {
   raw.append(element("a", { href: base }, "The whole card as JSON"));
   section.append(raw);
   container.append(section);
-  container.append(await liveSection(base, version));
+  container.append(await liveSection(name, base, version));
   $("#card-title").focus();
 }
 
@@ -580,8 +582,24 @@ function classChart(live, test) {
   return chart;
 }
 
-async function liveSection(base, version) {
-  const shown = await api(`${base}/monitoring`);
+// "98.2 % of 500 images against version 3": how often this version, as a shadow, agreed.
+async function shadowAgreement(name, version) {
+  const summary = await api(`${modelPath(name)}/shadows`);
+  return summary.comparisons
+    .filter((row) => row.version === Number(version) && row.agreement != null)
+    .map((row) => `${percent(row.agreement)} of ${row.compared.toLocaleString("en")} images against version ${row.served_version} (${row.alias})`)
+    .join("; ");
+}
+
+// The share of live answers flagged out of distribution, beside the test set's (the card's).
+function unknownShare(ood) {
+  if (!ood || ood.live_share == null) return null;
+  const test = ood.test_share != null ? `; test set ${percent(ood.test_share)}` : "";
+  return `${percent(ood.live_share)} of ${ood.judged.toLocaleString("en")} judged${test}`;
+}
+
+async function liveSection(name, base, version) {
+  const [shown, agreement] = await Promise.all([api(`${base}/monitoring`), shadowAgreement(name, version)]);
   const section = element("section", { class: "live", "aria-labelledby": "live-title" });
   section.append(element("h3", { id: "live-title" }, `Live answers of version ${version}`));
   const feedback = shown.feedback;
@@ -591,6 +609,8 @@ async function liveSection(base, version) {
     ["test accuracy", shown.test_accuracy != null && percent(shown.test_accuracy)],
     ["live accuracy", feedback.accuracy != null ? `${percent(feedback.accuracy)} of ${feedback.count} reported` : "no feedback yet"],
     ["drift (PSI)", shown.psi != null && `${shown.psi.toFixed(3)}, ${shown.psi_level}`],
+    ["not clothing", unknownShare(shown.out_of_distribution)],
+    ["agreement as a shadow", agreement],
   ]));
   if (shown.classes.live || shown.classes.test) {
     section.append(element("h4", {}, "Answers per class: live and on the test set"),
