@@ -49,34 +49,16 @@ def stacks(
     Each runs one worker and serves the same model file. The baseline is fashion-serve as of a
     git revision (its files exported with `git archive`), served with the same venv.
     """
-    python = Path(sys.executable)
-    gunicorn = str(python.parent / "gunicorn")
-    shared = {"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
     refs = {
-        **shared,
+        **_shared(),
         "BENCH_MODEL": str(model),
         "BENCH_MODEL_NAME": MODEL_NAME,
         "BENCH_MODEL_VERSION": str(version),
     }
-
-    def ours(name: str, cwd: Path = ROOT, **extra: str) -> Stack:
-        port = free_port()
-        env = {
-            **shared,
-            "PYTHONPATH": str(cwd),
-            "FASHION_MODEL_DIR": str(registry),
-            "FASHION_BIND": f"127.0.0.1:{port}",
-            "FASHION_WORKERS": "1",
-            "FASHION_DEVICE": "cpu",
-            "PROMETHEUS_MULTIPROC_DIR": str(work / f"metrics-{port}"),
-            **extra,
-        }
-        command = [gunicorn, "-c", "service/gunicorn.conf.py", "service.wsgi:app"]
-        return Stack(name, command, env, port, cwd)
-
-    found = [ours(OURS), ours(GTHREAD, FASHION_WORKER_CLASS="gthread")]
+    found = [ours(registry, work), ours(registry, work, GTHREAD, FASHION_WORKER_CLASS="gthread")]
     if baseline:
-        found.append(ours(f"fashion-serve @{baseline}", _export(baseline, work)))
+        found.append(ours(registry, work, f"fashion-serve @{baseline}", _export(baseline, work)))
     fast, naive = free_port(), free_port()
     reference = _reference_python()
     uvicorn = [str(reference.parent / "uvicorn"), "bench.reference.fastapi_app:app"]
@@ -95,6 +77,28 @@ def stacks(
         ),
     ]
     return found
+
+
+def _shared() -> dict[str, str]:
+    return {"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+
+
+def ours(registry: Path, work: Path, name: str = OURS, cwd: Path = ROOT, **extra: str) -> Stack:
+    """fashion-serve under gunicorn with one worker (FASHION_* in extra override), from cwd."""
+    port = free_port()
+    env = {
+        **_shared(),
+        "PYTHONPATH": str(cwd),
+        "FASHION_MODEL_DIR": str(registry),
+        "FASHION_BIND": f"127.0.0.1:{port}",
+        "FASHION_WORKERS": "1",
+        "FASHION_DEVICE": "cpu",
+        "PROMETHEUS_MULTIPROC_DIR": str(work / f"metrics-{port}"),
+        **extra,
+    }
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    command = [gunicorn, "-c", "service/gunicorn.conf.py", "service.wsgi:app"]
+    return Stack(name, command, env, port, cwd)
 
 
 def _export(revision: str, work: Path) -> Path:

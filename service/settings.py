@@ -39,6 +39,8 @@ class Settings:
     prediction_ttl: float = 3600.0
     feedback_token: str | None = None
     feedback_rate: float = 20.0
+    # Share of each worker's wall-clock time a shadow version may spend (service/shadow.py).
+    shadow_share: float = 0.05
     # Peers whose X-Forwarded-* headers are believed (the reverse proxy); none by default.
     trusted_proxies: tuple[Network, ...] = ()
     # gunicorn's side, read by service/gunicorn.conf.py.
@@ -81,6 +83,9 @@ class Settings:
             feedback_token=env.get("FASHION_FEEDBACK_TOKEN") or None,
             feedback_rate=_number(
                 env, "FASHION_FEEDBACK_RATE", cls.feedback_rate, float, minimum=0.1
+            ),
+            shadow_share=_number(
+                env, "FASHION_SHADOW_SHARE", cls.shadow_share, float, minimum=0.001
             ),
             trusted_proxies=_networks(env, "FASHION_TRUSTED_PROXIES"),
             bind=env.get("FASHION_BIND", cls.bind),

@@ -1,15 +1,19 @@
 """Shadow versions: a copy of an alias's live requests answered off the request path, compared.
 
 The request path only offers the batch it already preprocessed to a bounded queue (dropped and
-counted when full, never waited for); one thread per process, at the lowest CPU priority, runs
-the shadow and appends each comparison to the shadow journal (<registry>/.live/shadow), which
-the agreement summary and a rollout read from every worker and replica. Which version shadows
-which alias is the registry's shadows.json, polled like aliases.json.
+counted when full, never waited for); one thread per process runs the shadow and appends each
+comparison to the shadow journal (<registry>/.live/shadow), which the agreement summary and a
+rollout read from every worker and replica. Which version shadows which alias is the
+registry's shadows.json, polled like aliases.json.
+
+The thread may spend FASHION_SHADOW_SHARE of the wall-clock time (a token bucket of its own CPU
+seconds): idle workers compare every request, saturated ones a sample, so the served requests
+keep their CPU. It keeps the worker's priority: a niced thread that holds the GIL when the
+scheduler preempts it stalls the served requests behind it (bench/README.md measured it).
 """
 
 import contextlib
 import logging
-import os
 import queue
 import threading
 import time
@@ -36,7 +40,7 @@ AliasKey = tuple[str, str]  # (model, alias)
 # Batches waiting for the shadow thread. Small: a shadow that cannot keep up is sampled, not
 # queued behind (memory and staleness stay bounded whatever the load).
 QUEUE_SIZE = 64
-NICE = 19  # the shadow thread's niceness: the served requests always get the CPU first
+BURST = 0.05  # CPU seconds the shadow may spend at once after an idle spell
 # Per (model, alias, shadow version, served version): rows the class served, columns the shadow's.
 Matrices = dict[tuple[str, str, int, int], list[list[int]]]
 
@@ -98,7 +102,9 @@ class ShadowRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.dropped = 0  # batches not copied by this process
-        self.native_id: int | None = None  # the shadow thread's, once it runs
+        self._seconds = BURST  # the CPU budget's bucket ...
+        self._filled_at = time.monotonic()  # ... as of this moment
+        self._resume_at = 0.0  # copies are dropped until then: the budget is spent
 
     # -- the request path ------------------------------------------------------------------
 
@@ -111,13 +117,19 @@ class ShadowRunner:
         shadow = self._shadows.get((name, alias))
         if shadow is None or shadow.version == result.model.version:
             return  # no shadow, or the canary is the shadow: nothing to compare with
+        if time.monotonic() < self._resume_at:
+            self._drop(name, alias, shadow.version)
+            return
         job = Job(name, alias, result.model.version, result.classes, images, shadow)
         try:
             self._queue.put_nowait(job)
         except queue.Full:
-            self.dropped += 1
-            for observer in self.observers:
-                observer.on_dropped(name, alias, shadow.version)
+            self._drop(name, alias, shadow.version)
+
+    def _drop(self, name: str, alias: str, version: int) -> None:
+        self.dropped += 1
+        for observer in self.observers:
+            observer.on_dropped(name, alias, version)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -135,8 +147,6 @@ class ShadowRunner:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        self.native_id = threading.get_native_id()
-        _lower_priority()
         refresh_at = 0.0
         while not self._stop.is_set():
             if time.monotonic() >= refresh_at:
@@ -150,7 +160,18 @@ class ShadowRunner:
             except queue.Empty:
                 continue
             if job is not None:
+                started = time.thread_time()
                 self._compare(job)
+                self._spend(time.thread_time() - started)
+
+    def _spend(self, seconds: float) -> None:
+        """Take a comparison's CPU seconds from the bucket; when it runs dry, pause the copies
+        until the share of wall-clock time has refilled it."""
+        now, share = time.monotonic(), self.settings.shadow_share
+        refilled = self._seconds + (now - self._filled_at) * share
+        self._seconds, self._filled_at = min(BURST, refilled) - seconds, now
+        if self._seconds < 0:
+            self._resume_at = now - self._seconds / share
 
     # -- following shadows.json ------------------------------------------------------------
 
@@ -225,14 +246,6 @@ class ShadowRunner:
                 observer.on_compared(comparison)
             except Exception:  # an observer's bug must not stop the shadow thread
                 log.exception("shadow observer %r failed", observer)
-
-
-def _lower_priority() -> None:
-    """Give this thread the lowest CPU priority (Linux: niceness is per thread)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
-    except (AttributeError, OSError) as error:  # no per-thread priority here: run as is
-        log.info("the shadow thread keeps its priority: %s", error)
 
 
 class Agreement:
