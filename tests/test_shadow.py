@@ -1,12 +1,20 @@
 """Shadow versions with real tiny models: copies answered off the request path, compared,
-dropped when the queue is full, followed from the registry, at the lowest priority."""
+dropped when the queue is full or the CPU budget spent, followed from the registry."""
 
-import os
+import time
+from dataclasses import replace
 
 import numpy as np
-import pytest
 
-from service.shadow import QUEUE_SIZE, Agreement, ShadowRunner, agreement, shadow_journal, tally
+from service.shadow import (
+    BURST,
+    QUEUE_SIZE,
+    Agreement,
+    ShadowRunner,
+    agreement,
+    shadow_journal,
+    tally,
+)
 from tests.conftest import MODEL
 from tests.images import dark_images
 from tests.waiting import wait_for
@@ -70,11 +78,29 @@ def test_a_shadow_set_in_the_registry_is_followed_and_stopped(registry, service)
     wait_for(lambda: service.shadows.serving() == {}, "the shadow to stop")
 
 
-@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no per-thread priority here")
-def test_the_shadow_thread_runs_at_the_lowest_priority(service):
-    native_id = wait_for(lambda: service.shadows.native_id, "the shadow thread to start")
-    wait_for(lambda: os.getpriority(os.PRIO_PROCESS, native_id) == 19, "the thread's niceness")
-    assert os.getpriority(os.PRIO_PROCESS, os.getpid()) < 19  # the process itself is untouched
+def test_a_spent_cpu_budget_drops_copies_until_it_refills(registry, service):
+    """The thread's CPU seconds come from a bucket refilled at FASHION_SHADOW_SHARE of the
+    wall clock: past it, offers are dropped at once, without queueing."""
+    journal = shadow_journal(registry.root, 60)
+    settings = replace(service.settings, shadow_share=0.5)
+    runner = ShadowRunner(registry, service.data_plane._loader, settings, journal)
+    registry.set_shadow(MODEL, "production", 2)
+    runner.refresh()
+    result = service.data_plane.predict_array(images(1), alias="production")
+    runner._spend(BURST + 0.1)  # 0.1 s over: paused for 0.2 s at a share of one half
+    runner.offer(result, images(1))
+    assert (runner.dropped, runner._queue.qsize()) == (1, 0)
+    wait_for(lambda: time.monotonic() > runner._resume_at, "the budget to refill", timeout=2)
+    runner.offer(result, images(1))
+    assert (runner.dropped, runner._queue.qsize()) == (1, 1)
+
+
+def test_each_comparison_is_paid_from_the_budget(service):
+    service.shadows.set(MODEL, "production", 2)
+    service.data_plane.predict_array(images(8), alias="production")
+    # The thread's CPU time for the comparison is taken from the bucket.
+    wait_for(lambda: service.shadows._seconds < BURST, "the comparison to be paid for")
+    assert compared(service) == 8
 
 
 def test_agreement_survives_a_restart_through_the_journal(registry, service):
