@@ -76,7 +76,7 @@ class ShadowObserver(Protocol):
         """A shadow answered a served batch."""
 
     def on_dropped(self, name: str, alias: str, shadow: int) -> None:
-        """A served batch was not copied: the queue was full."""
+        """A served batch was not copied: the queue was full or the CPU budget spent."""
 
 
 def shadow_journal(registry_root: Path, ttl: float) -> Journal:

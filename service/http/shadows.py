@@ -67,7 +67,7 @@ class ShadowMetrics:
         )
         self.dropped = Counter(
             "fashion_shadow_dropped",
-            "Served batches not copied to the shadow: its queue was full.",
+            "Served batches not copied to the shadow: its queue was full or its CPU budget spent.",
             ("model", "alias", "version"),
             registry=registry,
         )

@@ -263,11 +263,7 @@ class Registry:
         weight = _canary.check_weight(weight)
         self._require_version(name, version)
         with self._locked(name):
-            target = self.aliases(name).get(alias)
-            if target is None:
-                raise AliasNotFound(f"model {name!r} has no alias {alias!r}")
-            if target == version:
-                raise BadRequest(f"alias {alias!r} already serves version {version}")
+            self._check_second(name, alias, version)
             canaries = self.canaries(name)
             previous = canaries.get(alias)
             if previous is None or previous["version"] != version:
@@ -302,11 +298,7 @@ class Registry:
         validate_alias(alias)
         self._require_version(name, version)
         with self._locked(name):
-            target = self.aliases(name).get(alias)
-            if target is None:
-                raise AliasNotFound(f"model {name!r} has no alias {alias!r}")
-            if target == version:
-                raise BadRequest(f"alias {alias!r} already serves version {version}")
+            self._check_second(name, alias, version)
             shadows = self.shadows(name)
             previous = shadows.get(alias)
             if previous != version:
@@ -321,6 +313,14 @@ class Registry:
         validate_alias(alias)
         with self._locked(name):
             return self._drop_shadow(name, alias, reason)
+
+    def _check_second(self, name: str, alias: str, version: int) -> None:
+        """A canary or a shadow needs an alias that exists and serves another version."""
+        target = self.aliases(name).get(alias)
+        if target is None:
+            raise AliasNotFound(f"model {name!r} has no alias {alias!r}")
+        if target == version:
+            raise BadRequest(f"alias {alias!r} already serves version {version}")
 
     def _drop_shadow(self, name: str, alias: str, reason: str) -> int | None:
         shadows = self.shadows(name)
