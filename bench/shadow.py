@@ -49,6 +49,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--shadow", type=int, default=2, help="the shadow version")
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
+    parser.add_argument(
+        "--control", action="store_true", help="an A/A run: no shadow in either mode (the noise)"
+    )
     args = parser.parse_args()
     args.requests -= args.requests % args.concurrency  # hey sends count // clients per client
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
@@ -66,7 +69,7 @@ def main() -> None:
             wait_for_workers("127.0.0.1", stack.port, WORKERS)
             for round_ in range(args.rounds):
                 for shadowed in (False, True) if round_ % 2 == 0 else (True, False):
-                    if shadowed:
+                    if shadowed and not args.control:
                         registry.set_shadow(MODEL_NAME, ALIAS, args.shadow)
                     else:
                         registry.clear_shadow(MODEL_NAME, ALIAS, "bench round without")
