@@ -37,7 +37,7 @@ class Core:
         journal = shadow_journal(settings.model_dir, settings.prediction_ttl)
         self.shadows = ShadowRunner(registry, self._loader, settings, journal)
         self.agreement = Agreement(journal)
-        self.data_plane.shadow = self.shadows
+        self.data_plane.shadow = self.shadows.offer
         self._registry = registry
 
     def start(self) -> None:

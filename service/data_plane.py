@@ -2,7 +2,7 @@
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,6 @@ from service.settings import Settings
 
 if TYPE_CHECKING:
     from service.activations import Activations, Inspector
-    from service.shadow import ShadowRunner
 
 log = logging.getLogger("fashion_serve.data_plane")
 
@@ -98,7 +97,8 @@ class DataPlane:
         self._observers = observers
         self._inspector: Inspector | None = None
         self._inspector_lock = threading.Lock()
-        self.shadow: ShadowRunner | None = None  # copies served batches to alias shadows
+        # Given each served batch and what the model saw (service/shadow.py's offer).
+        self.shadow: Callable[[Result, np.ndarray], None] | None = None
 
     def model(
         self,
@@ -217,7 +217,7 @@ class DataPlane:
             ) from None
         result = self._judged(loaded, alias, probabilities, novelty)
         if self.shadow is not None:
-            self.shadow.offer(result, images)
+            self.shadow(result, images)
         if self._observers:
             self._observers.on_result(loaded.name, loaded.version, result.classes)
             judged = result.in_distribution
