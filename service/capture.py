@@ -52,7 +52,8 @@ def folder(registry_root: Path) -> Path:
 def pixels(images: np.ndarray) -> np.ndarray:
     """float32 0..1 as the model saw them → the dataset's uint8 (exact for dataset images)."""
     scaled = np.rint(np.asarray(images, dtype=np.float32) * 255.0)
-    return np.clip(scaled, 0, 255).astype(np.uint8)
+    converted: np.ndarray = np.clip(scaled, 0, 255).astype(np.uint8)
+    return converted
 
 
 def image(record: dict[str, Any]) -> np.ndarray | None:

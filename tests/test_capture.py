@@ -1,4 +1,4 @@
-"""Payload capture over real tiny models and real files: off by default, sampled, bounded, pruned."""
+"""Payload capture over real tiny models and files: off by default, sampled, bounded, pruned."""
 
 import io
 import multiprocessing

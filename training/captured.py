@@ -82,8 +82,9 @@ def load(registry_root: Path, name: str) -> Labelled:
     for record in capture.records(capture.folder(registry_root)):
         if record.get("m") != name:
             continue
-        key = (str(record.get("id")), record.get("i"))
-        true = labels.get(key) if isinstance(key[1], int) else None
+        index = record.get("i")
+        key = (str(record.get("id")), index if isinstance(index, int) else -1)
+        true = labels.get(key)
         picture = capture.image(record)
         if true is None or picture is None or not isinstance(record.get("v"), int):
             continue
