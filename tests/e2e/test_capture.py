@@ -37,9 +37,11 @@ def test_a_burst_across_workers_stays_capped_and_survives_a_restart(tmp_path):
         assert response.status_code == 200, response.text
         return response.headers["X-Request-ID"]
 
-    with GunicornServer(root, tmp_path / "first.log", **env) as server:
-        with ThreadPoolExecutor(CLIENTS) as pool:
-            request_ids = list(pool.map(predict, images))
+    with (
+        GunicornServer(root, tmp_path / "first.log", **env) as server,
+        ThreadPoolExecutor(CLIENTS) as pool,
+    ):
+        request_ids = list(pool.map(predict, images))
     where = folder(root)
     files = segments(where)
     writers = {path.name.split("-")[-2] for path in files}
