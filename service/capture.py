@@ -109,9 +109,10 @@ class Capture:
 
     def sample(self, request_id: str, result: "Result") -> int:
         """Write the request's images if it is drawn into the sample; how many were written."""
-        if self.rate <= 0 or result.images is None or random.random() >= self.rate:  # noqa: S311
+        images = result.images
+        if self.rate <= 0 or images is None or random.random() >= self.rate:  # noqa: S311
             return 0
-        lines = self._lines(request_id, result)
+        lines = self._lines(request_id, result, images)
         data = b"".join(lines)
         with self._lock:
             if self.broken is not None:
@@ -126,16 +127,15 @@ class Capture:
             self._written += len(data)
         return len(lines)
 
-    def _lines(self, request_id: str, result: "Result") -> list[bytes]:
+    def _lines(self, request_id: str, result: "Result", images: np.ndarray) -> list[bytes]:
         """One line per image, as many as fit in one segment (a large batch is cut short)."""
-        assert result.images is not None
         now = round(time.time(), 3)
         model = result.model
         lines: list[bytes] = []
         size = 0
         rows = result.probabilities.tolist()
         for index, (picture, row, top) in enumerate(
-            zip(pixels(result.images), rows, result.classes.tolist(), strict=True)
+            zip(pixels(images), rows, result.classes.tolist(), strict=True)
         ):
             line = orjson.dumps(
                 {"id": request_id, "i": index, "t": now, "m": model.name, "v": model.version,
