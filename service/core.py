@@ -4,6 +4,8 @@ import os
 from typing import Any
 
 from service.aliases import AliasFollower
+from service.capture import Capture
+from service.capture import folder as capture_folder
 from service.contract import validate_name
 from service.data_plane import DataPlane
 from service.events import Observers
@@ -34,6 +36,8 @@ class Core:
         self.feedback = Feedback(settings)
         self.observers.append(Failures(self.feedback.predictions))
         self.live_answers = LiveAnswers(self.feedback.predictions)
+        self.capture = Capture(capture_folder(settings.model_dir), settings.capture_rate,
+                               settings.capture_max_bytes, settings.capture_keep)  # fmt: skip
         journal = shadow_journal(settings.model_dir, settings.prediction_ttl)
         self.shadows = ShadowRunner(registry, self._loader, settings, journal)
         self.agreement = Agreement(journal)

@@ -37,6 +37,7 @@ class Result:
     probabilities: np.ndarray
     novelty: np.ndarray | None = None
     in_distribution: np.ndarray | None = None
+    images: np.ndarray | None = None  # the [N,28,28] the model saw, for payload capture
 
     @cached_property
     def classes(self) -> np.ndarray:
@@ -215,7 +216,7 @@ class DataPlane:
             raise ModelRunError(
                 f"version {loaded.version} of {loaded.name} failed to classify these images"
             ) from None
-        result = self._judged(loaded, alias, probabilities, novelty)
+        result = self._judged(loaded, alias, probabilities, novelty, images)
         if self.shadow is not None:
             self.shadow(result, images)
         if self._observers:
@@ -232,12 +233,13 @@ class DataPlane:
         alias: str | None,
         probabilities: np.ndarray,
         novelty: np.ndarray | None,
+        images: np.ndarray | None = None,
     ) -> Result:
         """The result with the version's judgement of each image (None without one)."""
         if novelty is None or loaded.judgement is None:
-            return Result(loaded, alias, probabilities)
+            return Result(loaded, alias, probabilities, images=images)
         judged = loaded.judgement.in_distribution(novelty)
-        return Result(loaded, alias, probabilities, novelty, judged)
+        return Result(loaded, alias, probabilities, novelty, judged, images)
 
     def _check_batch(self, count: int) -> None:
         if count == 0:

@@ -53,12 +53,14 @@ def with_model_version(response: Response, model: LoadedModel) -> Response:
     return response
 
 
-def remember(result: Result, started: float) -> None:
+def remember(result: Result, started: float) -> str | None:
     """Remember the answer under the request's ID, for POST /feedback and rollouts (every
-    protocol: feedback works whichever served); started: perf_counter before classifying."""
-    request_id = request.environ.get(REQUEST_ID_KEY)
+    protocol: feedback works whichever served); started: perf_counter before classifying.
+    Returns the request ID (None outside the access log's wrapper)."""
+    request_id: str | None = request.environ.get(REQUEST_ID_KEY)
     if request_id is not None:
         core().feedback.remember(request_id, result, time.perf_counter() - started)
+    return request_id
 
 
 def _predict(name: str | None) -> Response:
@@ -69,7 +71,9 @@ def _predict(name: str | None) -> Response:
     result = data_plane().predict_images(
         uploaded_images(), name=name, key=key, reject_unknown=reject, **query
     )
-    remember(result, started)
+    request_id = remember(result, started)
+    if request_id is not None:
+        core().capture.sample(request_id, result)  # opt-in (FASHION_CAPTURE_RATE)
     response = Response(encode(result), mimetype="application/json")
     return with_model_version(response, result.model)
 
