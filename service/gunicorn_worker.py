@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from email.utils import formatdate
 from typing import Any
 
@@ -66,54 +66,44 @@ LINGER_TIME = 2.0
 ACCEPT_PAUSE = 0.5
 FD_EXHAUSTED = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 TICK = 0.5  # heartbeat and time-out sweep interval; also the heartbeat between requests
+# The heartbeat thread beats this long past a request's budget: the step running when the
+# budget ran out (one image's decode, one model run of RUN_SLICE images) must still end.
+HEARTBEAT_GRACE = 5.0
 BUSY = Refusal(b"503 Service Unavailable", "busy", "too many uploads in progress")
 TIMED_OUT = Refusal(b"408 Request Timeout", "request_timeout", "request not received in time")
 FAILED = Refusal(b"500 Internal Server Error", "internal_error", "internal error")
-TOO_LONG = Refusal(b"503 Service Unavailable", "timeout", "the request took too long")
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 
 
-class RequestTooLong(BaseException):
-    """Raised in the app by the watchdog; a BaseException, so Flask passes it through."""
+class Heartbeat:
+    """Tells gunicorn the worker lives while the serving thread is inside one long request.
 
-
-class Watchdog:
-    """Stops a request that runs past half the worker timeout, so it cannot cost the worker.
-
-    gunicorn kills a worker that misses its heartbeat for `timeout` seconds, and every client
-    on it with it; the loop beats only between requests. A request past `limit` gets an
-    exception raised in the serving thread (at its next bytecode: between images, between
-    onnxruntime slices), and its client a 503. Code that never returns to Python is still
-    killed by gunicorn, as a hung worker should be.
+    The loop beats only between requests, and gunicorn kills a worker silent for `timeout`
+    seconds, with every client on it. A request's work is bounded by its own budget instead
+    (service/deadline.py: checked between images and model runs, a clean 503 past it); this
+    thread beats for it meanwhile (onnxruntime and Pillow release the GIL, and pure Python
+    yields it every few ms). Past the budget and a grace it stops beating: a request that never
+    reaches a check is hung, and gunicorn kills the worker `timeout` seconds later.
     """
 
-    def __init__(self, limit: float) -> None:
-        self.limit = limit
-        self.lock = threading.Lock()
+    def __init__(self, notify: Callable[[], None], limit: float) -> None:
+        self.notify, self.limit = notify, limit
         self.started = 0.0  # when the running request began; 0: none runs
-        self.fired = False
-        self.serving = threading.get_ident()
-        threading.Thread(target=self.watch, name="watchdog", daemon=True).start()
+        self.stopped = threading.Event()
+        if limit > 0:
+            threading.Thread(target=self.beat, name="heartbeat", daemon=True).start()
 
     def __enter__(self) -> None:
-        with self.lock:
-            self.started, self.fired = time.monotonic(), False
+        self.started = time.monotonic()
 
     def __exit__(self, *exc: object) -> None:
-        with self.lock:
-            self.started = 0.0
-            if self.fired:  # raised too late to land: take it back
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.serving), None)
+        self.started = 0.0
 
-    def watch(self) -> None:
-        while True:
-            time.sleep(TICK)  # a clock, not a wait for an event
-            with self.lock:
-                if self.started and not self.fired and time.monotonic() - self.started > self.limit:
-                    self.fired = True
-                    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                        ctypes.c_ulong(self.serving), ctypes.py_object(RequestTooLong)
-                    )
+    def beat(self) -> None:
+        while not self.stopped.wait(TICK):
+            started = self.started
+            if started and time.monotonic() - started < self.limit:
+                self.notify()
 
 
 def return_freed_memory() -> None:
@@ -155,13 +145,15 @@ class BufferedWorker(base.Worker):
         # The app is loaded: its objects live as long as the worker. Frozen, the collector stops
         # scanning them (a full collection took 13 ms with them, ~0 frozen).
         gc.freeze()
-        self.watchdog = Watchdog(self.cfg.timeout / 2)
+        budget = settings.current().request_timeout
+        self.heartbeat_thread = Heartbeat(self.notify, budget + HEARTBEAT_GRACE if budget else 0)
         COUNTS[self.slot] = 1
         self.set_accepting(True)
         try:
             self.loop()
         finally:
             COUNTS[self.slot] = 0
+            self.heartbeat_thread.stopped.set()
         for conn in list(self.connections):
             self.close(conn)
 
@@ -509,7 +501,7 @@ class BufferedWorker(base.Worker):
             state[:] = [status, headers]
 
         try:
-            with self.watchdog:
+            with self.heartbeat_thread:
                 result = self.wsgi(environ, start_response)
                 if isinstance(result, FileBody):  # sent from the file as the client takes it
                     body: Any = result
@@ -522,10 +514,6 @@ class BufferedWorker(base.Worker):
                             result.close()
                     length = len(body)
             status, headers = state
-        except RequestTooLong:
-            self.log.warning("Stopped %s after %.0f s", request.url[:200], self.watchdog.limit)
-            self.queue(conn, error_answer(TOO_LONG))
-            return False
         except Exception:  # a WSGI failure must still get an answer, never a hang
             self.log.exception("Error handling request %s", request.url[:200])
             self.queue(conn, error_answer(FAILED))
