@@ -26,9 +26,9 @@ MAX_REQUEST_LINE = 8 * 1024
 MAX_FIELD = 8 * 1024
 MAX_HEAD = 64 * 1024
 MAX_HEADERS = 100
-# Chunk framing beyond the data (sizes, extensions, trailers): llhttp skips extensions without
-# buffering or limit, so a client could stream them forever; Node's parser caps them at 16 KiB
-# (its answer to that DoS), h11 caps any incomplete line at 16 KiB. Counted per slice of a read.
+# Chunk framing beyond the data (sizes, extensions, trailers, zeros before a size): llhttp skips
+# it without buffering or limit, so a client could stream it forever; Node caps extensions at
+# 16 KiB (its answer to that DoS), hyper trailers at 16 KiB. Counted per slice of a read.
 MAX_FRAMING = 16 * 1024
 FRAMING_PER_CHUNK = 24  # a chunk's own size line and CRLFs: up to 16 hex digits + 4
 FEED_SLICE = 4096  # reads are parsed in slices of this while a head or chunked body is open

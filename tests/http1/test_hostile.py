@@ -144,6 +144,7 @@ def test_forbidden_bytes_are_refused_and_the_connection_closed(server, request_b
         b"1" + b";a=b" * 25_000 + b"\r\nx\r\n0\r\n\r\n",
         b"".join(b"1;%s\r\nx\r\n" % (b"e" * 4000) for _ in range(30)) + b"0\r\n\r\n",
         b"1\r\nx\r\n0\r\nX-T: " + b"a" * 100_000 + b"\r\n\r\n",
+        b"0" * 100_000 + b"1\r\nx\r\n0\r\n\r\n",
         b"1\r\nx\r\n0\r\n" + b"".join(b"X-%d: a\r\n" % i for i in range(2000)) + b"\r\n",
     ],
     ids=[
@@ -151,6 +152,7 @@ def test_forbidden_bytes_are_refused_and_the_connection_closed(server, request_b
         "extensions-25k",
         "extensions-in-30-chunks",
         "trailer-100k",
+        "zeros-100k",
         "trailers-2000",
     ],
 )
