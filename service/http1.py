@@ -304,6 +304,8 @@ class Connection:
             raise Refusal(BAD_REQUEST, "bad_request", "invalid Host header")
         if request.method == b"CONNECT":  # authority-form: no tunnels here (RFC 9110 §9.3.6)
             raise Refusal(b"501 Not Implemented", "not_implemented", "CONNECT is not supported")
+        if b"#" in request.url:  # RFC 9112 §3.2: no request-target form has a fragment
+            raise Refusal(BAD_REQUEST, "bad_request", "a fragment (#) in the request target")
         if request.url == b"*":  # RFC 9112 §3.2.4: asterisk-form is for OPTIONS alone
             if request.method != b"OPTIONS":
                 raise Refusal(BAD_REQUEST, "bad_request", "* is a target for OPTIONS only")

@@ -91,6 +91,8 @@ def open_fds(pid: int) -> int:
         # RFC 9110 §9.3.6: no tunnels here; RFC 9112 §3.2.4: "*" is for OPTIONS alone.
         (b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n", 501),
         (b"GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        # RFC 9112 §3.2: a request target never carries a fragment.
+        (b"GET /healthz#frag HTTP/1.1\r\nHost: x\r\n\r\n", 400),
         # RFC 9112 §3.2.2: absolute-form is for http and https URIs.
         (b"GET ftp://x/healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400),
         (b"GET http://user@x/healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400),
@@ -124,6 +126,7 @@ def open_fds(pid: int) -> int:
         "expect-other",
         "CONNECT",
         "asterisk-GET",
+        "fragment",
         "absolute-ftp",
         "absolute-userinfo",
         "h2-preface",
@@ -282,6 +285,14 @@ def test_odd_percent_encodings_get_a_json_4xx_never_a_file_outside(server, targe
     assert b"root:" not in body
     assert b"FASHION_" not in body
     assert headers["connection"] == "keep-alive"
+
+
+def test_empty_lines_between_pipelined_requests_are_skipped(server):
+    """RFC 9112 §2.2: at least one empty line before a request line is ignored."""
+    with Client(server.port) as client:
+        client.send(GET + b"\r\n\r\n" + GET + b"\r\n" + GET)
+        statuses = [client.response()[0] for _ in range(3)]
+    assert statuses == [200, 200, 200]
 
 
 def test_head_answers_carry_the_length_and_no_body(server):
