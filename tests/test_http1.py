@@ -155,9 +155,14 @@ def test_trailers_are_counted_but_never_joined_to_the_headers(conn):
 def test_chunk_framing_past_its_cap_is_refused_however_it_arrives(conn, piece):
     # Twice the cap: the slice that ends the head and the one that ends the body go uncounted.
     data = CHUNKED + b"1;" + b"e" * (2 * MAX_FRAMING) + b"\r\nx\r\n0\r\n\r\n"
+    pieces = [data[start : start + piece] for start in range(0, len(data), piece)]
+
+    def feed_all() -> None:
+        for part in pieces:
+            conn.feed(part)
+
     with pytest.raises(Refusal, match="chunk extensions"):
-        for start in range(0, len(data), piece):
-            conn.feed(data[start : start + piece])
+        feed_all()
 
 
 def test_chunk_framing_within_its_cap_is_parsed(conn):
