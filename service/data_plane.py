@@ -11,7 +11,8 @@ import numpy as np
 
 from service.aliases import AliasFollower
 from service.contract import CLASS_NAMES, IMAGE_SIDE, check_target, validate_alias, validate_name
-from service.errors import BadRequest, BatchTooLarge, ModelRunError, NotClothing
+from service.deadline import Deadline
+from service.errors import BadRequest, BatchTooLarge, FashionServeError, ModelRunError, NotClothing
 from service.events import Observers
 from service.loader import LoadedModel
 from service.preprocess import DEFAULT_READING, Preprocessed, Reading, read_images
@@ -137,10 +138,11 @@ class DataPlane:
         ``reject_unknown``: NotClothing instead of an answer when the version judges any image
         not in distribution (a version without a judgement never rejects).
         """
+        deadline = self._deadline()
         self._check_batch(len(blobs))
         loaded, alias = self.model(name, version, alias, key)
-        images = read_images(blobs, reading, self.settings.max_pixels).images
-        result = self._result(loaded, alias, images)
+        images = read_images(blobs, reading, self.settings.max_pixels, deadline).images
+        result = self._result(loaded, alias, images, deadline)
         if reject_unknown:
             result.reject_unknown()
         return result
@@ -150,7 +152,7 @@ class DataPlane:
     ) -> Preprocessed:
         """The [N,28,28] a model would receive for these images, within this service's limits."""
         self._check_batch(len(blobs))
-        return read_images(blobs, reading, self.settings.max_pixels)
+        return read_images(blobs, reading, self.settings.max_pixels, self._deadline())
 
     def predict_array(
         self,
@@ -167,9 +169,11 @@ class DataPlane:
             )
         if not np.isfinite(images).all():
             raise BadRequest("pixel values must be finite numbers")
+        deadline = self._deadline()
         self._check_batch(len(images))
         loaded, alias = self.model(name, version, alias, key)
-        return self._result(loaded, alias, np.ascontiguousarray(images, dtype=np.float32))
+        tensor = np.ascontiguousarray(images, dtype=np.float32)
+        return self._result(loaded, alias, tensor, deadline)
 
     def explain_image(
         self,
@@ -204,11 +208,19 @@ class DataPlane:
                 self._inspector = Inspector(self._providers, settings.threads, settings.max_loaded)
             return self._inspector
 
-    def _result(self, loaded: LoadedModel, alias: str | None, images: np.ndarray) -> Result:
+    def _deadline(self) -> Deadline:
+        """This request's budget, from now: checked between images and between model runs."""
+        return Deadline(self.settings.request_timeout)
+
+    def _result(
+        self, loaded: LoadedModel, alias: str | None, images: np.ndarray, deadline: Deadline
+    ) -> Result:
         # One session run answers both outputs; the judgement is made here, once, for every
         # protocol.
         try:
-            probabilities, novelty = loaded.model.run_judged(images)
+            probabilities, novelty = loaded.model.run_judged(images, deadline)
+        except FashionServeError:  # the request's own budget ran out: not the version's fault
+            raise
         except Exception as error:  # onnxruntime raises its own untyped errors
             log.error("%s v%d failed on a batch of %d: %s", loaded.name, loaded.version,
                       len(images), error)  # fmt: skip
