@@ -1,6 +1,8 @@
 """training.drawn: outliers and labelled clothing from a tiny committed icon fixture (no npm)."""
 
+import re
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +19,33 @@ FIXTURE = Path(__file__).parent / "fixtures" / "drawn"
 def test_the_committed_clothing_labels_name_only_training_packages():
     entries = real_pictures.read_labels(CLOTHING, tuple(PACKAGES))
 
-    assert len(entries) >= 60
+    assert len(entries) >= 300
     assert {e.source for e in entries} == set(PACKAGES)
-    assert len({e.label for e in entries}) >= 8
+    per_class = Counter(CLASS_NAMES[e.label] for e in entries)
+    assert set(per_class) == set(CLASS_NAMES)
+    assert min(per_class.values()) >= 10
     assert not set(PACKAGES) & set(real_pictures.SOURCES)  # never a development source
+    assert not any(spec.startswith("@iconify-json/fluent-emoji") for spec in PACKAGES.values())
+    assert set(drawn.OUTLIERS_PER_PACKAGE) <= set(PACKAGES)
+
+
+def test_no_labelled_clothing_icon_can_be_drawn_as_an_outlier():
+    excluded = re.compile(drawn.NOT_OUTLIER)
+
+    leaked = [e.picture for e in real_pictures.read_labels(CLOTHING, tuple(PACKAGES))
+              if not excluded.search(e.picture)]  # fmt: skip
+
+    assert leaked == []
+
+
+def test_the_cached_arrays_are_named_for_the_labels_they_hold(tmp_path, monkeypatch):
+    before = drawn.arrays_file(tmp_path)
+    edited = tmp_path / "edited.csv"
+    edited.write_bytes(CLOTHING.read_bytes() + b"mdi,tshirt-crew-extra,T-shirt/top\n")
+    monkeypatch.setattr(drawn, "CLOTHING", edited)
+
+    assert drawn.arrays_file(tmp_path) != before
+    assert drawn.arrays_file(tmp_path).parent == tmp_path
 
 
 def test_random_texts_are_seeded_pngs():
@@ -36,6 +61,9 @@ def test_build_renders_outliers_without_clothing_names_and_labels_the_clothing(
     tmp_path, monkeypatch
 ):
     shutil.copytree(FIXTURE / "packages", tmp_path / "packages")
+    fixture_packages = sorted(path.name for path in (FIXTURE / "packages").iterdir())
+    monkeypatch.setattr(drawn, "PACKAGES", {k: PACKAGES[k] for k in fixture_packages})
+    monkeypatch.setattr(drawn, "OUTLIERS_PER_PACKAGE", dict.fromkeys(fixture_packages, 100))
     monkeypatch.setattr(drawn, "CLOTHING", FIXTURE / "clothing.csv")
     monkeypatch.setattr(drawn, "TEXTS", 2)
 
@@ -46,7 +74,7 @@ def test_build_renders_outliers_without_clothing_names_and_labels_the_clothing(
     assert built.outliers.shape[1:] == (28, 28)
     assert built.outliers.max() <= 1.0
     assert built.clothing_labels.tolist() == [CLASS_NAMES.index("T-shirt/top")] * 2
-    assert (tmp_path / drawn.ARRAYS).is_file()  # cached: loaded again without rendering
+    assert drawn.arrays_file(tmp_path).is_file()  # cached: loaded again without rendering
     again = drawn.load(tmp_path)
     np.testing.assert_array_equal(again.outliers, built.outliers)
 
