@@ -98,3 +98,20 @@ def test_mixed_adds_repeated_clothing_and_uniform_outliers_weighted_as_a_whole()
     assert w[106:].sum() == pytest.approx(0.5 * 100 / 10)  # outlier_weight / 10 of the images
     x, y, w = mixed(images, labels, extra, outlier_weight=0.0, repeat=0)
     assert len(x) == len(y) == len(w) == 100
+
+
+def test_the_card_counts_each_class_and_the_sheet_shows_every_class(tmp_path):
+    extra = Drawn(
+        outliers=np.zeros((1, 28, 28), np.float32),
+        clothing=np.ones((30, 28, 28), np.float32),
+        clothing_labels=np.array([0] * 25 + [9] * 5),
+    )
+
+    counts = extra.card()["clothing_per_class"]
+    sheet = extra.sheet(per_row=24, zoom=2)
+
+    assert counts == {name: (25 if i == 0 else 5 if i == 9 else 0)
+                      for i, name in enumerate(CLASS_NAMES)}  # fmt: skip
+    # two rows for class 0, one row each for the nine others (empty classes keep their header)
+    assert sheet.size == (24 * 56, 10 * 14 + (2 + 9) * 56)
+    assert np.asarray(sheet)[14:70, :56].min() == 255  # a white (all-ones) picture, as drawn

@@ -13,7 +13,8 @@ Two kinds, both fetched with npm and rendered as the real-picture set is (evalua
   shorts → Trouser; handbags, backpacks, briefcases, shopping bags → Bag. Left out, having no
   class or no clear one: skirts, ties alone, socks, hats, waistcoats, suitcases, wallets.
 
-    python -m training.drawn fetch     # npm pack the packages, render, cache the arrays
+    python -m training.drawn fetch             # npm pack the packages, render, cache the arrays
+    python -m training.drawn sheet --out x.png # the same, then a contact sheet of the clothing
 
 Credits for the packages: data/ATTRIBUTION.md.
 """
@@ -35,7 +36,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from evaluation import real_pictures
 from evaluation.gate import converted
-from service.contract import NUM_CLASSES
+from service.contract import CLASS_NAMES, NUM_CLASSES
 
 HERE = Path(__file__).parent / "data"
 CLOTHING = HERE / "drawn_clothing.csv"
@@ -107,13 +108,36 @@ class Drawn:
 
     def card(self) -> dict[str, object]:
         """The card's record of what was mixed in."""
+        counts = np.bincount(self.clothing_labels, minlength=NUM_CLASSES).tolist()
         return {
             "packages": PACKAGES,
             "outliers": len(self.outliers),
             "outlier_texts": TEXTS,
             "clothing": len(self.clothing),
+            "clothing_per_class": dict(zip(CLASS_NAMES, counts, strict=True)),
             "clothing_labels": "training/data/drawn_clothing.csv",
         }
+
+    def sheet(self, per_row: int = 24, zoom: int = 2) -> Image.Image:
+        """A contact sheet of the labelled clothing as photo mode reads it, one block of rows
+        per class under its name: how the labels are checked by eye."""
+        side, header = 28 * zoom, 14
+        blocks = []
+        for label, name in enumerate(CLASS_NAMES):
+            images = self.clothing[self.clothing_labels == label]
+            rows = max(1, -(-len(images) // per_row))
+            block = Image.new("L", (per_row * side, header + rows * side), 255)
+            ImageDraw.Draw(block).text((2, 1), f"{name} ({len(images)})", fill=0)
+            for index, image in enumerate(images):
+                tile = Image.fromarray((image * 255).astype(np.uint8)).resize((side, side))
+                block.paste(tile, ((index % per_row) * side, header + (index // per_row) * side))
+            blocks.append(block)
+        sheet = Image.new("L", (per_row * side, sum(b.height for b in blocks)), 255)
+        top = 0
+        for block in blocks:
+            sheet.paste(block, (0, top))
+            top += block.height
+        return sheet
 
 
 def arrays_file(folder: Path) -> Path:
@@ -229,8 +253,9 @@ def mixed(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.drawn")
-    parser.add_argument("command", choices=("fetch",))
+    parser.add_argument("command", choices=("fetch", "sheet"))
     parser.add_argument("--cache", help=f"default ${real_pictures.ENV_VAR}, else the default")
+    parser.add_argument("--out", default="drawn-clothing.png", help="sheet: the PNG to write")
     args = parser.parse_args(argv)
     try:
         drawn = load(args.cache)
@@ -238,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{len(drawn.outliers)} outliers, {len(drawn.clothing)} labelled clothing pictures")
+    if args.command == "sheet":
+        drawn.sheet().save(args.out)
+        print(f"contact sheet: {args.out}")
     return 0
 
 
