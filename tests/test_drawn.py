@@ -3,17 +3,15 @@
 import re
 import shutil
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from evaluation import real_pictures
 from service.contract import CLASS_NAMES
+from tests.drawn_fixture import use_drawn_fixture
 from training import drawn
 from training.drawn import CLOTHING, PACKAGES, Drawn, mixed, random_texts
-
-FIXTURE = Path(__file__).parent / "fixtures" / "drawn"
 
 
 def test_the_committed_clothing_labels_name_only_training_packages():
@@ -60,12 +58,7 @@ def test_random_texts_are_seeded_pngs():
 def test_build_renders_outliers_without_clothing_names_and_labels_the_clothing(
     tmp_path, monkeypatch
 ):
-    shutil.copytree(FIXTURE / "packages", tmp_path / "packages")
-    fixture_packages = sorted(path.name for path in (FIXTURE / "packages").iterdir())
-    monkeypatch.setattr(drawn, "PACKAGES", {k: PACKAGES[k] for k in fixture_packages})
-    monkeypatch.setattr(drawn, "OUTLIERS_PER_PACKAGE", dict.fromkeys(fixture_packages, 100))
-    monkeypatch.setattr(drawn, "CLOTHING", FIXTURE / "clothing.csv")
-    monkeypatch.setattr(drawn, "TEXTS", 2)
+    use_drawn_fixture(monkeypatch, tmp_path, texts=2)
 
     built = drawn.load(tmp_path)
 
