@@ -16,8 +16,9 @@ from evaluation import real_pictures
 from service.contract import CLASS_NAMES
 from service.preprocess import normalize
 from service.registry import Registry
+from tests.drawn_fixture import use_drawn_fixture
 from tests.tiny_models import register_tiny
-from training import data, drawn
+from training import data
 from training.__main__ import main, parse_args, split_validation
 from training.train import metrics_from_logits
 
@@ -346,12 +347,8 @@ def test_a_short_outlier_exposure_run_exports_and_records_its_novelty_judgement(
     tmp_path, capsys, monkeypatch
 ):
     cache = tmp_path / "cache"  # the tiny icon fixture: nothing is fetched
-    shutil.copytree(Path(__file__).parent / "fixtures" / "drawn" / "packages", cache / "packages")
+    use_drawn_fixture(monkeypatch, cache, texts=4)
     monkeypatch.setenv(real_pictures.ENV_VAR, str(cache))
-    monkeypatch.setattr(
-        drawn, "CLOTHING", Path(__file__).parent / "fixtures" / "drawn" / "clothing.csv"
-    )
-    monkeypatch.setattr(drawn, "TEXTS", 4)
     root = tmp_path / "registry"
     root.mkdir()
 
