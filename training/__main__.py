@@ -167,7 +167,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=arch_help(
             "novelty",
             "export the energy score as a second output `novelty` and record its threshold at "
-            "a 5%% false-alarm rate on the validation images (needs --calibrate); ",
+            "a 4%% false-alarm rate on the validation images, for at most 5%% on the test set "
+            "(needs --calibrate); ",
         ),
     )
     parser.add_argument(
