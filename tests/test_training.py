@@ -123,7 +123,7 @@ def test_each_architecture_has_its_own_defaults_and_options_override_them():
     deep = parse_args([])
 
     assert deep.arch == "cnn-deep"  # the default: `python -m training` trains the shipped recipe
-    assert (deep.outlier_weight, deep.drawn_repeat, deep.novelty) == (0.5, 30, True)
+    assert (deep.outlier_weight, deep.drawn_repeat, deep.novelty) == (0.3, 30, True)
     assert (ood.outlier_weight, ood.drawn_repeat, ood.novelty) == (0.5, 40, True)
     assert (real.augment, real.mirror, real.calibrate, real.validation) == (True, False, True, 5000)
     assert (real.outlier_weight, real.drawn_repeat, real.novelty) == (0.0, 0, False)

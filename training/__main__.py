@@ -47,7 +47,7 @@ ARCH_DEFAULTS = {
     "cnn-deep": {
         "epochs": 18, "batch_size": 128, "learning_rate": 2e-3, "validation": 5000,
         "patience": 0, "augment": True, "mirror": False, "calibrate": True,
-        "outlier_weight": 0.5, "drawn_repeat": 30, "novelty": True,
+        "outlier_weight": 0.3, "drawn_repeat": 30, "novelty": True,
     },
 }  # fmt: skip
 
