@@ -48,7 +48,7 @@ lock: | $(UV)  ## re-resolve uv.lock after a change to pyproject.toml's dependen
 serve: venv-serve  ## serve the shipped registry on $(HOST):$(PORT)
 	FASHION_BIND=$${FASHION_BIND:-$(HOST):$(PORT)} $(BIN)/python -m service
 
-train: venv-train  ## train, export and register a new version (ARGS="--epochs 10 --promote production")
+train: venv-train  ## train, export, register (ARGS="--epochs 10 --with-feedback --promote production --gate")
 	$(BIN)/python -m training $(ARGS)
 
 lint: venv-lint  ## ruff check and ruff format --check (what .pre-commit-config.yaml runs)

@@ -4,6 +4,8 @@ import os
 from typing import Any
 
 from service.aliases import AliasFollower
+from service.capture import Capture
+from service.capture import folder as capture_folder
 from service.contract import validate_name
 from service.data_plane import DataPlane
 from service.events import Observers
@@ -32,6 +34,8 @@ class Core:
         self.registry_view = RegistryView(settings, registry, self._aliases, providers)
         self.feedback = Feedback(settings)
         self.live_answers = LiveAnswers(self.feedback.predictions)
+        self.capture = Capture(capture_folder(settings.model_dir), settings.capture_rate,
+                               settings.capture_max_bytes, settings.capture_keep)  # fmt: skip
         self._registry = registry
 
     def start(self) -> None:

@@ -34,6 +34,7 @@ class Result:
     probabilities: np.ndarray
     novelty: np.ndarray | None = None
     in_distribution: np.ndarray | None = None
+    images: np.ndarray | None = None  # the [N,28,28] the model saw, for payload capture
 
     @cached_property
     def classes(self) -> np.ndarray:
@@ -202,7 +203,7 @@ class DataPlane:
         # One session run answers both outputs; the judgement is made here, once, for every
         # protocol.
         probabilities, novelty = loaded.model.run_judged(images)
-        result = self._judged(loaded, alias, probabilities, novelty)
+        result = self._judged(loaded, alias, probabilities, novelty, images)
         if self._observers:
             self._observers.on_result(loaded.name, loaded.version, result.classes)
             judged = result.in_distribution
@@ -217,12 +218,13 @@ class DataPlane:
         alias: str | None,
         probabilities: np.ndarray,
         novelty: np.ndarray | None,
+        images: np.ndarray | None = None,
     ) -> Result:
         """The result with the version's judgement of each image (None without one)."""
         if novelty is None or loaded.judgement is None:
-            return Result(loaded, alias, probabilities)
+            return Result(loaded, alias, probabilities, images=images)
         judged = loaded.judgement.in_distribution(novelty)
-        return Result(loaded, alias, probabilities, novelty, judged)
+        return Result(loaded, alias, probabilities, novelty, judged, images)
 
     def _check_batch(self, count: int) -> None:
         if count == 0:

@@ -39,6 +39,10 @@ class Settings:
     prediction_ttl: float = 3600.0
     feedback_token: str | None = None
     feedback_rate: float = 20.0
+    # Payload capture (service/capture.py): the share of /predict requests kept; 0 is off.
+    capture_rate: float = 0.0
+    capture_max_bytes: int = 256 * 1024 * 1024
+    capture_keep: float = 7 * 24 * 3600.0
     # Peers whose X-Forwarded-* headers are believed (the reverse proxy); none by default.
     trusted_proxies: tuple[Network, ...] = ()
     # gunicorn's side, read by service/gunicorn.conf.py.
@@ -82,6 +86,11 @@ class Settings:
             feedback_rate=_number(
                 env, "FASHION_FEEDBACK_RATE", cls.feedback_rate, float, minimum=0.1
             ),
+            capture_rate=_number(env, "FASHION_CAPTURE_RATE", cls.capture_rate, float, minimum=0.0),
+            capture_max_bytes=_number(
+                env, "FASHION_CAPTURE_MAX_BYTES", cls.capture_max_bytes, int, minimum=65536
+            ),
+            capture_keep=_number(env, "FASHION_CAPTURE_KEEP", cls.capture_keep, float, minimum=1.0),
             trusted_proxies=_networks(env, "FASHION_TRUSTED_PROXIES"),
             bind=env.get("FASHION_BIND", cls.bind),
             workers=_number(env, "FASHION_WORKERS", cls.workers, int, minimum=1),
@@ -98,6 +107,8 @@ class Settings:
         # Settings built in code (tests, tools) are held to the same rules as the environment's.
         _name("FASHION_DEFAULT_MODEL", self.default_model)
         _name("FASHION_DEFAULT_ALIAS", self.default_alias, validate_alias)
+        if not 0 <= self.capture_rate <= 1:
+            raise SettingsError(f"FASHION_CAPTURE_RATE must be 0 to 1, not {self.capture_rate}")
 
 
 _current: Settings | None = None

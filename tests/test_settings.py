@@ -94,6 +94,11 @@ def test_empty_values_mean_the_default_and_an_empty_token_means_no_token():
         ("FASHION_DEFAULT_MODEL", "../etc", "FASHION_DEFAULT_MODEL: invalid model name"),
         ("FASHION_DEFAULT_ALIAS", "Prod", "FASHION_DEFAULT_ALIAS: invalid alias name"),
         ("FASHION_WORKERS", "0", "FASHION_WORKERS must be at least 1"),
+        ("FASHION_CAPTURE_RATE", "1.5", "FASHION_CAPTURE_RATE must be 0 to 1, not 1.5"),
+        ("FASHION_CAPTURE_RATE", "nan", "FASHION_CAPTURE_RATE must be 0 to 1, not nan"),
+        ("FASHION_CAPTURE_RATE", "-0.1", "FASHION_CAPTURE_RATE must be at least 0.0"),
+        ("FASHION_CAPTURE_MAX_BYTES", "4096", "FASHION_CAPTURE_MAX_BYTES must be at least 65536"),
+        ("FASHION_CAPTURE_KEEP", "0", "FASHION_CAPTURE_KEEP must be at least 1.0"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_variable(key, value, message):

@@ -15,7 +15,7 @@ from service.errors import FashionServeError, RegistryError
 from service.loader import check_model
 from service.preprocess import normalize
 from service.registry import Registry
-from training import TrainingError, data
+from training import TrainingError, captured, data
 
 if TYPE_CHECKING:  # training.train imports TensorFlow, which run() loads only when needed
     from training.train import Fit
@@ -178,6 +178,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="cosine: decay the learning rate to 0 over the run (default; about a point more "
         "test accuracy than the tutorial's constant rate); constant: the tutorial's setting",
     )
+    captured.add_option(parser)
     parser.add_argument("--promote", metavar="ALIAS", help="point ALIAS (e.g. production) at it")
     parser.add_argument(
         "--gate",
@@ -320,6 +321,10 @@ def run(args: argparse.Namespace) -> int:
     dataset = data.load(data_dir)
     train_images = dataset.train_images[: args.train_limit]
     train_labels = dataset.train_labels[: args.train_limit]
+    labelled = captured.load(registry.root, name) if args.with_feedback else None
+    if labelled is not None:  # live pictures with feedback, appended to the training images
+        print(f"with feedback: {len(labelled.labels)} captured pictures", flush=True)
+        train_images, train_labels = labelled.added_to(train_images, train_labels)
     print(
         f"data: {len(train_images)} training and {len(dataset.test_images)} test images "
         f"from {dataset.source}",
@@ -448,7 +453,8 @@ def run(args: argparse.Namespace) -> int:
                 augmentation.card() if augmentation else None,
                 drawn.card() if drawn is not None else None,
             ),
-            "data": data_entry(dataset, train_images, args.validation),
+            "data": data_entry(dataset, train_images, args.validation)
+            | ({"captured": labelled.card()} if labelled is not None else {}),
             "metrics": metrics,
             "parity": parity,
             "inference": {

@@ -64,6 +64,7 @@ def _predict(name: str | None) -> Response:
     request_id = request.environ.get(REQUEST_ID_KEY)
     if request_id is not None:  # remembered for POST /feedback and rollouts (service/feedback.py)
         core().feedback.remember(request_id, result, time.perf_counter() - started)
+        core().capture.sample(request_id, result)  # opt-in (FASHION_CAPTURE_RATE)
     response = Response(encode(result), mimetype="application/json")
     return with_model_version(response, result.model)
 

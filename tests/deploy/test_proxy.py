@@ -68,9 +68,13 @@ def test_the_template_uses_only_what_the_entrypoint_fills_in():
 def test_only_the_proxy_is_published_and_x_forwarded_is_trusted_from_its_network_alone():
     services = COMPOSE["services"]
     assert "ports" not in services["api"]
-    assert services["api"]["networks"] == ["back"]
+    assert services["api"]["networks"] == ["back", "metrics"]
     back = COMPOSE["networks"]["back"]
     assert back["internal"] is True
+    # Only the proxy shares `back` with the api: nothing else can pass for it.
+    on_back = [name for name, s in services.items() if "back" in s.get("networks", [])]
+    assert on_back == ["proxy", "api"]
+    assert COMPOSE["networks"]["metrics"]["internal"] is True
     (subnet,) = [default(c["subnet"]) for c in back["ipam"]["config"]]
     assert default(services["api"]["environment"]["FASHION_TRUSTED_PROXIES"]) == subnet
     for port in services["proxy"]["ports"]:

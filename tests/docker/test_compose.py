@@ -40,6 +40,7 @@ IMAGES = 100  # real test images posted as one batch; enough to tell a model fro
 HEALTHY_TIMEOUT = 240  # seconds from `up -d` to healthy; generous for a busy two-core machine
 RELOAD_TIMEOUT = 60  # seconds for every worker to answer with a newly promoted version
 READY_TIMEOUT = 60  # seconds from a restart of the api to ready through the proxy
+PROMETHEUS_TIMEOUT = 120  # seconds from `--profile monitoring up -d` to a recorded value
 # The upload limit of this run, given to the api and the proxy alike (the default is 16 MiB).
 UPLOAD_LIMIT = 1_000_000
 
@@ -60,6 +61,8 @@ class Deployment:
         self.compose = compose_command()
         self.token = secrets.token_urlsafe(32)
         self.https_port, self.http_port = free_port(), free_port()
+        self.prometheus_port = free_port()
+        self.prometheus_url = f"http://127.0.0.1:{self.prometheus_port}"
         self.url = f"https://localhost:{self.https_port}"
         self.http_url = f"http://localhost:{self.http_port}"
         tls = work / "tls"
@@ -73,6 +76,7 @@ class Deployment:
             "COMPOSE_PROJECT_NAME": f"fashion-e2e-{uuid.uuid4().hex[:10]}",
             "FASHION_HTTPS_PORT": str(self.https_port),
             "FASHION_HTTP_PORT": str(self.http_port),
+            "FASHION_PROMETHEUS_PORT": str(self.prometheus_port),
             "FASHION_TLS_DIR": str(tls),
             # A back network of its own: a deployment of the user's may hold the default one.
             "FASHION_BACK_SUBNET": f"172.30.{random.randrange(256)}.{8 * random.randrange(32)}/29",
@@ -189,6 +193,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         started = time.monotonic()
         compose("build")
         compose("--profile train build train")
+        compose("--profile monitoring build prometheus")
         print(f"images built in {time.monotonic() - started:.0f} s")
         started = time.monotonic()
         compose("up -d")
@@ -196,7 +201,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         print(f"compose up -d to healthy in {time.monotonic() - started:.1f} s")
         yield compose
     finally:
-        compose("down -v", timeout=300)
+        compose("--profile monitoring down -v", timeout=300)
 
 
 def test_compose_file_is_valid_with_every_profile() -> None:
@@ -204,9 +209,11 @@ def test_compose_file_is_valid_with_every_profile() -> None:
     prepare_engine()  # Compose itself
     env = {**os.environ, "FASHION_ADMIN_TOKEN": "from-the-environment"}
     config = run(
-        [*compose_command(), "--profile", "train", "--profile", "gpu", "config"], env, timeout=120
-    )
-    for service in ("proxy:", "api:", "train:", "api-gpu:"):
+        [*compose_command(), *("--profile", "train", "--profile", "gpu"),
+         *("--profile", "monitoring", "config")],
+        env, timeout=120,
+    )  # fmt: skip
+    for service in ("proxy:", "api:", "train:", "api-gpu:", "prometheus:"):
         assert service in config
     assert "from-the-environment" in config
     compose_file = (REPO / "docker-compose.yml").read_text()
@@ -413,3 +420,47 @@ def test_a_restarted_api_is_ready_behind_the_proxy(deployment: Deployment) -> No
     started_at = datetime.datetime.fromisoformat(started[:26] + "+00:00")
     took = (ready - started_at).total_seconds()
     print(f"api container start → ready through the proxy: {took:.2f} s")
+
+
+def prometheus_query(deployment: Deployment, query: str) -> list[dict]:
+    """The result vector of an instant query through Prometheus's HTTP API."""
+    response = requests.get(
+        f"{deployment.prometheus_url}/api/v1/query", params={"query": query}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["data"]["result"]
+
+
+def test_the_monitoring_profile_scrapes_the_api_and_records_the_rollout_signals(
+    deployment: Deployment,
+) -> None:
+    """The README's `--profile monitoring up -d`: Prometheus finds the api up and the recorded
+    version share (a canary's signal) has a value: all of it for the version answering now."""
+    deployment("--profile monitoring up -d", timeout=600)
+    bindings = deployment.inspect(
+        deployment.container("prometheus"), "{{json .HostConfig.PortBindings}}"
+    )
+    assert {b["HostIp"] for b in json.loads(bindings)["9090/tcp"]} == {"127.0.0.1"}
+    images, _ = real_test_images()
+    deadline = time.monotonic() + PROMETHEUS_TIMEOUT
+    targets: list[dict] = []
+    while not any(t["health"] == "up" for t in targets):
+        assert time.monotonic() < deadline, targets or deployment("logs prometheus")
+        try:
+            answer = requests.get(f"{deployment.prometheus_url}/api/v1/targets", timeout=10)
+            targets = answer.json()["data"]["activeTargets"]
+        except requests.RequestException:
+            pass  # not listening yet
+        time.sleep(1)
+    (target,) = targets
+    assert target["labels"]["job"] == "fashion-serve"
+    assert target["scrapeUrl"] == "http://api:8000/metrics"
+    shares: list[dict] = []
+    while not shares:  # rate() needs two scrapes of a counter that moved in between
+        assert time.monotonic() < deadline, "no value for fashion:version_images:share_5m"
+        version = deployment.predict(images[:4])["model"]["version"]
+        time.sleep(1)
+        shares = prometheus_query(deployment, "fashion:version_images:share_5m")
+    by_version = {int(s["metric"]["version"]): float(s["value"][1]) for s in shares}
+    assert by_version[version] == pytest.approx(1.0)
+    assert prometheus_query(deployment, 'up{job="fashion-serve"}')[0]["value"][1] == "1"

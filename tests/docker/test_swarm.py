@@ -6,21 +6,25 @@ a swarm of the user's: it refuses to start on an engine that is already in one. 
 `hey` against the load balancer's loopback port, bounded in rate and time.
 """
 
+import collections
 import json
 import os
 import re
 import secrets
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
+from service.canary import bucket
 from tests.docker.engine import REPO, buildkit_path, prepare_engine, run
 from tests.docker.test_compose import png, real_test_images
 from tests.e2e.server import free_port
@@ -51,6 +55,14 @@ UPDATE_TIMEOUT = 180
 LOAD_CLIENTS, LOAD_RATE, LOAD_LIMIT = 4, 20, 150
 MIN_REQUESTS = 300  # below this a failure ratio says little
 MAX_FAILED_WHEN_KILLED = 0.005
+# A 10 % canary must serve 10 ± 2 % of answers. Each fresh key falls in the canary with
+# p = 0.1 (a uniform hash), so the share of n answers has a standard deviation of
+# sqrt(0.1 * 0.9 / n): 0.47 points at n = 4,000, and 2 points is 4.2 of them. A correct canary
+# then fails the check about once in 40,000 runs (two-sided normal tail), while a real
+# miss of 2 points or more is caught half the time or more, 3 points or more almost always.
+CANARY_WEIGHT, CANARY_TOLERANCE, CANARY_REQUESTS = 10, 2.0, 4000
+STICKY_KEYS, STICKY_REPEATS = 200, 4  # each key asked 4 times: most meet both replicas
+CANARY_CLIENTS = 8  # concurrent clients: load on both replicas while counting
 
 
 @dataclass
@@ -375,3 +387,84 @@ def test_a_killed_replica_costs_almost_no_request_and_is_replaced(stack, image_f
     )
     assert report.total >= MIN_REQUESTS, report.text
     assert ratio <= MAX_FAILED_WHEN_KILLED, report.text
+
+
+def test_a_ten_percent_canary_serves_ten_percent_across_replicas_and_keys_stick(stack, image_file):
+    """Under load from CANARY_CLIENTS clients: the candidate's share of CANARY_REQUESTS answers
+    (each with a fresh X-Request-Key) is 10 ± 2 %; a key always gets one version, whichever
+    replica answers it."""
+    body = image_file.read_bytes()
+    production = requests.get(f"{stack.url}/models/{MODEL}", timeout=30).json()["aliases"][
+        "production"
+    ]
+    candidate = 1 if production != 1 else 2
+    admin = {"Authorization": f"Bearer {stack.token}"}
+    url = f"{stack.url}/models/{MODEL}/aliases/production/canary"
+    local = threading.local()
+
+    def served(key: str) -> tuple[str, int]:
+        if not hasattr(local, "http"):
+            local.http = requests.Session()
+        response = local.http.post(
+            f"{stack.url}/predict",
+            data=body,
+            headers={"Content-Type": "image/png", "X-Request-Key": key},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        return response.headers["X-Served-By"], response.json()["model"]["version"]
+
+    moved = requests.put(url, json={"version": candidate, "weight": CANARY_WEIGHT},
+                         headers=admin, timeout=60)  # fmt: skip
+    assert moved.status_code == 200, moved.text
+    try:
+        # Keys the canary takes (the service's own hash): once every replica answers them with
+        # the candidate SETTLED times in a row, all their workers follow canaries.json.
+        canary_keys = [k for k in (f"probe-{i}" for i in range(1000))
+                       if bucket(MODEL, "production", k) < CANARY_WEIGHT * 100]  # fmt: skip
+        deadline = time.monotonic() + 60
+        answers: dict[str, list[int]] = {}
+        for key in canary_keys * 10:
+            slot, version = served(key)
+            answers.setdefault(slot, []).append(version)
+            if len(answers) == REPLICAS and all(
+                a[-SETTLED:] == [candidate] * SETTLED for a in answers.values()
+            ):
+                break
+            assert time.monotonic() < deadline, answers
+        else:
+            pytest.fail(f"the replicas never all served the canary: {answers}")
+
+        keys = [uuid.uuid4().hex for _ in range(CANARY_REQUESTS)]
+        sticky = [uuid.uuid4().hex for _ in range(STICKY_KEYS)]
+        started = time.monotonic()
+        with ThreadPoolExecutor(CANARY_CLIENTS) as pool:
+            counted = list(pool.map(served, keys))
+            repeated = list(pool.map(served, sticky * STICKY_REPEATS))
+        took = time.monotonic() - started
+    finally:
+        ended = requests.delete(url, headers=admin, timeout=60)
+        assert ended.status_code == 200, ended.text
+
+    versions = collections.Counter(version for _, version in counted)
+    assert set(versions) == {production, candidate}, versions
+    share = versions[candidate] / CANARY_REQUESTS * 100
+    per_replica = collections.Counter(counted)
+    print(
+        f"{CANARY_REQUESTS + len(repeated)} requests in {took:.1f} s from {CANARY_CLIENTS}"
+        f" clients; candidate v{candidate}: {share:.2f} % (by replica and version:"
+        f" {dict(per_replica)})"
+    )
+    assert abs(share - CANARY_WEIGHT) <= CANARY_TOLERANCE, versions
+    # Both replicas carried the load and each served both versions.
+    assert {slot for slot, _ in per_replica} == stack.served_by()
+    assert len(per_replica) == 2 * REPLICAS, per_replica
+    seen: dict[str, set[int]] = {}
+    replicas: dict[str, set[str]] = {}
+    for key, (slot, version) in zip(sticky * STICKY_REPEATS, repeated, strict=True):
+        seen.setdefault(key, set()).add(version)
+        replicas.setdefault(key, set()).add(slot)
+    assert all(len(versions) == 1 for versions in seen.values()), seen
+    # The keys met both replicas, most of them: stickiness holds across replicas, not within one.
+    assert sum(len(slots) == REPLICAS for slots in replicas.values()) >= STICKY_KEYS // 2
+    assert {min(versions) for versions in seen.values()} == {production, candidate}
