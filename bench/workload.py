@@ -1,6 +1,7 @@
 """What every stack serves and is sent: the model, the test image, the request shapes."""
 
 import io
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +34,14 @@ class Shape:
 def servable_model(model_dir: Path, work: Path) -> tuple[Path, int, Path]:
     """The registry to serve: the shipped one if its production alias resolves, else a stand-in."""
     try:
-        registry = Registry(model_dir)
+        # A copy: a served registry gains a journal of answers (.live/), and tests that copy the
+        # shipped registry would count a benchmark's answers as their own.
+        served = work / "shipped-models"
+        shutil.copytree(model_dir, served, ignore=shutil.ignore_patterns(".live"))
+        registry = Registry(served)
         version = registry.resolve(MODEL_NAME, alias=ALIAS)
         registry.verify_version(MODEL_NAME, version)
-        return model_dir, version, registry.model_path(MODEL_NAME, version)
+        return served, version, registry.model_path(MODEL_NAME, version)
     except Exception as error:  # missing, not yet trained, or refused: all mean "build one"
         print(f"# {model_dir} not servable ({error}); using a stand-in MLP", file=sys.stderr)
     root = work / "models"

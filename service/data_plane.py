@@ -10,6 +10,7 @@ import numpy as np
 
 from service.aliases import AliasFollower
 from service.contract import CLASS_NAMES, IMAGE_SIDE, check_target, validate_alias, validate_name
+from service.deadline import Deadline
 from service.errors import BadRequest, BatchTooLarge, NotClothing
 from service.events import Observers
 from service.loader import LoadedModel
@@ -132,10 +133,11 @@ class DataPlane:
         ``reject_unknown``: NotClothing instead of an answer when the version judges any image
         not in distribution (a version without a judgement never rejects).
         """
+        deadline = self._deadline()
         self._check_batch(len(blobs))
         loaded, alias = self.model(name, version, alias, key)
-        images = read_images(blobs, reading, self.settings.max_pixels).images
-        result = self._result(loaded, alias, images)
+        images = read_images(blobs, reading, self.settings.max_pixels, deadline).images
+        result = self._result(loaded, alias, images, deadline)
         if reject_unknown:
             result.reject_unknown()
         return result
@@ -145,7 +147,7 @@ class DataPlane:
     ) -> Preprocessed:
         """The [N,28,28] a model would receive for these images, within this service's limits."""
         self._check_batch(len(blobs))
-        return read_images(blobs, reading, self.settings.max_pixels)
+        return read_images(blobs, reading, self.settings.max_pixels, self._deadline())
 
     def predict_array(
         self,
@@ -162,9 +164,11 @@ class DataPlane:
             )
         if not np.isfinite(images).all():
             raise BadRequest("pixel values must be finite numbers")
+        deadline = self._deadline()
         self._check_batch(len(images))
         loaded, alias = self.model(name, version, alias, key)
-        return self._result(loaded, alias, np.ascontiguousarray(images, dtype=np.float32))
+        tensor = np.ascontiguousarray(images, dtype=np.float32)
+        return self._result(loaded, alias, tensor, deadline)
 
     def explain_image(
         self,
@@ -199,10 +203,16 @@ class DataPlane:
                 self._inspector = Inspector(self._providers, settings.threads, settings.max_loaded)
             return self._inspector
 
-    def _result(self, loaded: LoadedModel, alias: str | None, images: np.ndarray) -> Result:
+    def _deadline(self) -> Deadline:
+        """This request's budget, from now: checked between images and between model runs."""
+        return Deadline(self.settings.request_timeout)
+
+    def _result(
+        self, loaded: LoadedModel, alias: str | None, images: np.ndarray, deadline: Deadline
+    ) -> Result:
         # One session run answers both outputs; the judgement is made here, once, for every
         # protocol.
-        probabilities, novelty = loaded.model.run_judged(images)
+        probabilities, novelty = loaded.model.run_judged(images, deadline)
         result = self._judged(loaded, alias, probabilities, novelty, images)
         if self._observers:
             self._observers.on_result(loaded.name, loaded.version, result.classes)

@@ -61,6 +61,15 @@ class LoadThrottled(FashionServeError):
         self.retry_after = retry_after
 
 
+class DeadlineExceeded(FashionServeError):
+    """A request's work ran past its time budget (FASHION_REQUEST_TIMEOUT) and was stopped
+    between two of its steps; the process is fine and serves the next request."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class InvalidImage(FashionServeError, ValueError):
     """Bytes that cannot be decoded as a supported image."""
 

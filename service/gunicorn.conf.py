@@ -28,7 +28,7 @@ graceful_timeout = 20
 # FASHION_WORKER_CLASS=gthread (with FASHION_WORKER_THREADS) brings back gunicorn's threads.
 worker_class = settings.worker_class
 threads = settings.worker_threads
-keepalive = 5
+keepalive = settings.keepalive
 # The app writes one JSON line per request (service/http/access_log.py); with gthread,
 # FASHION_ACCESS_LOG=- (or a file) adds gunicorn's own access log (BufferedWorker writes none).
 accesslog = settings.access_log

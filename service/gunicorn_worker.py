@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from email.utils import formatdate
 from typing import Any
 
@@ -58,6 +58,9 @@ SLOTS = 64
 SHARED = mmap.mmap(-1, SLOTS * 8)
 COUNTS = memoryview(SHARED).cast("q")
 BALANCE_PAUSE = 0.002
+# ... again and again up to this long: a busy host may not run the other worker within one pause
+# (at load 10 on two cores, 40 connections in a row all went to one worker with a single pause).
+BALANCE_MAX = 0.02
 SEND_TIMEOUT = 10.0  # between two sends that make progress (nginx's send_timeout)
 # After an answer that closes, writing is shut down and what the client still sends is read and
 # dropped this long, so that it reads the answer instead of a reset (nginx's lingering close).
@@ -66,54 +69,48 @@ LINGER_TIME = 2.0
 ACCEPT_PAUSE = 0.5
 FD_EXHAUSTED = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 TICK = 0.5  # heartbeat and time-out sweep interval; also the heartbeat between requests
+# The heartbeat thread beats this long past a request's budget: the step running when the
+# budget ran out (one image's decode, one model run of RUN_SLICE images) must still end.
+HEARTBEAT_GRACE = 5.0
+BEATS_PER_TIMEOUT = 5  # the heartbeat thread's pace, against gunicorn's timeout
 BUSY = Refusal(b"503 Service Unavailable", "busy", "too many uploads in progress")
 TIMED_OUT = Refusal(b"408 Request Timeout", "request_timeout", "request not received in time")
 FAILED = Refusal(b"500 Internal Server Error", "internal_error", "internal error")
-TOO_LONG = Refusal(b"503 Service Unavailable", "timeout", "the request took too long")
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+SERVER_OPTIONS = [("Allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS")]
 
 
-class RequestTooLong(BaseException):
-    """Raised in the app by the watchdog; a BaseException, so Flask passes it through."""
+class Heartbeat:
+    """Tells gunicorn the worker lives while the serving thread is inside one long request.
 
-
-class Watchdog:
-    """Stops a request that runs past half the worker timeout, so it cannot cost the worker.
-
-    gunicorn kills a worker that misses its heartbeat for `timeout` seconds, and every client
-    on it with it; the loop beats only between requests. A request past `limit` gets an
-    exception raised in the serving thread (at its next bytecode: between images, between
-    onnxruntime slices), and its client a 503. Code that never returns to Python is still
-    killed by gunicorn, as a hung worker should be.
+    The loop beats only between requests, and gunicorn kills a worker silent for `timeout`
+    seconds, with every client on it. A request's work is bounded by its own budget instead
+    (service/deadline.py: checked between images and model runs, a clean 503 past it); this
+    thread beats for it meanwhile (onnxruntime and Pillow release the GIL, and pure Python
+    yields it every few ms). Past the budget and a grace it stops beating: a request that never
+    reaches a check is hung, and gunicorn kills the worker `timeout` seconds later.
     """
 
-    def __init__(self, limit: float) -> None:
-        self.limit = limit
-        self.lock = threading.Lock()
+    def __init__(self, notify: Callable[[], None], limit: float, interval: float) -> None:
+        # Each wake takes the GIL from the serving thread (up to its 5 ms switch interval):
+        # waking a few times per worker timeout, not every TICK, keeps that off the tail.
+        self.notify, self.limit, self.interval = notify, limit, interval
         self.started = 0.0  # when the running request began; 0: none runs
-        self.fired = False
-        self.serving = threading.get_ident()
-        threading.Thread(target=self.watch, name="watchdog", daemon=True).start()
+        self.stopped = threading.Event()
+        if limit > 0:
+            threading.Thread(target=self.beat, name="heartbeat", daemon=True).start()
 
     def __enter__(self) -> None:
-        with self.lock:
-            self.started, self.fired = time.monotonic(), False
+        self.started = time.monotonic()
 
     def __exit__(self, *exc: object) -> None:
-        with self.lock:
-            self.started = 0.0
-            if self.fired:  # raised too late to land: take it back
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.serving), None)
+        self.started = 0.0
 
-    def watch(self) -> None:
-        while True:
-            time.sleep(TICK)  # a clock, not a wait for an event
-            with self.lock:
-                if self.started and not self.fired and time.monotonic() - self.started > self.limit:
-                    self.fired = True
-                    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                        ctypes.c_ulong(self.serving), ctypes.py_object(RequestTooLong)
-                    )
+    def beat(self) -> None:
+        while not self.stopped.wait(self.interval):
+            started = self.started
+            if started and time.monotonic() - started < self.limit:
+                self.notify()
 
 
 def return_freed_memory() -> None:
@@ -144,7 +141,7 @@ class BufferedWorker(base.Worker):
         self.fd_exhausted = False
         self.notified = 0.0
         self.slot = self.age % SLOTS
-        self.balance_waited = False
+        self.balance_since = 0.0  # when this worker began leaving a connection to another
         self.date = b""
         self.date_second = 0
         return_freed_memory()
@@ -155,13 +152,19 @@ class BufferedWorker(base.Worker):
         # The app is loaded: its objects live as long as the worker. Frozen, the collector stops
         # scanning them (a full collection took 13 ms with them, ~0 frozen).
         gc.freeze()
-        self.watchdog = Watchdog(self.cfg.timeout / 2)
+        budget = settings.current().request_timeout
+        self.heartbeat_thread = Heartbeat(
+            self.notify,
+            budget + HEARTBEAT_GRACE if budget else 0,
+            max(TICK, self.cfg.timeout / BEATS_PER_TIMEOUT),
+        )
         COUNTS[self.slot] = 1
         self.set_accepting(True)
         try:
             self.loop()
         finally:
             COUNTS[self.slot] = 0
+            self.heartbeat_thread.stopped.set()
         for conn in list(self.connections):
             self.close(conn)
 
@@ -249,11 +252,13 @@ class BufferedWorker(base.Worker):
         if len(self.connections) >= self.cfg.worker_connections:
             self.set_accepting(False)  # until a connection closes
             return
-        if not self.balance_waited and not self.balanced():
-            self.balance_waited = True
-            self.pause_accepting(BALANCE_PAUSE)
-            return
-        self.balance_waited = False
+        if not self.balanced():
+            now = time.monotonic()
+            self.balance_since = self.balance_since or now
+            if now - self.balance_since < BALANCE_MAX:
+                self.pause_accepting(BALANCE_PAUSE)
+                return
+        self.balance_since = 0.0
         try:
             sock, addr = listener.accept()
         except OSError as error:
@@ -323,6 +328,8 @@ class BufferedWorker(base.Worker):
         """Close connections idle past keep-alive or too slow to take an answer; answer 408 to
         those too slow to send a request."""
         for conn in [c for c in self.connections if c.deadline <= now]:
+            if conn.deferred and not conn.outbox:
+                continue  # waiting for its turn, not for the client
             if conn.lingering or conn.outbox or conn.current is None:
                 self.close(conn)
             else:
@@ -354,11 +361,12 @@ class BufferedWorker(base.Worker):
             self.fail(conn, BUSY)
         else:
             try:
-                conn.parser.feed_data(data)
-                if conn.in_head:
-                    conn.count_head(data)
-            except httptools.HttpParserUpgrade:  # served as plain HTTP/1.1, then closed
-                conn.ready[-1].keep_alive = False
+                conn.feed(data)
+            except httptools.HttpParserUpgrade:
+                # RFC 9110 §7.8: Upgrade may be ignored; served as HTTP/1.1, then closed (llhttp
+                # parses nothing after it).
+                if conn.ready:
+                    conn.ready[-1].keep_alive = False
                 conn.last_closes = True
             except Refusal as refusal:
                 self.fail(conn, refusal)
@@ -385,8 +393,13 @@ class BufferedWorker(base.Worker):
     def serve(self, conn: Connection) -> None:
         """Run up to PIPELINE_PER_TURN complete requests, then send; the rest wait a turn."""
         served = 0
+        if conn.deferred:
+            # The client's clock (a head or body still arriving) stops while it waits for us.
+            conn.deadline += time.monotonic() - conn.deferred
+            conn.deferred = 0.0
         while conn.ready and not conn.closing:
             if served == PIPELINE_PER_TURN or conn.unsent > OUTBOX_HIGH:
+                conn.deferred = time.monotonic()
                 break
             request = conn.ready.popleft()
             if not request.too_large:
@@ -498,6 +511,10 @@ class BufferedWorker(base.Worker):
         if self.nr >= self.max_requests and self.alive:
             self.log.info("Autorestarting worker after current request.")
             self.alive = False
+        keep = request.keep_alive and self.alive and not conn.closing and bool(self.cfg.keepalive)
+        if request.url == b"*":  # OPTIONS *, a ping of the server itself (RFC 9110 §9.3.7)
+            self.queue(conn, frame(request, "200 OK", SERVER_OPTIONS, 0, keep, self.http_date())[0])
+            return keep
         environ = wsgi_environ(conn, request)
         state: list[Any] = []
 
@@ -509,7 +526,7 @@ class BufferedWorker(base.Worker):
             state[:] = [status, headers]
 
         try:
-            with self.watchdog:
+            with self.heartbeat_thread:
                 result = self.wsgi(environ, start_response)
                 if isinstance(result, FileBody):  # sent from the file as the client takes it
                     body: Any = result
@@ -522,15 +539,10 @@ class BufferedWorker(base.Worker):
                             result.close()
                     length = len(body)
             status, headers = state
-        except RequestTooLong:
-            self.log.warning("Stopped %s after %.0f s", request.url[:200], self.watchdog.limit)
-            self.queue(conn, error_answer(TOO_LONG))
-            return False
         except Exception:  # a WSGI failure must still get an answer, never a hang
             self.log.exception("Error handling request %s", request.url[:200])
             self.queue(conn, error_answer(FAILED))
             return False
-        keep = request.keep_alive and self.alive and not conn.closing and bool(self.cfg.keepalive)
         head, with_body = frame(request, status, headers, length, keep, self.http_date())
         self.queue(conn, head)
         if with_body and length:

@@ -26,6 +26,12 @@ MAX_REQUEST_LINE = 8 * 1024
 MAX_FIELD = 8 * 1024
 MAX_HEAD = 64 * 1024
 MAX_HEADERS = 100
+# Chunk framing beyond the data (sizes, extensions, trailers, zeros before a size): llhttp skips
+# it without buffering or limit, so a client could stream it forever; Node caps extensions at
+# 16 KiB (its answer to that DoS), hyper trailers at 16 KiB. Counted per slice of a read.
+MAX_FRAMING = 16 * 1024
+FRAMING_PER_CHUNK = 24  # a chunk's own size line and CRLFs: up to 16 hex digits + 4
+FEED_SLICE = 4096  # reads are parsed in slices of this while a head or chunked body is open
 # A head must arrive whole within this long of its first byte (nginx's client_header_timeout,
 # counted from the first byte rather than renewed by every read).
 HEAD_TIMEOUT = 10.0
@@ -88,7 +94,11 @@ class Request:
 
     __slots__ = (
         "body",
+        "chunked",
+        "chunks",
         "expect_continue",
+        "fields",
+        "framing",
         "headers",
         "host",
         "keep_alive",
@@ -105,6 +115,10 @@ class Request:
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
         self.size = 0
+        self.chunked = False
+        self.chunks = 0  # chunk-size lines parsed
+        self.framing = 0  # body bytes that were not data (chunk framing, trailers)
+        self.fields = 0  # header and trailer fields parsed
         self.too_large = False
         self.keep_alive = False
         self.expect_continue = False
@@ -137,6 +151,7 @@ class Connection:
         self.lingering = False
         self.owed = False  # answers were queued since the connection was last idle
         self.scheduled = False
+        self.deferred = 0.0  # when its complete requests were left for a later turn
         self.served = 0  # requests answered on this connection
         self.events = 0
 
@@ -155,6 +170,35 @@ class Connection:
         self.budget.buffered -= self.held()
         self.current = None
         self.in_head = False
+
+    def feed(self, data: bytes) -> None:
+        """Parse one read; while a head or a chunked body is open, slice by slice, so that the
+        limits on head lines and on chunk framing are counted however the bytes arrive."""
+        start, end = 0, len(data)
+        while start < end:
+            current = self.current
+            framed = (
+                current is not None
+                and current.chunked
+                and not self.in_head
+                and not current.too_large
+            )
+            # A body of known length goes to the parser whole: no limit counts its bytes.
+            whole = current is not None and not self.in_head and not framed
+            step = end - start if whole else FEED_SLICE
+            piece = data if step >= end else data[start : start + step]
+            before = current.size if current is not None else 0
+            self.parser.feed_data(piece)
+            if self.in_head:
+                self.count_head(piece)
+            elif framed and self.current is current and current is not None:
+                # The whole piece belongs to this body: what on_body did not get is framing.
+                current.framing += len(piece) - (current.size - before)
+                if current.framing > MAX_FRAMING + FRAMING_PER_CHUNK * current.chunks:
+                    raise Refusal(
+                        BAD_REQUEST, "bad_request", "chunk extensions or trailers too long"
+                    )
+            start += step
 
     def count_head(self, data: bytes) -> None:
         """Account for a read that left a head incomplete: its last line is still in llhttp."""
@@ -185,12 +229,17 @@ class Connection:
             raise Refusal(b"414 URI Too Long", "uri_too_long", "request target too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        headers = self.request().headers
-        headers.append((name, value))
+        request = self.request()
         size = len(name) + len(value) + 4
         self.head_size += size
-        if size > MAX_FIELD or self.head_size > MAX_HEAD or len(headers) > MAX_HEADERS:
+        request.fields += 1
+        # Trailers count against the head's limits (h11 and nginx bound them like header lines).
+        if size > MAX_FIELD or self.head_size > MAX_HEAD or request.fields > MAX_HEADERS:
             raise Refusal(HEAD_TOO_LARGE, "headers_too_large", "request head too large")
+        if self.in_head:
+            request.headers.append((name, value))
+        # else a trailer: dropped, never merged into the headers the app sees, where it could
+        # pose as a header the client did not send first (RFC 9110 §6.5.1).
 
     def on_headers_complete(self) -> None:
         request = self.request()
@@ -211,18 +260,27 @@ class Connection:
             if lowered == b"content-length":
                 length = int(value) if value.strip().isdigit() else None
             elif lowered == b"expect":
-                expect = value.strip().lower() == b"100-continue"
+                if value.strip().lower() != b"100-continue":
+                    # RFC 9110 §10.1.1: an expectation the server cannot meet is answered 417.
+                    raise Refusal(
+                        b"417 Expectation Failed", "expectation_failed", "only 100-continue is"
+                    )
+                expect = True
             elif lowered == b"host":
                 hosts.append(value.strip())
             elif lowered == b"transfer-encoding":
-                chunked = True
                 codings = [c.strip().lower() for c in value.split(b",")]
                 if any(coding != b"chunked" for coding in codings):
                     # RFC 9112 §6.1: a transfer coding the server does not understand is 501.
                     raise Refusal(
                         b"501 Not Implemented", "not_implemented", "unsupported transfer coding"
                     )
+                if chunked or len(codings) > 1:
+                    # RFC 9112 §7: chunked is applied once; twice is framing to refuse.
+                    raise Refusal(BAD_REQUEST, "bad_request", "chunked more than once")
+                chunked = True
         self.check_target(request, hosts)
+        request.chunked = chunked
         if chunked and request.version == "1.0":
             # RFC 9112 §6.1: HTTP/1.0 with Transfer-Encoding has faulty framing; close after it.
             request.keep_alive = False
@@ -246,16 +304,25 @@ class Connection:
             raise Refusal(BAD_REQUEST, "bad_request", "invalid Host header")
         if request.method == b"CONNECT":  # authority-form: no tunnels here (RFC 9110 §9.3.6)
             raise Refusal(b"501 Not Implemented", "not_implemented", "CONNECT is not supported")
-        if request.url[:1] != b"/" and request.url != b"*":
+        if b"#" in request.url:  # RFC 9112 §3.2: no request-target form has a fragment
+            raise Refusal(BAD_REQUEST, "bad_request", "a fragment (#) in the request target")
+        if request.url == b"*":  # RFC 9112 §3.2.4: asterisk-form is for OPTIONS alone
+            if request.method != b"OPTIONS":
+                raise Refusal(BAD_REQUEST, "bad_request", "* is a target for OPTIONS only")
+        elif request.url[:1] != b"/":
             try:
                 url = httptools.parse_url(request.url)
             except httptools.HttpParserInvalidURLError:
                 raise Refusal(BAD_REQUEST, "bad_request", "invalid request target") from None
-            # RFC 9110 §4.2.4: userinfo in an http(s) URI is an error.
-            if not url.schema or not url.host or url.userinfo:
+            # RFC 9112 §3.2.2: absolute-form names an http(s) URI; RFC 9110 §4.2.4: userinfo
+            # in one is an error.
+            if url.schema.lower() not in (b"http", b"https") or not url.host or url.userinfo:
                 raise Refusal(BAD_REQUEST, "bad_request", "invalid request target")
             request.host = url.host + (b":%d" % url.port if url.port else b"")
             request.url = (url.path or b"/") + (b"?" + url.query if url.query else b"")
+
+    def on_chunk_header(self) -> None:
+        self.request().chunks += 1
 
     def on_body(self, body: bytes) -> None:
         request = self.request()

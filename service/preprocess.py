@@ -17,6 +17,7 @@ from PIL import (
 )
 
 from service.contract import IMAGE_SIDE
+from service.deadline import NO_DEADLINE, Deadline
 from service.errors import BadRequest, ImageTooLarge, InvalidImage, UnsupportedImageType
 from service.photo import WORK_SIDE, trim_to_object
 
@@ -131,13 +132,21 @@ def preprocess(
 
 
 def read_images(
-    blobs: Sequence[bytes], reading: Reading, max_pixels: int = DEFAULT_MAX_PIXELS
+    blobs: Sequence[bytes],
+    reading: Reading,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    deadline: Deadline = NO_DEADLINE,
 ) -> Preprocessed:
-    """preprocess() with options already checked (the data plane's path)."""
+    """preprocess() with options already checked (the data plane's path).
+
+    The deadline is checked before each image: one decode is bounded by max_pixels, a batch
+    of them only by the request's budget.
+    """
     invert, mode = reading
     pixels = np.empty((len(blobs), IMAGE_SIDE, IMAGE_SIDE), dtype=np.uint8)
     modes = []
     for index, data in enumerate(blobs):
+        deadline.check()
         try:
             pixels[index], used = _decode_pixels(data, invert, mode, max_pixels)
         except InvalidImage as exc:

@@ -49,6 +49,10 @@ class Settings:
     bind: str = "127.0.0.1:8000"
     workers: int = 2
     timeout: int = 30
+    # A request's work budget (service/deadline.py): half the worker timeout unless set; 0: none.
+    request_timeout: float = 15.0
+    # Seconds an idle keep-alive connection is kept (nginx 75, uvicorn 5, gunicorn 2).
+    keepalive: int = 5
     worker_class: str = "service.gunicorn_worker.BufferedWorker"
     worker_threads: int = 4
     access_log: str | None = None
@@ -63,6 +67,7 @@ class Settings:
             raise SettingsError(
                 f"FASHION_DEVICE must be one of {', '.join(DEVICES)}, not {device!r}"
             )
+        timeout = _number(env, "FASHION_TIMEOUT", cls.timeout, int, minimum=0)
         return cls(
             model_dir=Path(env.get("FASHION_MODEL_DIR", str(cls.model_dir))),
             default_model=env.get("FASHION_DEFAULT_MODEL", cls.default_model),
@@ -94,7 +99,11 @@ class Settings:
             trusted_proxies=_networks(env, "FASHION_TRUSTED_PROXIES"),
             bind=env.get("FASHION_BIND", cls.bind),
             workers=_number(env, "FASHION_WORKERS", cls.workers, int, minimum=1),
-            timeout=_number(env, "FASHION_TIMEOUT", cls.timeout, int, minimum=0),
+            timeout=timeout,
+            request_timeout=_number(
+                env, "FASHION_REQUEST_TIMEOUT", timeout / 2, float, minimum=0.0
+            ),
+            keepalive=_number(env, "FASHION_KEEPALIVE", cls.keepalive, int, minimum=0),
             worker_class=env.get("FASHION_WORKER_CLASS", cls.worker_class),
             worker_threads=_number(
                 env, "FASHION_WORKER_THREADS", cls.worker_threads, int, minimum=1

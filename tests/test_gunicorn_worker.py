@@ -177,21 +177,35 @@ def large_picture() -> bytes:
     return out.getvalue()
 
 
-def test_a_request_running_past_half_the_timeout_gets_503_and_the_worker_lives(tmp_path):
+@pytest.mark.parametrize(
+    ("timeout", "budget", "stopped_after"),
+    [
+        pytest.param("4", None, (2, 4), id="half-the-timeout"),
+        # The work outlives gunicorn's timeout: the heartbeat thread keeps the worker alive.
+        pytest.param("2", "5", (5, 9), id="budget-past-the-timeout"),
+    ],
+)
+def test_a_request_past_its_budget_gets_503_is_logged_and_the_worker_lives(
+    tmp_path, timeout, budget, stopped_after
+):
+    """128 pictures of 4096×4096 (~0.2 s each, ~25 s in all) against a budget of a few s."""
     registry = tiny_registry(tmp_path)
-    files = [("image", (f"{i}.png", large_picture(), "image/png")) for i in range(64)]
-    with GunicornServer(
-        registry.root, tmp_path / "server.log", workers=1, FASHION_TIMEOUT="4"
-    ) as server:
+    picture = large_picture()
+    files = [("image", (f"{i}.png", picture, "image/png")) for i in range(128)]
+    env = {"FASHION_TIMEOUT": timeout} | ({"FASHION_REQUEST_TIMEOUT": budget} if budget else {})
+    with GunicornServer(registry.root, tmp_path / "server.log", workers=1, **env) as server:
         (worker,) = worker_pids(server.process.pid)
         started = time.monotonic()
         answer = requests.post(f"{server.url}/predict", files=files, timeout=30)
         elapsed = time.monotonic() - started
-        after = requests.get(f"{server.url}/healthz", timeout=10).status_code
+        after = requests.post(f"{server.url}/predict", files=files[:1], timeout=10).status_code
         assert worker_pids(server.process.pid) == [worker]
         log = server.log()
     assert answer.status_code == 503
     assert answer.json()["error"]["code"] == "timeout"
-    assert elapsed < 4  # stopped at 2 s (half the timeout), before gunicorn's kill at 4
+    assert int(answer.headers["Retry-After"]) >= 1
+    assert stopped_after[0] < elapsed < stopped_after[1]  # stopped at its budget, not later
     assert after == 200
     assert "WORKER TIMEOUT" not in log
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith('{"ts"')]
+    assert [line["status"] for line in lines if line.get("path") == "/predict"] == [503, 200]

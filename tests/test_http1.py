@@ -6,7 +6,15 @@ from types import SimpleNamespace
 import httptools
 import pytest
 
-from service.http1 import MAX_FIELD, Connection, Refusal, frame, refusal_of, wsgi_environ
+from service.http1 import (
+    MAX_FIELD,
+    MAX_FRAMING,
+    Connection,
+    Refusal,
+    frame,
+    refusal_of,
+    wsgi_environ,
+)
 
 LIMIT = 1000  # the body limit charged to the budget
 DATE = b"Mon, 30 Nov 2026 19:00:00 GMT"
@@ -118,10 +126,51 @@ def refusal(conn, data: bytes) -> Refusal:
             b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: foo, chunked\r\n\r\n",
             b"501 Not Implemented",
         ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+            b"400 Bad Request",
+        ),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nExpect: x\r\n\r\n", b"417 Expectation Failed"),
+        (b"GET /#f HTTP/1.1\r\nHost: a\r\n\r\n", b"400 Bad Request"),
+        (b"GET * HTTP/1.1\r\nHost: a\r\n\r\n", b"400 Bad Request"),
+        (b"GET ftp://a/ HTTP/1.1\r\nHost: a\r\n\r\n", b"400 Bad Request"),
     ],
 )
 def test_requests_the_server_must_refuse(conn, data, status):
     assert refusal(conn, data).status == status
+
+
+CHUNKED = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+def test_trailers_are_counted_but_never_joined_to_the_headers(conn):
+    conn.feed(CHUNKED + b"2\r\nab\r\n0\r\nHost: b\r\nX-T: 1\r\n\r\n")
+    (request,) = conn.ready
+    assert request.headers == [(b"Host", b"a"), (b"Transfer-Encoding", b"chunked")]
+    assert request.fields == 4
+    assert b"".join(request.body) == b"ab"
+
+
+@pytest.mark.parametrize("piece", [100, 5000, 1 << 20])
+def test_chunk_framing_past_its_cap_is_refused_however_it_arrives(conn, piece):
+    # Twice the cap: the slice that ends the head and the one that ends the body go uncounted.
+    data = CHUNKED + b"1;" + b"e" * (2 * MAX_FRAMING) + b"\r\nx\r\n0\r\n\r\n"
+    pieces = [data[start : start + piece] for start in range(0, len(data), piece)]
+
+    def feed_all() -> None:
+        for part in pieces:
+            conn.feed(part)
+
+    with pytest.raises(Refusal, match="chunk extensions"):
+        feed_all()
+
+
+def test_chunk_framing_within_its_cap_is_parsed(conn):
+    data = CHUNKED + b"".join(b"1;e=%d\r\n%d\r\n" % (i, i % 10) for i in range(900))
+    conn.feed(data + b"0\r\n\r\n")
+    (request,) = conn.ready
+    assert request.size == 900
+    assert request.chunks == 901  # the last chunk's size line counts too
 
 
 def test_a_header_line_arriving_in_pieces_is_limited_before_it_ends(conn):

@@ -40,6 +40,8 @@ def test_every_variable_is_read():
         "FASHION_BIND": "0.0.0.0:9000",
         "FASHION_WORKERS": "4",
         "FASHION_TIMEOUT": "60",
+        "FASHION_REQUEST_TIMEOUT": "20.5",
+        "FASHION_KEEPALIVE": "10",
         "FASHION_WORKER_CLASS": "gthread",
         "FASHION_WORKER_THREADS": "8",
         "FASHION_ACCESS_LOG": "-",
@@ -64,6 +66,8 @@ def test_every_variable_is_read():
         bind="0.0.0.0:9000",
         workers=4,
         timeout=60,
+        request_timeout=20.5,
+        keepalive=10,
         worker_class="gthread",
         worker_threads=8,
         access_log="-",
@@ -74,6 +78,11 @@ def test_every_variable_is_read():
 def test_empty_values_mean_the_default_and_an_empty_token_means_no_token():
     env = {"FASHION_THREADS": "", "FASHION_MAX_BATCH": "  ", "FASHION_ADMIN_TOKEN": ""}
     assert Settings.from_env(env) == Settings()
+
+
+@pytest.mark.parametrize(("timeout", "request_timeout"), [("60", 30.0), ("0", 0.0), ("3", 1.5)])
+def test_the_request_budget_is_half_the_worker_timeout_unless_set(timeout, request_timeout):
+    assert Settings.from_env({"FASHION_TIMEOUT": timeout}).request_timeout == request_timeout
 
 
 @pytest.mark.parametrize(
@@ -94,6 +103,8 @@ def test_empty_values_mean_the_default_and_an_empty_token_means_no_token():
         ("FASHION_DEFAULT_MODEL", "../etc", "FASHION_DEFAULT_MODEL: invalid model name"),
         ("FASHION_DEFAULT_ALIAS", "Prod", "FASHION_DEFAULT_ALIAS: invalid alias name"),
         ("FASHION_WORKERS", "0", "FASHION_WORKERS must be at least 1"),
+        ("FASHION_REQUEST_TIMEOUT", "-1", "FASHION_REQUEST_TIMEOUT must be at least 0.0"),
+        ("FASHION_KEEPALIVE", "x", "FASHION_KEEPALIVE must be an integer"),
         ("FASHION_CAPTURE_RATE", "1.5", "FASHION_CAPTURE_RATE must be 0 to 1, not 1.5"),
         ("FASHION_CAPTURE_RATE", "nan", "FASHION_CAPTURE_RATE must be 0 to 1, not nan"),
         ("FASHION_CAPTURE_RATE", "-0.1", "FASHION_CAPTURE_RATE must be at least 0.0"),

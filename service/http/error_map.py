@@ -25,6 +25,7 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (errors.ModelLoadError, 503, "model_refused"),
     (errors.NotReady, 503, "not_ready"),
     (errors.LoadThrottled, 503, "load_throttled"),
+    (errors.DeadlineExceeded, 503, "timeout"),
     (errors.DeviceUnavailable, 503, "device_unavailable"),
     (errors.RegistryError, 503, "registry_unavailable"),
 )
@@ -74,7 +75,7 @@ def init_app(app: Flask) -> None:
     def domain_error(error: errors.FashionServeError) -> Response:
         status, code = classify(error)
         headers = None
-        if isinstance(error, errors.LoadThrottled):
+        if isinstance(error, errors.LoadThrottled | errors.DeadlineExceeded):
             headers = {"Retry-After": str(error.retry_after)}
         return error_response(status, code, str(error), headers)
 

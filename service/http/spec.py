@@ -56,7 +56,8 @@ _ERRORS = {
     422: "The image cannot be decoded (damaged or truncated), or, in photo mode, no object stands "
     "out from its ground (code no_object_found).",
     503: "The model is not loaded (yet), or was refused; or this worker is loading other"
-    " versions at its limit (load_throttled, with Retry-After).",
+    " versions at its limit (load_throttled, with Retry-After); or the request's work ran past"
+    " its budget, FASHION_REQUEST_TIMEOUT (timeout, with Retry-After).",
 }
 
 
