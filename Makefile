@@ -32,8 +32,8 @@ SYNC := $(UV) sync --locked --python $(PYTHON)
 .PHONY: venv-serve venv-train venv-test venv-lint
 venv-serve: | $(UV)  # the service's set; --inexact keeps a test venv's extra packages
 	$(SYNC) --no-default-groups --inexact --quiet
-venv-train: | $(UV)  # the service's set and the train extra
-	$(SYNC) --no-default-groups --extra train --inexact --quiet
+venv-train: | $(UV)  # the service's set, the train extra and the development sets' data (evaluation)
+	$(SYNC) --no-default-groups --extra train --group evaluation --inexact --quiet
 venv-test: | $(UV)  # everything the tests import: the service, training, the test tools
 	$(SYNC) --extra train --group test --quiet
 

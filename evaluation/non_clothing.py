@@ -2,14 +2,17 @@
 
 Non-clothing icons (animals, food, vehicles, faces, tools, buildings, plants) from the same npm
 packages as the real-picture set, named in a hand-written CSV (data/non_clothing.csv: source,
-picture, kind), fetched and rendered by evaluation.real_pictures' machinery; plus pictures made
-here, seeded: blank grounds, noise, textures and text (fonts other than training's).
+picture, kind), fetched and rendered by evaluation.real_pictures' machinery; scikit-image's
+sample photos and some of its bundled faces, read from the installed wheel (the `evaluation`
+dependency group; nothing is downloaded); plus pictures made here, seeded: blank grounds, noise,
+textures and text (fonts other than training's).
 
     python -m evaluation.non_clothing fetch                # render the icons (npm, rsvg-convert)
     python -m evaluation.non_clothing measure [--version N] # flagged shares and AUROC per source
 """
 
 import argparse
+import importlib.util
 import io
 import json
 import sys
@@ -27,6 +30,15 @@ from training.drawn import random_texts
 
 LABELS = real_pictures.HERE / "non_clothing.csv"
 SYNTHETIC = "synthetic"
+SKIMAGE = "scikit-image"
+# The sample photos scikit-image ships inside its wheel (others it would download: never used).
+SKIMAGE_PHOTOS = (
+    "astronaut.png", "brick.png", "camera.png", "cell.png", "chelsea.png", "chessboard_GRAY.png",
+    "clock_motion.png", "coffee.png", "coins.png", "color.png", "grass.png", "gravel.png",
+    "horse.png", "hubble_deep_field.jpg", "ihc.png", "logo.png", "microaneurysms.png", "moon.png",
+    "motorcycle_left.png", "page.png", "phantom.png", "retina.jpg", "rocket.jpg", "text.png",
+)  # fmt: skip
+SKIMAGE_FACES = 12  # of the 200 small faces in its lfw_subset.npy, every 16th
 SEED = 7
 SIDE = 256
 # Text in fonts training's outliers never use.
@@ -83,6 +95,23 @@ def synthetic(seed: int = SEED) -> list[Sample]:
     return samples + [Sample(SYNTHETIC, "text", data) for data in texts]
 
 
+def skimage_samples() -> list[Sample]:
+    """scikit-image's bundled photos as uploaded files, and some of its faces enlarged to
+    100 px; RealPicturesError when scikit-image is not installed."""
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or spec.origin is None:
+        raise real_pictures.RealPicturesError(
+            "scikit-image is missing: `uv sync --group evaluation` (part of the test group)"
+        )
+    folder = Path(spec.origin).parent / "data"
+    samples = [Sample(SKIMAGE, "photo", (folder / name).read_bytes()) for name in SKIMAGE_PHOTOS]
+    faces = np.load(folder / "lfw_subset.npy")[: 16 * SKIMAGE_FACES : 16]  # floats in 0..1
+    for face in faces:
+        enlarged = Image.fromarray((face * 255).astype(np.uint8)).resize((100, 100))
+        samples.append(Sample(SKIMAGE, "face", _png(np.asarray(enlarged))))
+    return samples
+
+
 def load(cache: str | Path | None = None) -> list[Sample]:
     """Every picture of the set; RealPicturesError saying how to fetch when icons are missing."""
     folder = real_pictures.cache_dir(cache) / "png"
@@ -94,7 +123,7 @@ def load(cache: str | Path | None = None) -> list[Sample]:
             f"missing in {folder}): run `python -m evaluation.non_clothing fetch`"
         )
     icons = [Sample(e.source, kind, (folder / f"{e.key}.png").read_bytes()) for e, kind in entries]
-    return icons + synthetic()
+    return icons + skimage_samples() + synthetic()
 
 
 def read(samples: list[Sample]) -> tuple[np.ndarray, list[int]]:

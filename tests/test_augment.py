@@ -87,6 +87,20 @@ def test_training_batches_cover_every_epoch_and_repeat_with_the_seed(images):
     assert not all(np.array_equal(a[0], b[0]) for a, b in zip(first, epochs(1), strict=True))
 
 
+def test_the_calm_epochs_change_only_their_share_of_the_images(images):
+    labels = np.arange(16)
+    settings = Augmentation(probability=1.0, calm_epochs=1, calm_probability=0.0)
+
+    batches = list(training_batches(images, labels, 8, 3, 0, settings))
+
+    # Epochs 1 and 2 change every image; epoch 3, the calm one, passes each through unchanged.
+    for x, y in batches[:4]:
+        changed = zip(x.numpy(), y.numpy(), strict=True)
+        assert not any(np.array_equal(a, images[i]) for a, i in changed)
+    for x, y in batches[4:]:
+        np.testing.assert_array_equal(x.numpy(), images[y.numpy()])
+
+
 def only(**changes) -> Augmentation:
     """NOTHING but the given changes."""
     return Augmentation(**{**NOTHING.card(), **changes})

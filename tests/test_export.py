@@ -8,8 +8,8 @@ from onnx import TensorProto, helper
 
 from training.calibrate import energy, softmax
 from training.export import ParityError, check_parity, to_onnx
-from training.model import build_reference, seed_everything
-from training.train import evaluate
+from training.model import CNN_STAGES, build, build_reference, seed_everything
+from training.train import evaluate, served_logits
 
 IMAGES = 500
 
@@ -140,3 +140,21 @@ def test_the_novelty_output_is_the_energy_of_the_calibrated_logits(tmp_path, ima
         check_parity(path, x, served.probabilities, energy(logits, 1.7) + 1.0)
     with pytest.raises(ParityError, match="breaks the contract"):  # asked without the output
         check_parity(to_onnx(model, tmp_path / "plain.onnx"), x, served.probabilities, novelty)
+
+
+# One architecture per distinct layout: cnn-real and cnn-ood share theirs.
+LAYOUTS = {stages: architecture for architecture, stages in CNN_STAGES.items()}
+
+
+@pytest.mark.parametrize("architecture", sorted(LAYOUTS.values()))
+def test_every_cnn_layout_exports_matching_keras(tmp_path, images, architecture):
+    x = images[0][:50]
+    seed_everything(6)
+    model = build(architecture, learning_rate=1e-3)
+    path = to_onnx(model, tmp_path / "cnn.onnx", temperature=1.3, novelty=True)
+
+    served = evaluate(model, x, images[1][:50], temperature=1.3)
+    parity = check_parity(path, x, served.probabilities, energy(served_logits(model, x), 1.3))
+
+    assert parity["max_abs_diff"] <= 1e-5
+    assert parity["top1_agreement"] == 1.0

@@ -2,7 +2,7 @@
 
 import pytest
 
-from training.model import CNN_WIDTHS, build, build_reference, describe
+from training.model import CNN_STAGES, build, build_reference, cnn_name, describe
 
 
 def learning_rate_at(model, step):
@@ -61,7 +61,7 @@ def test_cnn_is_four_convolutions_with_early_pooling_and_a_dense_head():
 def test_the_real_picture_cnn_is_the_same_layout_wider():
     cnn, real = describe(build("cnn", 1e-3)), describe(build("cnn-real", 1e-3))
 
-    assert real["name"] == "cnn-" + "-".join(map(str, CNN_WIDTHS["cnn-real"]))
+    assert real["name"] == cnn_name(CNN_STAGES["cnn-real"]) == "cnn-32-48-64-64"
     assert len(real["layers"]) == len(cnn["layers"])
     assert real["flops_per_image"] > cnn["flops_per_image"]
 

@@ -16,8 +16,9 @@ from evaluation import real_pictures
 from service.contract import CLASS_NAMES
 from service.preprocess import normalize
 from service.registry import Registry
+from tests.drawn_fixture import use_drawn_fixture
 from tests.tiny_models import register_tiny
-from training import data, drawn
+from training import data
 from training.__main__ import main, parse_args, split_validation
 from training.train import metrics_from_logits
 
@@ -118,9 +119,11 @@ def test_the_gate_needs_an_alias_to_promote(tmp_path):
 
 def test_each_architecture_has_its_own_defaults_and_options_override_them():
     mlp, cnn = parse_args(["--arch", "mlp"]), parse_args(["--arch", "cnn"])
-    real, ood = parse_args(["--arch", "cnn-real"]), parse_args([])
+    real, ood = parse_args(["--arch", "cnn-real"]), parse_args(["--arch", "cnn-ood"])
+    deep = parse_args([])
 
-    assert ood.arch == "cnn-ood"  # the default: `python -m training` trains the shipped recipe
+    assert deep.arch == "cnn-deep"  # the default: `python -m training` trains the shipped recipe
+    assert (deep.outlier_weight, deep.drawn_repeat, deep.novelty) == (0.3, 30, True)
     assert (ood.outlier_weight, ood.drawn_repeat, ood.novelty) == (0.5, 40, True)
     assert (real.augment, real.mirror, real.calibrate, real.validation) == (True, False, True, 5000)
     assert (real.outlier_weight, real.drawn_repeat, real.novelty) == (0.0, 0, False)
@@ -346,12 +349,8 @@ def test_a_short_outlier_exposure_run_exports_and_records_its_novelty_judgement(
     tmp_path, capsys, monkeypatch
 ):
     cache = tmp_path / "cache"  # the tiny icon fixture: nothing is fetched
-    shutil.copytree(Path(__file__).parent / "fixtures" / "drawn" / "packages", cache / "packages")
+    use_drawn_fixture(monkeypatch, cache, texts=4)
     monkeypatch.setenv(real_pictures.ENV_VAR, str(cache))
-    monkeypatch.setattr(
-        drawn, "CLOTHING", Path(__file__).parent / "fixtures" / "drawn" / "clothing.csv"
-    )
-    monkeypatch.setattr(drawn, "TEXTS", 4)
     root = tmp_path / "registry"
     root.mkdir()
 
@@ -364,11 +363,13 @@ def test_a_short_outlier_exposure_run_exports_and_records_its_novelty_judgement(
     assert status == 0, err
     assert "drawn pictures: 12 outliers, 2 clothing" in out
     card = Registry(root).card(NAME, 1)
-    assert card["training"]["architecture"] == "cnn-ood"
+    assert card["training"]["architecture"] == "cnn-deep"
+    assert card["architecture"]["name"] == "cnn-32-48-48-64-64"
+    assert card["training"]["augmentation"]["calm_epochs"] == 4
     assert card["training"]["drawn_pictures"]["outliers"] == 12
     novelty = card["novelty"]
     assert novelty["false_alarm_target"] == 0.05
-    assert novelty["measured"]["validation_flagged"] == pytest.approx(0.05, abs=0.005)
+    assert novelty["measured"]["validation_flagged"] == pytest.approx(0.04, abs=0.005)
     assert "not fetched" in novelty["measured"]["non_clothing"]["note"]
     assert [o["name"] for o in card["outputs"]] == ["probabilities", "novelty"]
     assert card["parity"]["novelty_max_relative_diff"] <= 1e-4

@@ -6,15 +6,23 @@ Two kinds, both fetched with npm and rendered as the real-picture set is (evalua
   box-like things are left out by NOT_OUTLIER) and rendered words and numbers; the network is
   taught to spread its probabilities evenly over them, which lowers their energy score;
 - clothing icons of those packages, labelled by hand in data/drawn_clothing.csv, mixed into the
-  training set: views of clothing Fashion-MNIST never shows.
+  training set: views of clothing Fashion-MNIST never shows. Labelled as Fashion-MNIST's classes
+  would take them: high heels, flip-flops and sandals seen from above or the side → Sandal;
+  collared shirts, shirts with a tie → Shirt; tank tops, sleeveless sport shirts → T-shirt/top;
+  hoodies, sweaters, cardigans → Pullover; jackets, suit jackets, windbreakers, lab coats → Coat;
+  shorts → Trouser; handbags, backpacks, briefcases, shopping bags → Bag. Left out, having no
+  class or no clear one: skirts, ties alone, socks, hats, waistcoats, suitcases, wallets.
 
-    python -m training.drawn fetch     # npm pack the packages, render, cache the arrays
+    python -m training.drawn fetch             # npm pack the packages, render, cache the arrays
+    python -m training.drawn sheet --out x.png # the same, then a contact sheet of the clothing
 
 Credits for the packages: data/ATTRIBUTION.md.
 """
 
 import argparse
+import hashlib
 import io
+import json
 import random
 import re
 import sys
@@ -28,7 +36,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from evaluation import real_pictures
 from evaluation.gate import converted
-from service.contract import NUM_CLASSES
+from service.contract import CLASS_NAMES, NUM_CLASSES
 
 HERE = Path(__file__).parent / "data"
 CLOTHING = HERE / "drawn_clothing.csv"
@@ -38,8 +46,37 @@ PACKAGES = {
     "ph": "@iconify-json/ph@1.2.2",
     "fa6-solid": "@iconify-json/fa6-solid@1.2.4",
     "streamline-emojis": "@iconify-json/streamline-emojis@1.2.4",
+    "arcticons": "@iconify-json/arcticons@1.2.58",
+    "bx": "@iconify-json/bx@1.2.3",
+    "carbon": "@iconify-json/carbon@1.2.30",
+    "flat-color-icons": "@iconify-json/flat-color-icons@1.2.3",
+    "fluent": "@iconify-json/fluent@1.2.60",
+    "hugeicons": "@iconify-json/hugeicons@1.2.35",
+    "icon-park": "@iconify-json/icon-park@1.2.4",
+    "icon-park-outline": "@iconify-json/icon-park-outline@1.2.4",
+    "icon-park-twotone": "@iconify-json/icon-park-twotone@1.2.4",
+    "iconoir": "@iconify-json/iconoir@1.2.11",
+    "ion": "@iconify-json/ion@1.2.7",
+    "la": "@iconify-json/la@1.2.1",
+    "lucide": "@iconify-json/lucide@1.2.137",
+    "lucide-lab": "@iconify-json/lucide-lab@1.2.3",
+    "material-symbols": "@iconify-json/material-symbols@1.2.98",
+    "mingcute": "@iconify-json/mingcute@1.2.8",
+    "ri": "@iconify-json/ri@1.2.10",
+    "solar": "@iconify-json/solar@1.2.13",
+    "streamline-color": "@iconify-json/streamline-color@1.2.2",
+    "streamline-flex-color": "@iconify-json/streamline-flex-color@1.2.2",
+    "streamline-plump-color": "@iconify-json/streamline-plump-color@1.2.2",
+    "tabler": "@iconify-json/tabler@1.2.41",
+    "uil": "@iconify-json/uil@1.2.3",
 }
-OUTLIERS_PER_PACKAGE = {"mdi": 1200, "ph": 800, "fa6-solid": 800, "streamline-emojis": 800}
+# Outliers come from the packages the labelled clothing comes from too, so that a drawing style
+# alone never says "clothing": line, filled, two-tone and colour sets alike.
+OUTLIERS_PER_PACKAGE = {
+    "mdi": 1200, "ph": 800, "fa6-solid": 800, "streamline-emojis": 800,
+    "tabler": 300, "hugeicons": 300, "icon-park": 200, "solar": 200, "mingcute": 200,
+    "material-symbols": 200, "streamline-color": 200, "fluent": 200,
+}  # fmt: skip
 TEXTS = 600
 SEED = 1
 # Icon names that may show clothing, a bag or something shaped like one: never an outlier.
@@ -49,14 +86,16 @@ NOT_OUTLIER = (
     "backpack|briefcase|luggage|bra|swim|shorts|cloth|wear|hanger|wardrobe|wallet|shopping|tote|"
     "apparel|fashion|garment|mitten|slipper|footprint|foot|basket|bucket|trash|delete|lock|"
     "archive|box|package|cart|gift|gym|tank|jersey|uniform|sari|robe|pajama|polo|tuxedo|blouse|"
-    "cardigan|sweat|legging|dungaree|overall"
+    "cardigan|sweat|legging|dungaree|overall|jumper|turtleneck|neck|windbreaker|flip-flop|cleat|"
+    "spiked|ballet|mall|satchel|commuter|underpants|panties|brief|diaper|lingerie|armou?r|"
+    "cloak|poncho|cape|apron|tailor|sewing|mannequin|checkroom|styler|laundry|dry-clean|closet|"
+    "dresser|iron|work|business|suitcase|baggage|trolley|carry"
 )
 # Training text uses these fonts; the non-clothing development set uses others.
 FONTS = tuple(
     f"/usr/share/fonts/truetype/dejavu/{name}.ttf"
     for name in ("DejaVuSans", "DejaVuSans-Bold", "DejaVuSansCondensed")
 )
-ARRAYS = "drawn-training.npz"  # the rendered arrays, in the cache folder
 
 
 @dataclass(frozen=True)
@@ -69,13 +108,44 @@ class Drawn:
 
     def card(self) -> dict[str, object]:
         """The card's record of what was mixed in."""
+        counts = np.bincount(self.clothing_labels, minlength=NUM_CLASSES).tolist()
         return {
             "packages": PACKAGES,
             "outliers": len(self.outliers),
             "outlier_texts": TEXTS,
             "clothing": len(self.clothing),
+            "clothing_per_class": dict(zip(CLASS_NAMES, counts, strict=True)),
             "clothing_labels": "training/data/drawn_clothing.csv",
         }
+
+    def sheet(self, per_row: int = 24, zoom: int = 2) -> Image.Image:
+        """A contact sheet of the labelled clothing as photo mode reads it, one block of rows
+        per class under its name: how the labels are checked by eye."""
+        side, header = 28 * zoom, 14
+        blocks = []
+        for label, name in enumerate(CLASS_NAMES):
+            images = self.clothing[self.clothing_labels == label]
+            rows = max(1, -(-len(images) // per_row))
+            block = Image.new("L", (per_row * side, header + rows * side), 255)
+            ImageDraw.Draw(block).text((2, 1), f"{name} ({len(images)})", fill=0)
+            for index, image in enumerate(images):
+                tile = Image.fromarray((image * 255).astype(np.uint8)).resize((side, side))
+                block.paste(tile, ((index % per_row) * side, header + (index // per_row) * side))
+            blocks.append(block)
+        sheet = Image.new("L", (per_row * side, sum(b.height for b in blocks)), 255)
+        top = 0
+        for block in blocks:
+            sheet.paste(block, (0, top))
+            top += block.height
+        return sheet
+
+
+def arrays_file(folder: Path) -> Path:
+    """The cached arrays' file, named for everything that decides them (packages, samples,
+    labels, exclusions): editing the CSV or a pin makes the next load build anew, never reuse."""
+    recipe = json.dumps([PACKAGES, OUTLIERS_PER_PACKAGE, TEXTS, SEED, NOT_OUTLIER, FONTS])
+    digest = hashlib.sha256(recipe.encode() + CLOTHING.read_bytes()).hexdigest()[:12]
+    return folder / f"drawn-training-{digest}.npz"
 
 
 def text_picture(text: str, font: str, size: int, where: tuple[int, int]) -> bytes:
@@ -144,7 +214,7 @@ def build(cache: Path) -> Drawn:
 def load(cache: str | Path | None = None) -> Drawn:
     """The cached arrays, built (fetching with npm) the first time."""
     folder = real_pictures.cache_dir(cache)
-    path = folder / ARRAYS
+    path = arrays_file(folder)
     if not path.is_file():
         drawn = build(folder)
         partial = path.with_suffix(".tmp.npz")
@@ -183,8 +253,9 @@ def mixed(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.drawn")
-    parser.add_argument("command", choices=("fetch",))
+    parser.add_argument("command", choices=("fetch", "sheet"))
     parser.add_argument("--cache", help=f"default ${real_pictures.ENV_VAR}, else the default")
+    parser.add_argument("--out", default="drawn-clothing.png", help="sheet: the PNG to write")
     args = parser.parse_args(argv)
     try:
         drawn = load(args.cache)
@@ -192,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{len(drawn.outliers)} outliers, {len(drawn.clothing)} labelled clothing pictures")
+    if args.command == "sheet":
+        drawn.sheet().save(args.out)
+        print(f"contact sheet: {args.out}")
     return 0
 
 

@@ -27,6 +27,25 @@ def test_made_pictures_are_seeded_and_of_every_kind():
     assert len(images) == len(kept) > len(made) // 2
 
 
+def test_scikit_images_sample_photos_and_faces_come_from_its_wheel():
+    samples = non_clothing.skimage_samples()
+
+    assert len(samples) == len(non_clothing.SKIMAGE_PHOTOS) + non_clothing.SKIMAGE_FACES
+    assert {s.source for s in samples} == {non_clothing.SKIMAGE}
+    assert {s.kind for s in samples} == {"photo", "face"}
+    assert len({s.data for s in samples}) == len(samples)
+    images, kept = non_clothing.read(samples)
+    assert len(kept) >= len(samples) - 4  # photo mode finds an object in nearly every one
+    assert images.shape == (len(kept), 28, 28)
+
+
+def test_without_scikit_image_the_set_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(non_clothing.importlib.util, "find_spec", lambda name: None)
+
+    with pytest.raises(real_pictures.RealPicturesError, match="scikit-image is missing"):
+        non_clothing.skimage_samples()
+
+
 def test_loading_an_unfetched_set_says_how_to_fetch(tmp_path):
     with pytest.raises(real_pictures.RealPicturesError, match=r"evaluation\.non_clothing fetch"):
         non_clothing.load(tmp_path)
