@@ -1,6 +1,5 @@
 """Drift against the test set, with the shipped versions and real test-set images."""
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from service.monitoring import psi, psi_level, reference_distribution
 from service.settings import Settings
 from tests.images import png
 from tests.replay import first_test_items
+from tests.shipped import copy_shipped
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "fashion-mnist"
@@ -42,7 +42,7 @@ def test_a_card_without_a_usable_confusion_matrix_has_no_reference(metrics):
 @pytest.fixture
 def shipped(tmp_path):
     root = tmp_path / "models"
-    shutil.copytree(REPO / "models", root)
+    copy_shipped(root)
     core = Core(Settings(model_dir=root, reload_interval=0.1))
     core.start()
     yield core

@@ -1,8 +1,6 @@
 """Issue 10's bar: photos over HTTP, default query, within 3 points of the same items as 28×28."""
 
 import io
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +9,9 @@ from evaluation.photos import KINDS, render_photos
 from service.http import create_app
 from service.settings import Settings
 from tests.images import png
+from tests.shipped import copy_shipped
 from training.data import DEFAULT_DIR, load
 
-SHIPPED = Path(__file__).resolve().parent.parent / "models"
 PER_KIND = 30  # 330 photos: a few seconds, yet a 3-point gap is ~10 photos
 BATCH = 33
 
@@ -22,7 +20,7 @@ BATCH = 33
 def client(tmp_path_factory):
     """The app serving a copy of the shipped registry (its production model)."""
     root = tmp_path_factory.mktemp("shipped") / "models"
-    shutil.copytree(SHIPPED, root)
+    copy_shipped(root)
     app = create_app(Settings(model_dir=root))
     yield app.test_client()
     app.extensions["fashion_serve"].close()

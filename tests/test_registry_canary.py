@@ -1,7 +1,6 @@
 """Canaries in the filesystem registry: canaries.json, the alias log, and older files kept valid."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -9,6 +8,7 @@ import pytest
 from service.errors import AliasNotFound, BadRequest, IntegrityError, RegistryError
 from service.registry import CANARIES_FILE, LOG_FILE, Registry
 from tests.conftest import MODEL
+from tests.shipped import copy_shipped
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,7 +91,7 @@ def test_a_canary_of_a_missing_version_is_reported(registry):
 def test_the_shipped_registry_reads_as_before(tmp_path):
     """Files written before canaries existed (no canaries.json, no alias_log.json) stay valid."""
     root = tmp_path / "models"
-    shutil.copytree(REPO / "models", root)
+    copy_shipped(root)
     registry = Registry(root)
     name = registry.models()[0]
     assert not (root / name / CANARIES_FILE).exists()

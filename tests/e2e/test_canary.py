@@ -2,7 +2,6 @@
 
 import collections
 import json
-import shutil
 import uuid
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from service.canary import bucket
 from service.registry import Registry
 from tests.e2e.server import GunicornServer
 from tests.images import dark_images, png
+from tests.shipped import copy_shipped
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -24,7 +24,7 @@ REQUESTS = 1500
 
 def test_a_ten_percent_canary_serves_ten_percent_and_keys_stick(tmp_path):
     root = tmp_path / "models"
-    shutil.copytree(REPO / "models", root)
+    copy_shipped(root)
     image = png(dark_images(1)[0])
     with GunicornServer(root, tmp_path / "gunicorn.log", FASHION_ADMIN_TOKEN=TOKEN) as server, \
             requests.Session() as http:  # fmt: skip

@@ -2,7 +2,6 @@
 stays within the cap, each worker writes files of its own, and captures made before a restart
 are joined with feedback given after it."""
 
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from service.capture import folder, records, segments
 from tests.e2e.server import GunicornServer
 from tests.images import png
 from tests.replay import first_test_items
+from tests.shipped import copy_shipped
 from training import captured
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,7 @@ LABELLED = 10  # requests of the burst's end given feedback after a restart
 
 def test_a_burst_across_workers_stays_capped_and_survives_a_restart(tmp_path):
     root = tmp_path / "models"
-    shutil.copytree(REPO / "models", root)
+    copy_shipped(root)
     images, labels = first_test_items(BURST)
     env = {"FASHION_CAPTURE_RATE": "1", "FASHION_CAPTURE_MAX_BYTES": str(CAP)}
 

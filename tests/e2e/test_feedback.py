@@ -1,7 +1,6 @@
 """Feedback under real gunicorn (two workers) over a copy of the shipped registry and real
 test-set images: joined whichever worker answered, and still joined after a restart."""
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from service.registry import Registry
 from tests.e2e.server import GunicornServer
 from tests.images import png
 from tests.replay import first_test_items
+from tests.shipped import copy_shipped
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ UNLIMITED = {"FASHION_FEEDBACK_RATE": "100000"}
 
 def test_feedback_is_joined_across_workers_and_restarts(tmp_path):
     root = tmp_path / "models"
-    shutil.copytree(REPO / "models", root)
+    copy_shipped(root)
     images, labels = first_test_items(COUNT)
     answered = []  # (request ID, predicted class, true class)
     with GunicornServer(root, tmp_path / "first.log", **UNLIMITED) as server:

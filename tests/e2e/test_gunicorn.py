@@ -1,6 +1,5 @@
 """The real service under gunicorn over real HTTP: accuracy, hot reload under load, refusals."""
 
-import shutil
 import subprocess
 import sys
 import threading
@@ -15,12 +14,12 @@ from service.runtime import CPU, OnnxModel
 from tests.conftest import MODEL
 from tests.e2e.server import REPO, GunicornServer
 from tests.images import dark_images, png
+from tests.shipped import copy_shipped
 from tests.tiny_models import force_alias, register_tiny
 from tests.waiting import wait_for
 from training.data import DEFAULT_DIR, load
 
 pytestmark = pytest.mark.slow
-SHIPPED = REPO / "models"
 # "A few seconds": the 0.2 s reload interval plus loading and warming a version takes
 # ~0.12 s on a quiet two-core machine; the rest is room for a busy one.
 SWITCH_TIMEOUT = 5
@@ -35,7 +34,7 @@ def test_set():
 
 def test_real_images_as_png_score_exactly_like_the_onnx_model(tmp_path, test_set):
     images, labels = test_set
-    shutil.copytree(SHIPPED, tmp_path / "models")
+    copy_shipped(tmp_path / "models")
     registry = Registry(tmp_path / "models")
     version = registry.resolve(MODEL)
     reference = OnnxModel(registry.model_path(MODEL, version).read_bytes(), [CPU])

@@ -1,7 +1,6 @@
 """Rollouts that step and stop themselves, under real gunicorn (two workers), over a copy of the
 shipped registry, with the real test set replayed as traffic and its labels as feedback."""
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from service.rollout import COMPLETED, ROLLED_BACK, Margins, Rollout
 from tests.e2e.server import GunicornServer
 from tests.images import png
 from tests.replay import first_test_items
+from tests.shipped import copy_shipped
 from tests.tiny_models import register_tiny
 
 pytestmark = pytest.mark.slow
@@ -25,7 +25,7 @@ INTERVAL = 1.0  # seconds: each chunk of traffic takes longer, so every check ma
 
 @pytest.fixture
 def registry(tmp_path) -> Registry:
-    shutil.copytree(REPO / "models", tmp_path / "models")
+    copy_shipped(tmp_path / "models")
     return Registry(tmp_path / "models")
 
 

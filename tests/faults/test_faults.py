@@ -20,6 +20,7 @@ from service.registry import Registry
 from tests.conftest import MODEL
 from tests.e2e.server import GunicornServer
 from tests.images import dark_images, png
+from tests.shipped import copy_shipped
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -87,7 +88,7 @@ class Load:
 def broken_production(tmp_path: Path, fault: str) -> Registry:
     """production moved 1 → 2 (both verified), then version 2 broke on disk."""
     root = tmp_path / "models"
-    shutil.copytree(Path(__file__).resolve().parents[2] / "models", root)
+    copy_shipped(root)
     registry = Registry(root)
     first = registry.resolve(MODEL)
     copy = tmp_path / "copy.onnx"

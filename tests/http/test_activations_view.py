@@ -2,7 +2,6 @@
 
 import io
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,8 @@ from service.settings import Settings
 from tests.conftest import MODEL
 from tests.http.checks import assert_error, upload
 from tests.images import checkerboard, dark_images, png
+from tests.shipped import SHIPPED, copy_shipped
 
-SHIPPED = Path(__file__).resolve().parents[2] / "models"
 GALLERY = Path(__file__).resolve().parents[2] / "service/http/static/ui/gallery"
 # The shipped registry moves production on as better versions land: read it, never assume it.
 PRODUCTION = json.loads((SHIPPED / "fashion-mnist" / "aliases.json").read_text())["production"]
@@ -22,7 +21,7 @@ PRODUCTION = json.loads((SHIPPED / "fashion-mnist" / "aliases.json").read_text()
 @pytest.fixture
 def shipped_client(tmp_path):
     root = tmp_path / "models"
-    shutil.copytree(SHIPPED, root)
+    copy_shipped(root)
     app = create_app(Settings(model_dir=root, reload_interval=60))
     yield app.test_client()
     app.extensions["fashion_serve"].close()

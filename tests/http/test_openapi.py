@@ -2,8 +2,6 @@
 
 import base64
 import re
-import shutil
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import jsonschema_rs
@@ -15,9 +13,9 @@ from service.settings import Settings
 from tests.conftest import MODEL
 from tests.http.checks import AUTH, upload
 from tests.images import checkerboard, dark_images, png
+from tests.shipped import copy_shipped
 
 METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
-SHIPPED = Path(__file__).resolve().parents[2] / "models"
 
 
 @pytest.fixture
@@ -101,7 +99,7 @@ def test_served_document_and_docs_page_without_any_cdn(client):
 def shipped(tmp_path):
     """An app over a copy of the shipped registry: real cards, an MLP (1) and a CNN (2)."""
     root = tmp_path / "models"
-    shutil.copytree(SHIPPED, root)
+    copy_shipped(root)
     app = create_app(Settings(model_dir=root, reload_interval=60, admin_token="s3cret-token"))
     yield app
     app.extensions["fashion_serve"].close()

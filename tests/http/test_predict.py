@@ -1,6 +1,5 @@
 """POST /predict and /models/<name>/predict through Flask's test client: answers and 4xx."""
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from service.settings import Settings
 from tests.conftest import MODEL
 from tests.http.checks import assert_error, upload
 from tests.images import checkerboard, dark_images, png
+from tests.shipped import copy_shipped
 from training import data
 
 REPO = Path(__file__).resolve().parents[2]
@@ -100,7 +100,7 @@ def test_bad_uploads_get_clear_4xx(client, app):
 
 @pytest.mark.skipif(not data.DEFAULT_DIR.is_dir(), reason="needs Debian's dataset-fashion-mnist")
 def test_the_shipped_registry_serves_production_by_default_and_the_mlp_as_version_1(tmp_path):
-    shutil.copytree(REPO / "models", tmp_path / "models")
+    copy_shipped(tmp_path / "models")
     registry = Registry(tmp_path / "models")
     production = registry.aliases(MODEL)["production"]
     assert production >= 3  # the CNN trained for real pictures, or a later one

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +19,9 @@ import pytest
 from service.http import create_app
 from service.settings import Settings
 from tests.images import png
+from tests.shipped import copy_shipped
 
 RECORDING = Path(__file__).with_name("recorded.txt")
-SHIPPED = Path(__file__).parents[2] / "models"
 TEST_IMAGES = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 MODEL = "fashion-mnist"
 TOKEN = "recorded-token"
@@ -299,7 +298,7 @@ def access_line(log: str) -> str:
 @pytest.fixture
 def recorded_app(tmp_path: Path):
     models = tmp_path / "models"
-    shutil.copytree(SHIPPED, models)
+    copy_shipped(models)
     # Aliases as the recording expects them, whatever the shipped registry says today.
     (models / MODEL / "aliases.json").write_text('{"production": 2, "staging": 2}\n')
     (models / MODEL / "alias_history.json").write_text('{"production": [1]}\n')
