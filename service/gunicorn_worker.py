@@ -36,6 +36,7 @@ from service.http1 import (
     refusal_of,
     wsgi_environ,
 )
+from service.idle import GATE, IDLE_SPELL
 
 # Reads of at most this much: a read's requests are parsed at once, so it bounds what one read
 # can queue (asyncio, under uvicorn, reads 256 KiB; a 64 KiB read costs an upload nothing).
@@ -177,7 +178,13 @@ class BufferedWorker(base.Worker):
             paused = self.accept_paused_until - time.monotonic()
             if not self.accepting and 0 < paused < timeout:
                 timeout = paused
-            for key, mask in self.poller.select(timeout):
+            events = self.poller.select(min(timeout, IDLE_SPELL))
+            if not events and timeout > IDLE_SPELL:  # idle for a spell: a shadow may run
+                GATE.idle()
+                events = self.poller.select(timeout - IDLE_SPELL)
+            if events or self.runnable:
+                GATE.busy()
+            for key, mask in events:
                 if isinstance(key.data, Connection):
                     self.on_event(key.data, mask)
                 elif self.accepting:

@@ -26,6 +26,7 @@ import numpy as np
 from service.contract import CLASS_NAMES, validate_alias, validate_name
 from service.errors import FashionServeError
 from service.feedback import LIVE_FOLDER, MAX_FILE_BYTES, PREDICTION_WINDOW
+from service.idle import GATE, IdleGate
 from service.journal import Journal, Tail
 from service.loader import LoadedModel, Loader
 from service.registry import Registry
@@ -88,10 +89,15 @@ class ShadowRunner:
     """Follows shadows.json, copies served batches to the shadow thread, records comparisons."""
 
     def __init__(
-        self, registry: Registry, loader: Loader, settings: Settings, journal: Journal
+        self,
+        registry: Registry,
+        loader: Loader,
+        settings: Settings,
+        journal: Journal,
+        gate: IdleGate = GATE,
     ) -> None:
         self.registry, self.loader, self.settings = registry, loader, settings
-        self.journal = journal
+        self.journal, self.gate = journal, gate
         self.observers: list[ShadowObserver] = []
         # Replaced whole, never mutated: the request path reads it without a lock.
         self._shadows: dict[AliasKey, LoadedModel] = {}
@@ -155,14 +161,21 @@ class ShadowRunner:
                 except Exception:  # the thread must survive anything a broken registry throws
                     log.exception("shadow refresh failed; will retry")
                 refresh_at = time.monotonic() + self.settings.reload_interval
+            if not self.gate.wait(max(0.0, refresh_at - time.monotonic())):
+                continue  # the worker is busy: offers fill the queue, then are dropped
             try:
                 job = self._queue.get(timeout=max(0.0, refresh_at - time.monotonic()))
             except queue.Empty:
                 continue
-            if job is not None:
-                started = time.thread_time()
-                self._compare(job)
-                self._spend(time.thread_time() - started)
+            if job is None:
+                continue
+            # Woken by an offer: the worker may have turned busy since it went idle.
+            if not self.gate.wait(max(0.0, refresh_at - time.monotonic())):
+                self._drop(job.name, job.alias, job.shadow.version)
+                continue
+            started = time.thread_time()
+            self._compare(job)
+            self._spend(time.thread_time() - started)
 
     def _spend(self, seconds: float) -> None:
         """Take a comparison's CPU seconds from the bucket; when it runs dry, pause the copies

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from service.idle import IdleGate
 from service.shadow import (
     BURST,
     QUEUE_SIZE,
@@ -69,6 +70,36 @@ def test_a_full_queue_drops_batches_and_counts_them(registry, service):
     for _ in range(QUEUE_SIZE + 5):
         runner.offer(result, images(1))
     assert runner.dropped == 5
+
+
+def test_a_busy_worker_runs_no_shadow_until_it_is_idle(registry, service):
+    """While the worker's loop is busy the shadow thread leaves the queued copies alone, across
+    its polls of shadows.json; once the loop is idle it compares them."""
+    journal = shadow_journal(registry.root, 60)
+    gate = IdleGate()
+    gate.busy()
+    runner = ShadowRunner(registry, service.data_plane._loader, service.settings, journal, gate)
+    registry.set_shadow(MODEL, "production", 2)
+    runner.start()
+    try:
+        wait_for(lambda: runner.serving() == {(MODEL, "production"): 2}, "the shadow")
+        result = service.data_plane.predict_array(images(3), alias="production")
+        for _ in range(4):
+            runner.offer(result, images(3))
+        # Two polls after the offers: a thread that ignored the gate had time to take them.
+        registry.clear_shadow(MODEL, "production", "test")
+        wait_for(lambda: runner.serving() == {}, "a poll while busy")
+        registry.set_shadow(MODEL, "production", 2)
+        wait_for(lambda: runner.serving() == {(MODEL, "production"): 2}, "another poll")
+        assert (runner._queue.qsize(), Agreement(journal).matrices()) == (4, {})
+        gate.idle()
+        tally = Agreement(journal)
+        wait_for(
+            lambda: [agreement(m)["compared"] for m in tally.matrices().values()] == [12],
+            "the idle worker's shadow to compare every copy",
+        )
+    finally:
+        runner.close()
 
 
 def test_a_shadow_set_in_the_registry_is_followed_and_stopped(registry, service):
