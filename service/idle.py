@@ -10,7 +10,7 @@ gate: it stays open, and background work runs as before.
 
 import threading
 
-IDLE_SPELL = 0.002  # seconds of nothing to do before the loop counts as idle
+IDLE_SPELL = 0.0005  # seconds of nothing to do before the loop counts as idle
 
 
 class IdleGate:
