@@ -36,7 +36,7 @@ from service.http1 import (
     refusal_of,
     wsgi_environ,
 )
-from service.idle import GATE, IDLE_SPELL
+from service.idle import GATE
 
 # Reads of at most this much: a read's requests are parsed at once, so it bounds what one read
 # can queue (asyncio, under uvicorn, reads 256 KiB; a 64 KiB read costs an upload nothing).
@@ -178,10 +178,10 @@ class BufferedWorker(base.Worker):
             paused = self.accept_paused_until - time.monotonic()
             if not self.accepting and 0 < paused < timeout:
                 timeout = paused
-            events = self.poller.select(min(timeout, IDLE_SPELL))
-            if not events and timeout > IDLE_SPELL:  # idle for a spell: a shadow may run
+            events = self.poller.select(0)
+            if not events and timeout:  # nothing ready: a shadow may run until events arrive
                 GATE.idle()
-                events = self.poller.select(timeout - IDLE_SPELL)
+                events = self.poller.select(timeout)
             if events or self.runnable:
                 GATE.busy()
             for key, mask in events:

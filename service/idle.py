@@ -1,16 +1,13 @@
 """Whether this process's event loop is idle: background work (a shadow) waits for it.
 
-The event-loop worker (service/gunicorn_worker.py) opens the gate once it has waited IDLE_SPELL
-in select with nothing to do, and closes it as soon as events or requests are ready. The short
-gaps between a busy worker's requests never open it (the other worker and the clients need those
-cores), and a closed gate wakes no thread: under load, copies are dropped instead of taking CPU
-from answers (bench/README.md measured it). Under another worker (gthread) nothing closes the
-gate: it stays open, and background work runs as before.
+The event-loop worker (service/gunicorn_worker.py) opens the gate when nothing is ready and it is
+about to wait in select, and closes it as soon as events or requests are ready. A background
+thread waits on the gate before it takes work, so a busy loop wakes no thread and its copies are
+dropped instead of taking CPU from answers (bench/README.md measured it). Under another worker
+(gthread) nothing closes the gate: it stays open, and background work runs as before.
 """
 
 import threading
-
-IDLE_SPELL = 0.0005  # seconds of nothing to do before the loop counts as idle
 
 
 class IdleGate:
@@ -21,7 +18,7 @@ class IdleGate:
         self._open.set()
 
     def idle(self) -> None:
-        """The loop has had nothing to do for IDLE_SPELL and waits for events."""
+        """The loop has nothing ready and waits for events."""
         if not self._open.is_set():
             self._open.set()
 
