@@ -6,10 +6,12 @@ comparison to the shadow journal (<registry>/.live/shadow), which the agreement 
 rollout read from every worker and replica. Which version shadows which alias is the
 registry's shadows.json, polled like aliases.json.
 
-The thread may spend FASHION_SHADOW_SHARE of the wall-clock time (a token bucket of its own CPU
-seconds): idle workers compare every request, saturated ones a sample, so the served requests
-keep their CPU. It keeps the worker's priority: a niced thread that holds the GIL when the
-scheduler preempts it stalls the served requests behind it (bench/README.md measured it).
+The thread starts a batch only while the worker's loop is idle (service/idle.py): a busy
+worker's copies fill the queue and are dropped. It may spend FASHION_SHADOW_SHARE of the
+wall-clock time (a token bucket of its own CPU seconds): idle workers compare every request,
+saturated ones a sample, so the served requests keep their CPU. It keeps the worker's
+priority: a niced thread that holds the GIL when the scheduler preempts it stalls the served
+requests behind it (bench/README.md measured it).
 """
 
 import contextlib
