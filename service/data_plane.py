@@ -99,8 +99,8 @@ class DataPlane:
         self._observers = observers
         self._inspector: Inspector | None = None
         self._inspector_lock = threading.Lock()
-        # Given each served batch and what the model saw (service/shadow.py's offer).
-        self.shadow: Callable[[Result, np.ndarray], None] | None = None
+        # Given each served batch, with what the model saw (service/shadow.py's offer).
+        self.shadow: Callable[[Result], None] | None = None
 
     def model(
         self,
@@ -230,7 +230,7 @@ class DataPlane:
             ) from None
         result = self._judged(loaded, alias, probabilities, novelty, images)
         if self.shadow is not None:
-            self.shadow(result, images)
+            self.shadow(result)
         if self._observers:
             self._observers.on_result(loaded.name, loaded.version, result.classes)
             judged = result.in_distribution

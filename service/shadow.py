@@ -116,11 +116,11 @@ class ShadowRunner:
 
     # -- the request path ------------------------------------------------------------------
 
-    def offer(self, result: "Result", images: np.ndarray) -> None:
+    def offer(self, result: "Result") -> None:
         """Copy a served batch to its alias's shadow, if it has one; never blocks or raises."""
-        name, alias = result.model.name, result.alias
+        name, alias, images = result.model.name, result.alias, result.images
         self._models.add(name)  # a set of the registry's models: bounded
-        if alias is None:  # ?version= names its version: no alias, nothing shadows it
+        if alias is None or images is None:  # ?version= names its version: nothing shadows it
             return
         shadow = self._shadows.get((name, alias))
         if shadow is None or shadow.version == result.model.version:

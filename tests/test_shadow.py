@@ -68,7 +68,7 @@ def test_a_full_queue_drops_batches_and_counts_them(registry, service):
     assert runner.serving() == {(MODEL, "production"): 2}
     result = service.data_plane.predict_array(images(1), alias="production")
     for _ in range(QUEUE_SIZE + 5):
-        runner.offer(result, images(1))
+        runner.offer(result)
     assert runner.dropped == 5
 
 
@@ -85,7 +85,7 @@ def test_a_busy_worker_runs_no_shadow_until_it_is_idle(registry, service):
         wait_for(lambda: runner.serving() == {(MODEL, "production"): 2}, "the shadow")
         result = service.data_plane.predict_array(images(3), alias="production")
         for _ in range(4):
-            runner.offer(result, images(3))
+            runner.offer(result)
         # Two polls after the offers: a thread that ignored the gate had time to take them.
         registry.clear_shadow(MODEL, "production", "test")
         wait_for(lambda: runner.serving() == {}, "a poll while busy")
@@ -119,10 +119,10 @@ def test_a_spent_cpu_budget_drops_copies_until_it_refills(registry, service):
     runner.refresh()
     result = service.data_plane.predict_array(images(1), alias="production")
     runner._spend(BURST + 0.1)  # 0.1 s over: paused for 0.2 s at a share of one half
-    runner.offer(result, images(1))
+    runner.offer(result)
     assert (runner.dropped, runner._queue.qsize()) == (1, 0)
     wait_for(lambda: time.monotonic() > runner._resume_at, "the budget to refill", timeout=2)
-    runner.offer(result, images(1))
+    runner.offer(result)
     assert (runner.dropped, runner._queue.qsize()) == (1, 1)
 
 
