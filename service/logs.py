@@ -6,6 +6,9 @@ the same file descriptor directly.
 """
 
 import logging
+import threading
+import time
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import orjson
@@ -27,6 +30,40 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(line).decode()
+
+
+class Throttled:
+    """Logs the first failure of a kind, then at most one line per interval with how many were
+    left out since: a failure repeated for every request must not flood the log (the metrics
+    count every one)."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.logger, self.interval, self.clock = logger, interval, clock
+        self._lock = threading.Lock()
+        self._logged_at: dict[Hashable, float] = {}  # keys: a few kinds of failure, bounded
+        self._left_out: dict[Hashable, int] = {}
+
+    def exception(self, key: Hashable, message: str, *args: object) -> bool:
+        """log.exception(message, *args) unless a line of this key was logged within the
+        interval; then only counted. True when the line was written."""
+        now = self.clock()
+        with self._lock:
+            logged_at = self._logged_at.get(key)
+            if logged_at is not None and now - logged_at < self.interval:
+                self._left_out[key] = self._left_out.get(key, 0) + 1
+                return False
+            self._logged_at[key] = now
+            left_out = self._left_out.pop(key, 0)
+        if left_out:
+            message += " (%d more since the last such line, not logged)"
+            args = (*args, left_out)
+        self.logger.exception(message, *args)
+        return True
 
 
 def logging_config(level: str = "info", gunicorn_access: bool = False) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -31,6 +32,7 @@ from service.feedback import LIVE_FOLDER, MAX_FILE_BYTES, PREDICTION_WINDOW
 from service.idle import GATE, IdleGate
 from service.journal import Journal, Tail
 from service.loader import LoadedModel, Loader
+from service.logs import Throttled
 from service.registry import Registry
 from service.settings import Settings
 
@@ -44,6 +46,8 @@ AliasKey = tuple[str, str]  # (model, alias)
 # queued behind (memory and staleness stay bounded whatever the load).
 QUEUE_SIZE = 64
 BURST = 0.05  # CPU seconds the shadow may spend at once after an idle spell
+# A shadow that fails fails for every copy: its first failure is logged, then one line a minute.
+FAILURE_LOG_INTERVAL = 60.0
 # Per (model, alias, shadow version, served version): rows the class served, columns the shadow's.
 Matrices = dict[tuple[str, str, int, int], list[list[int]]]
 
@@ -81,6 +85,9 @@ class ShadowObserver(Protocol):
     def on_dropped(self, name: str, alias: str, shadow: int) -> None:
         """A served batch was not copied: the queue was full or the CPU budget spent."""
 
+    def on_failed(self, name: str, alias: str, shadow: int) -> None:
+        """The shadow version raised on a copy (the served answer was not affected)."""
+
 
 def shadow_journal(registry_root: Path, ttl: float) -> Journal:
     """The comparisons of a registry's shadows, kept as long as predictions are."""
@@ -110,6 +117,8 @@ class ShadowRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.dropped = 0  # batches not copied by this process
+        self.failed = 0  # copies the shadow raised on, in this process
+        self.failures = Throttled(log, FAILURE_LOG_INTERVAL)
         self._seconds = BURST  # the CPU budget's bucket ...
         self._filled_at = time.monotonic()  # ... as of this moment
         self._resume_at = 0.0  # copies are dropped until then: the budget is spent
@@ -243,10 +252,16 @@ class ShadowRunner:
     # -- the shadow thread -----------------------------------------------------------------
 
     def _compare(self, job: Job) -> None:
+        version = job.shadow.version
         try:
             probabilities, _ = job.shadow.model.run_judged(job.images)
-        except Exception:  # a shadow's failure is logged, never felt by the served answers
-            log.exception("shadow v%d of %s:%s failed", job.shadow.version, job.name, job.alias)
+        except Exception:  # a shadow's failure is counted and logged, never felt by the answers
+            self.failed += 1
+            self.failures.exception(
+                (job.name, job.alias, version), "shadow v%d of %s:%s failed", version,
+                job.name, job.alias,
+            )  # fmt: skip
+            self._tell(lambda observer: observer.on_failed(job.name, job.alias, version))
             return
         comparison = Comparison(
             job.name, job.alias, job.served, job.shadow.version,
@@ -256,11 +271,15 @@ class ShadowRunner:
             {"t": round(time.time(), 3), "m": job.name, "a": job.alias, "v": comparison.shadow,
              "sv": job.served, "c": comparison.served_classes, "s": comparison.shadow_classes}
         )  # fmt: skip
+        self._tell(lambda observer: observer.on_compared(comparison))
+
+    def _tell(self, event: Callable[[ShadowObserver], None]) -> None:
+        """Tell each observer; an observer's bug must not stop the shadow thread."""
         for observer in self.observers:
             try:
-                observer.on_compared(comparison)
-            except Exception:  # an observer's bug must not stop the shadow thread
-                log.exception("shadow observer %r failed", observer)
+                event(observer)
+            except Exception:
+                self.failures.exception(id(observer), "shadow observer %r failed", observer)
 
 
 class Agreement:

@@ -9,10 +9,30 @@ import time
 import pytest
 import requests
 
-from service.logs import JsonFormatter, logging_config
+from service.logs import JsonFormatter, Throttled, logging_config
 from tests.conftest import MODEL, tiny_registry
 from tests.e2e.server import GunicornServer
 from tests.tiny_models import register_tiny
+
+
+def test_a_throttled_failure_is_logged_once_per_interval_and_per_key(caplog):
+    now = [100.0]
+    throttled = Throttled(logging.getLogger("fashion_serve.test"), 60, clock=lambda: now[0])
+    written = []
+    with caplog.at_level(logging.ERROR, logger="fashion_serve.test"):
+        for at, key in [(100, "a"), (110, "a"), (120, "b"), (159, "a"), (160, "a"), (161, "a")]:
+            now[0] = at
+            try:
+                raise ValueError(key)
+            except ValueError:
+                written.append(throttled.exception(key, "%s failed", key))
+    assert written == [True, False, True, False, True, False]
+    assert [r.getMessage() for r in caplog.records] == [
+        "a failed",
+        "b failed",
+        "a failed (2 more since the last such line, not logged)",
+    ]
+    assert all(r.exc_info for r in caplog.records)
 
 
 def test_a_record_becomes_one_json_object_with_its_exception():

@@ -1,6 +1,7 @@
 """Shadow versions with real tiny models: copies answered off the request path, compared,
 dropped when the queue is full or the CPU budget spent, followed from the registry."""
 
+import logging
 import time
 from dataclasses import replace
 
@@ -18,6 +19,7 @@ from service.shadow import (
 )
 from tests.conftest import MODEL
 from tests.images import dark_images
+from tests.tiny_models import register_tiny
 from tests.waiting import wait_for
 
 BATCHES = 30
@@ -79,11 +81,12 @@ def test_a_busy_worker_runs_no_shadow_until_it_is_idle(registry, service):
     gate = IdleGate()
     gate.busy()
     runner = ShadowRunner(registry, service.data_plane._loader, service.settings, journal, gate)
+    # Served before the shadow is set: the core's own runner (whose gate is open) has no copy.
+    result = service.data_plane.predict_array(images(3), alias="production")
     registry.set_shadow(MODEL, "production", 2)
     runner.start()
     try:
         wait_for(lambda: runner.serving() == {(MODEL, "production"): 2}, "the shadow")
-        result = service.data_plane.predict_array(images(3), alias="production")
         for _ in range(4):
             runner.offer(result)
         # Two polls after the offers: a thread that ignored the gate had time to take them.
@@ -154,3 +157,33 @@ def test_torn_or_foreign_records_are_skipped():
     shown = agreement(matrix)
     assert (shown["compared"], shown["agreed"]) == (2, 1)
     assert shown["disagreements"] == {"Trouser": {"Pullover": 1}}
+
+
+def test_a_failing_shadow_is_counted_every_time_and_logged_once_per_interval(
+    registry, service, tmp_path, caplog
+):
+    """rows=1: a real graph that runs one image (its warm-up passes) but not two, so every copy
+    of a two-image batch fails in onnxruntime. The first failure is logged with its traceback;
+    the rest only counted until the interval has passed, when one line says how many were not."""
+    broken = register_tiny(registry, MODEL, 7, tmp_path, rows=1)
+    runner, plane, batch = service.shadows, service.data_plane, images(2)
+    runner.set(MODEL, "production", broken)
+    before = plane.predict_array(batch, alias="production").probabilities
+
+    def lines() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name == "fashion_serve.shadow"]
+
+    with caplog.at_level(logging.ERROR, logger="fashion_serve.shadow"):
+        for _ in range(4):
+            result = plane.predict_array(batch, alias="production")
+            np.testing.assert_array_equal(result.probabilities, before)  # the answer unchanged
+        wait_for(lambda: runner.failed == 5, "every copy to fail")
+        (first,) = lines()  # one line for five failures within a minute
+        assert first.getMessage() == f"shadow v{broken} of {MODEL}:production failed"
+        assert first.exc_info is not None
+        runner.failures.interval = 0  # the minute is over
+        plane.predict_array(batch, alias="production")
+        wait_for(lambda: len(lines()) == 2, "the next line")
+    assert runner.failed == 6
+    assert lines()[1].getMessage().endswith("failed (4 more since the last such line, not logged)")
+    assert compared(service) == 0  # a failure is not a comparison

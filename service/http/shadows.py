@@ -49,7 +49,8 @@ def shadow_summary(name: str) -> Response:
 
 
 class ShadowMetrics:
-    """Comparisons, disagreements per class pair, and batches dropped, per shadow version."""
+    """Comparisons, disagreements per class pair, batches dropped and failures, per shadow
+    version."""
 
     def __init__(self, metrics: Metrics) -> None:
         registry = metrics.registry
@@ -72,6 +73,13 @@ class ShadowMetrics:
             registry=registry,
         )
 
+        self.failures = Counter(
+            "fashion_shadow_failures",
+            "Copies the shadow version raised on (logged once, then once a minute).",
+            ("model", "alias", "version"),
+            registry=registry,
+        )
+
     def on_compared(self, comparison: Comparison) -> None:
         name, version = comparison.name, str(comparison.shadow)
         served, shadow = comparison.served_classes, comparison.shadow_classes
@@ -85,6 +93,9 @@ class ShadowMetrics:
 
     def on_dropped(self, name: str, alias: str, shadow: int) -> None:
         self.dropped.labels(name, alias, str(shadow)).inc()
+
+    def on_failed(self, name: str, alias: str, shadow: int) -> None:
+        self.failures.labels(name, alias, str(shadow)).inc()
 
 
 def init_app(app: Flask) -> None:

@@ -8,7 +8,9 @@ import pytest
 from service.http import create_app
 from tests.conftest import MODEL
 from tests.http.checks import AUTH, assert_error, upload
+from tests.http.test_metrics import scrape, value
 from tests.images import dark_images, png
+from tests.tiny_models import register_tiny
 from tests.waiting import wait_for
 
 URL = f"/models/{MODEL}/aliases/production/shadow"
@@ -77,3 +79,20 @@ def test_an_anonymous_client_cannot_set_or_stop_a_shadow(client, settings, regis
 @pytest.mark.parametrize("url", ["/models/nope/shadows", "/models/Bad!/shadows"])
 def test_the_summary_of_an_unknown_model_is_a_4xx(client, url):
     assert client.get(url).status_code in (400, 404)
+
+
+def test_a_failing_shadow_is_counted_in_the_metrics_and_never_felt(client, registry, tmp_path):
+    """rows=1: a real version that runs one image (its warm-up) but fails on two."""
+    broken = register_tiny(registry, MODEL, 7, tmp_path, rows=1)
+    pair = upload(*(png(image) for image in dark_images(2)))
+    before = client.post("/predict", data=pair).get_json()
+    assert client.put(URL, json={"version": broken}, headers=AUTH).status_code == 200
+    for _ in range(3):
+        pair = upload(*(png(image) for image in dark_images(2)))
+        assert client.post("/predict", data=pair).get_json() == before
+    labels = {"model": MODEL, "alias": "production", "version": str(broken)}
+    wait_for(
+        lambda: value(scrape(client), "fashion_shadow_failures_total", **labels) == 3,
+        "three failures counted",
+    )
+    assert client.get(f"/models/{MODEL}/shadows").get_json()["comparisons"] == []
