@@ -10,7 +10,8 @@ and replicas never share a file and a restart only starts a new segment. When a 
 the writer opens the next one and prunes the folder, whoever wrote it: segments last written
 before FASHION_CAPTURE_KEEP, then the oldest until the rest and the new segment fit in
 FASHION_CAPTURE_MAX_BYTES. Segments are never larger than segment_bytes, so the folder holds at
-most the cap plus one open segment per other writer.
+most the cap plus one open segment per other writer. Observers (the metrics) count the images
+written, and those dropped: pruned, cut from a batch, or not written to an unwritable folder.
 
 Layout: <folder>/<start ns>-<host>-<pid>-<n>.jsonl (names sort oldest first).
 """
@@ -25,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import orjson
@@ -42,6 +43,19 @@ SUFFIX = ".jsonl"
 MAX_SEGMENT_BYTES = 1024 * 1024
 SEGMENTS = 16  # the cap holds at least this many segments: rotation drops a 16th at a time
 _opened = itertools.count()  # two segments of one process never share a name
+# Why sampled images are not (or no longer) in the folder: past FASHION_CAPTURE_KEEP, pruned for
+# FASHION_CAPTURE_MAX_BYTES, cut from a batch larger than a segment, or the folder unwritable.
+AGE, SIZE, BATCH, UNWRITABLE = "age", "size", "batch", "unwritable"
+
+
+class CaptureObserver(Protocol):
+    """Told what the capture wrote and what it dropped (the metrics); must not raise."""
+
+    def on_captured(self, name: str, images: int) -> None:
+        """Images of a model's answers were written."""
+
+    def on_capture_dropped(self, reason: str, images: int) -> None:
+        """Sampled images were not written, or written ones deleted, for this reason."""
 
 
 def folder(registry_root: Path) -> Path:
@@ -106,6 +120,7 @@ class Capture:
         self._pid: int | None = None  # the process that opened _fd
         self._written = 0
         self.broken: str | None = None  # why this process cannot write (a read-only volume)
+        self.observers: list[CaptureObserver] = []
 
     def sample(self, request_id: str, result: "Result") -> int:
         """Write the request's images if it is drawn into the sample; how many were written."""
@@ -114,18 +129,27 @@ class Capture:
             return 0
         lines = self._lines(request_id, result, images)
         data = b"".join(lines)
+        if len(lines) < len(images):
+            self._dropped(BATCH, len(images) - len(lines))
         with self._lock:
-            if self.broken is not None:
-                return 0
-            try:
-                fd = self._segment(len(data))
-                os.write(fd, data)
-            except OSError as error:
-                self.broken = f"cannot write captures: {error.strerror}"
-                log.error("%s; this process captures nothing more", self.broken)
-                return 0
-            self._written += len(data)
+            if self.broken is None:
+                try:
+                    fd = self._segment(len(data))
+                    os.write(fd, data)
+                    self._written += len(data)
+                except OSError as error:
+                    self.broken = f"cannot write captures: {error.strerror}"
+                    log.error("%s; this process captures nothing more", self.broken)
+        if self.broken is not None:
+            self._dropped(UNWRITABLE, len(lines))
+            return 0
+        for observer in self.observers:
+            observer.on_captured(result.model.name, len(lines))
         return len(lines)
+
+    def _dropped(self, reason: str, images: int) -> None:
+        for observer in self.observers:
+            observer.on_capture_dropped(reason, images)
 
     def _lines(self, request_id: str, result: "Result", images: np.ndarray) -> list[bytes]:
         """One line per image, as many as fit in one segment (a large batch is cut short)."""
@@ -179,7 +203,7 @@ class Capture:
             except OSError:  # pruned meanwhile
                 continue
             if stat.st_mtime < cutoff and path != keep:
-                path.unlink(missing_ok=True)
+                self._delete(path, AGE)
             else:
                 sizes.append((path, stat.st_size))
         total = sum(size for _, size in sizes)
@@ -188,5 +212,14 @@ class Capture:
             if total <= budget:
                 break
             if path != keep:
-                path.unlink(missing_ok=True)
+                self._delete(path, SIZE)
                 total -= size
+
+    def _delete(self, path: Path, reason: str) -> None:
+        """Delete a segment and count its images (none if another writer deleted it first)."""
+        try:
+            images = path.read_bytes().count(b"\n")  # one line per image; at most a segment
+            path.unlink()
+        except FileNotFoundError:  # another writer's prune was first: it counts them
+            return
+        self._dropped(reason, images)

@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
+from prometheus_client import CollectorRegistry
 
 from service.capture import Capture, folder, image, records, segments
 from service.core import Core
 from service.http import create_app
+from service.http.metrics import Metrics
 from service.settings import Settings
 from tests.conftest import MODEL
 from tests.images import dark_images, png
@@ -23,6 +25,25 @@ WRITERS = 3  # processes writing one folder at once: gunicorn workers or replica
 
 def capture_in(root: Path, rate: float = 1.0, max_bytes: int = 64 * 1024) -> Capture:
     return Capture(folder(root), rate, max_bytes, keep_seconds=3600)
+
+
+def counted(capture: Capture) -> Metrics:
+    """The service's metrics, observing this capture."""
+    metrics = Metrics(CollectorRegistry())
+    capture.observers.append(metrics)
+    return metrics
+
+
+def dropped(metrics: Metrics, reason: str) -> float:
+    value = metrics.registry.get_sample_value(
+        "fashion_capture_dropped_images_total", {"reason": reason}
+    )
+    return value or 0.0
+
+
+def captured(metrics: Metrics) -> float:
+    value = metrics.registry.get_sample_value("fashion_capture_images_total", {"model": MODEL})
+    return value or 0.0
 
 
 def folder_bytes(where: Path) -> int:
@@ -58,6 +79,9 @@ def test_a_captured_request_holds_what_the_model_saw_and_its_answer(registry):
     finally:
         app.extensions["fashion_serve"].close()
     assert answer.status_code == 200, answer.text
+    assert 'fashion_capture_images_total{model="fashion-mnist"} 3.0' in app.test_client().get(
+        "/metrics"
+    ).get_data(as_text=True)
     body = answer.get_json()
     kept = list(records(folder(registry.root)))
     assert [(r["id"], r["i"]) for r in kept] == [("req-captured", i) for i in range(3)]
@@ -127,9 +151,23 @@ def test_old_segments_are_pruned_when_a_new_one_opens(tmp_path, result):
     for path in stale:
         os.utime(path, (week_ago, week_ago))
     later = Capture(capture.folder, 1.0, capture.max_bytes, keep_seconds=24 * 3600)
+    metrics = counted(later)
     later.sample("new-0", result)
     assert not any(path.exists() for path in stale)
     assert {r["id"] for r in records(capture.folder)} == {"new-0"}
+    assert (captured(metrics), dropped(metrics, "age"), dropped(metrics, "size")) == (2, 12, 0)
+
+
+def test_images_pruned_for_the_size_cap_are_counted(tmp_path, result):
+    """What was captured is either still in the folder or counted as dropped for size."""
+    capture = capture_in(tmp_path)  # 64 kB: 4 kB segments of a few requests each
+    metrics = counted(capture)
+    for n in range(100):  # 200 images of ~1.3 kB: four times the cap
+        capture.sample(f"r{n}", result)
+    kept = len(list(records(capture.folder)))
+    assert captured(metrics) == 200
+    assert dropped(metrics, "size") == 200 - kept > 0
+    assert dropped(metrics, "age") == 0
 
 
 def test_captures_survive_a_restart_and_another_process_adds_its_own(tmp_path, result):
@@ -143,15 +181,20 @@ def test_an_unwritable_registry_costs_the_capture_not_the_answer(tmp_path, resul
     blocked = tmp_path / "live"
     blocked.write_text("a file where the folder should be")
     capture = Capture(blocked / "capture", 1.0, 64 * 1024, 3600)
+    metrics = counted(capture)
     assert capture.sample("r", result) == 0
     assert capture.broken is not None
+    assert capture.sample("r2", result) == 0
+    assert (captured(metrics), dropped(metrics, "unwritable")) == (0, 4)
 
 
 def test_a_large_batch_is_cut_to_one_segment(tmp_path, service):
     many = service.data_plane.predict_images([png(p) for p in dark_images(40)])
     capture = capture_in(tmp_path)  # 4 kB segments
+    metrics = counted(capture)
     written = capture.sample("batch", many)
     assert 1 <= written < 40
+    assert (captured(metrics), dropped(metrics, "batch")) == (written, 40 - written)
     assert folder_bytes(capture.folder) <= capture.segment_bytes
 
 

@@ -1,4 +1,5 @@
-"""Prometheus metrics at /metrics: requests, latency, classified images, model loads and aliases.
+"""Prometheus metrics at /metrics: requests, latency, classified images, model loads, aliases
+and payload capture.
 
 Under gunicorn (PROMETHEUS_MULTIPROC_DIR set by gunicorn.conf.py) a scrape of any worker adds
 up all of them through prometheus-client's multiprocess files; without it, one process's own.
@@ -72,6 +73,21 @@ class Metrics(Observer):
             "fashion_version_images_classified",
             "Images classified, by model and the version that answered.",
             ("model", "version"),
+            registry=registry,
+        )
+        # Payload capture (opt-in): what it kept, and what it dropped and why.
+        self.captured = Counter(
+            "fashion_capture_images",
+            "Images written by payload capture (FASHION_CAPTURE_RATE), by model.",
+            ("model",),
+            registry=registry,
+        )
+        self.capture_dropped = Counter(
+            "fashion_capture_dropped_images",
+            "Captured images deleted (age: past FASHION_CAPTURE_KEEP; size: over"
+            " FASHION_CAPTURE_MAX_BYTES) or sampled but not written (batch: past one file;"
+            " unwritable: the registry).",
+            ("reason",),
             registry=registry,
         )
         self.loads = Counter(
@@ -152,6 +168,12 @@ class Metrics(Observer):
     def on_flagged(self, name: str, version: int, count: int) -> None:
         self.flagged.labels(name, str(version)).inc(count)
 
+    def on_captured(self, name: str, images: int) -> None:
+        self.captured.labels(name).inc(images)
+
+    def on_capture_dropped(self, reason: str, images: int) -> None:
+        self.capture_dropped.labels(reason).inc(images)
+
     def _version_child(self, name: str, version: int) -> Counter:
         child = self._version_children.get((name, version))
         if child is None:
@@ -194,6 +216,7 @@ def init_app(app: Flask) -> None:
     metrics = Metrics(CollectorRegistry())
     app.extensions[EXTENSION] = metrics
     app.extensions[CORE_EXTENSION].observers.append(metrics)
+    app.extensions[CORE_EXTENSION].capture.observers.append(metrics)
 
 
 @bp.get("/metrics")
