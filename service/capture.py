@@ -1,9 +1,10 @@
 """Payload capture for retraining: a sample of answered images kept in the registry (opt-in).
 
-With FASHION_CAPTURE_RATE above 0 (off by default), that share of /predict requests is written
-to <registry>/.live/capture/, one JSON line per image: the 28×28 the model saw (as the dataset's
-bytes, 0..255), the version and alias that answered, the ten probabilities and the request ID,
-which the feedback journal is joined on (training/captured.py).
+With FASHION_CAPTURE_RATE above 0 (off by default), that share of answered requests (/predict,
+/v2 infer, TF Serving's :predict) is written to <registry>/.live/capture/, one JSON line per
+image: the 28×28 the model saw (as the dataset's bytes, 0..255), the version and alias that
+answered, the ten probabilities and the request ID, which the feedback journal is joined on
+(training/captured.py).
 
 Each process appends to segment files of its own (O_APPEND, one write per request), so workers
 and replicas never share a file and a restart only starts a new segment. When a segment is full

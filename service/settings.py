@@ -39,7 +39,7 @@ class Settings:
     prediction_ttl: float = 3600.0
     feedback_token: str | None = None
     feedback_rate: float = 20.0
-    # Payload capture (service/capture.py): the share of /predict requests kept; 0 is off.
+    # Payload capture (service/capture.py): the share of image requests kept; 0 is off.
     capture_rate: float = 0.0
     capture_max_bytes: int = 256 * 1024 * 1024
     capture_keep: float = 7 * 24 * 3600.0

@@ -67,21 +67,23 @@ def test_capture_is_off_by_default_and_writes_nothing(client, settings):
     assert not folder(settings.model_dir).exists()
 
 
-def test_a_captured_request_holds_what_the_model_saw_and_its_answer(registry):
-    app_settings = Settings(model_dir=registry.root, capture_rate=1.0)
-    app = create_app(app_settings)
-    try:
-        pictures = dark_images(3, seed=7)
-        files = [(io.BytesIO(png(p)), f"{i}.png") for i, p in enumerate(pictures)]
-        answer = app.test_client().post(
-            "/predict", data={"image": files}, headers={"X-Request-ID": "req-captured"}
-        )
-    finally:
-        app.extensions["fashion_serve"].close()
+@pytest.fixture
+def capturing(registry):
+    """The app over the tiny registry with every request captured."""
+    app = create_app(Settings(model_dir=registry.root, capture_rate=1.0))
+    yield app.test_client()
+    app.extensions["fashion_serve"].close()
+
+
+def test_a_captured_request_holds_what_the_model_saw_and_its_answer(registry, capturing):
+    pictures = dark_images(3, seed=7)
+    files = [(io.BytesIO(png(p)), f"{i}.png") for i, p in enumerate(pictures)]
+    answer = capturing.post(
+        "/predict", data={"image": files}, headers={"X-Request-ID": "req-captured"}
+    )
     assert answer.status_code == 200, answer.text
-    assert 'fashion_capture_images_total{model="fashion-mnist"} 3.0' in app.test_client().get(
-        "/metrics"
-    ).get_data(as_text=True)
+    metrics = capturing.get("/metrics").get_data(as_text=True)
+    assert f'fashion_capture_images_total{{model="{MODEL}"}} 3.0' in metrics
     body = answer.get_json()
     kept = list(records(folder(registry.root)))
     assert [(r["id"], r["i"]) for r in kept] == [("req-captured", i) for i in range(3)]
@@ -90,6 +92,45 @@ def test_a_captured_request_holds_what_the_model_saw_and_its_answer(registry):
         assert (record["m"], record["v"], record["a"]) == (MODEL, 1, "production")
         assert record["c"] == predicted["class_id"]
         assert record["p"] == pytest.approx(list(predicted["probabilities"].values()), abs=1e-5)
+
+
+def v2_classes(answer: dict) -> list[int]:
+    (output,) = answer["outputs"]
+    return np.array(output["data"]).reshape(output["shape"]).argmax(axis=1).tolist()
+
+
+def tfserving_classes(answer: dict) -> list[int]:
+    return np.array(answer["predictions"]).argmax(axis=1).tolist()
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "classes"),
+    [
+        (
+            f"/v2/models/{MODEL}/infer",
+            lambda p: {"inputs": [{"name": "image", "datatype": "UINT8",
+                                   "shape": list(p.shape), "data": p.tolist()}]},
+            v2_classes,
+        ),
+        (
+            f"/v1/models/{MODEL}:predict",
+            lambda p: {"instances": (p / 255).tolist()},
+            tfserving_classes,
+        ),
+    ],
+    ids=["kserve-v2", "tf-serving"],
+)  # fmt: skip
+def test_the_tensor_protocols_are_captured_like_predict(registry, capturing, path, body, classes):
+    pictures = np.stack(dark_images(2, seed=3))
+    answer = capturing.post(path, json=body(pictures), headers={"X-Request-ID": "req-tensor"})
+    assert answer.status_code == 200, answer.text
+    kept = list(records(folder(registry.root)))
+    assert [(r["id"], r["i"], r["m"], r["v"]) for r in kept] == [
+        ("req-tensor", i, MODEL, 1) for i in range(2)
+    ]
+    assert [r["c"] for r in kept] == classes(answer.get_json())
+    for record, picture in zip(kept, pictures, strict=True):
+        assert np.array_equal(image(record), picture)  # the 28×28 the model saw, exact
 
 
 def test_a_share_of_requests_is_sampled(tmp_path, result):

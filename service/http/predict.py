@@ -53,14 +53,15 @@ def with_model_version(response: Response, model: LoadedModel) -> Response:
     return response
 
 
-def remember(result: Result, started: float) -> str | None:
-    """Remember the answer under the request's ID, for POST /feedback and rollouts (every
-    protocol: feedback works whichever served); started: perf_counter before classifying.
-    Returns the request ID (None outside the access log's wrapper)."""
+def remember(result: Result, started: float) -> None:
+    """Remember the answer under the request's ID, for POST /feedback and rollouts, and offer
+    it to payload capture (opt-in: FASHION_CAPTURE_RATE), which is joined to feedback by that
+    ID. Every protocol calls it, so feedback and capture work whichever served; started:
+    perf_counter before classifying. Nothing outside the access log's wrapper (no ID)."""
     request_id: str | None = request.environ.get(REQUEST_ID_KEY)
     if request_id is not None:
         core().feedback.remember(request_id, result, time.perf_counter() - started)
-    return request_id
+        core().capture.sample(request_id, result)
 
 
 def _predict(name: str | None) -> Response:
@@ -71,9 +72,7 @@ def _predict(name: str | None) -> Response:
     result = data_plane().predict_images(
         uploaded_images(), name=name, key=key, reject_unknown=reject, **query
     )
-    request_id = remember(result, started)
-    if request_id is not None:
-        core().capture.sample(request_id, result)  # opt-in (FASHION_CAPTURE_RATE)
+    remember(result, started)
     response = Response(encode(result), mimetype="application/json")
     return with_model_version(response, result.model)
 
