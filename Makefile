@@ -64,7 +64,7 @@ test: lint typecheck  ## lint, type-check, then the whole test suite (real data,
 test-docker: venv-test  ## build the images, run the compose deployment end to end
 	$(BIN)/python -m pytest -m docker tests/docker -p no:cacheprovider
 
-test-swarm: venv-test  ## deploy/swarm/stack.yml on a one-node swarm: promote, update, lost replica
+test-swarm: venv-test  ## deploy/swarm/stack.yml on a one-node swarm: promote, update, lost replica, canary, shadow
 	$(BIN)/python -m pytest -m swarm tests/docker/test_swarm.py -p no:cacheprovider
 
 gallery: venv-test  ## rewrite the page's gallery PNGs from the real test set (committed)

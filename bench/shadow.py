@@ -97,6 +97,12 @@ def main() -> None:
         f"{served} served, version {args.shadow} as the shadow; load average "
         f"{' '.join(load_before)} → {' '.join(load_after)}\n"
     )
+    table(results)
+
+
+def table(results: dict[bool, list[dict]]) -> None:
+    """Print the medians of the runs without and with a shadow, and the with ÷ without ratios
+    (bench/swarm.py prints its rounds with it too)."""
     print("| shadow | req/s | p50 ms | p99 ms | images compared | batches dropped | errors |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     medians = {}
@@ -106,7 +112,7 @@ def main() -> None:
         print(
             f"| {'with' if shadowed else 'without'} | {m['rps']:,.0f} | {m['p50']:.1f} | "
             f"{m['p99']:.1f} | {sum(r['compared'] for r in runs):,} | "
-            f"{sum(r['dropped'] for r in runs):,} | {sum(r['errors'] for r in runs)} |"
+            f"{sum(r['dropped'] for r in runs):,.0f} | {sum(r['errors'] for r in runs)} |"
         )
     on, off = medians[True], medians[False]
     print(

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from service.canary import bucket
 from tests.docker.engine import REPO, buildkit_path, prepare_engine, run
@@ -63,6 +64,11 @@ MAX_FAILED_WHEN_KILLED = 0.005
 CANARY_WEIGHT, CANARY_TOLERANCE, CANARY_REQUESTS = 10, 2.0, 4000
 STICKY_KEYS, STICKY_REPEATS = 200, 4  # each key asked 4 times: most meet both replicas
 CANARY_CLIENTS = 8  # concurrent clients: load on both replicas while counting
+# A shadow under load: each of SHADOW_IMAGES real test images asked SHADOW_REPEATS times by
+# SHADOW_CLIENTS clients, two per replica, so the workers' loops have idle gaps to compare in
+# (a saturated worker drops its copies by design; bench/swarm.py measures that load).
+SHADOW_IMAGES, SHADOW_REPEATS, SHADOW_CLIENTS = 50, 8, 4
+COMPARED = "fashion_shadow_predictions_total"
 
 
 @dataclass
@@ -131,6 +137,7 @@ class Stack:
             "FASHION_LB_IMAGE": os.environ.get("FASHION_LB_IMAGE", "local/haproxy:2.6"),
         }
         self.work = work
+        self._sessions = threading.local()  # one HTTP session per client thread
 
     def docker(self, *args: str, timeout: float = 120, check: bool = True) -> str:
         return run(["docker", *args], {**self.env, "FASHION_TAG": self.tag}, timeout, check)
@@ -202,6 +209,41 @@ class Stack:
             if response.status_code == 200:
                 slots.add(response.headers["X-Served-By"])
         return slots
+
+    def production(self) -> int:
+        """The version the production alias names now."""
+        detail = requests.get(f"{self.url}/models/{MODEL}", timeout=30).json()
+        return int(detail["aliases"]["production"])
+
+    def predict(self, body: bytes, **headers: str) -> requests.Response:
+        """POST a PNG to /predict through the load balancer (this thread's session); a 200."""
+        if not hasattr(self._sessions, "http"):
+            self._sessions.http = requests.Session()
+        response = self._sessions.http.post(
+            f"{self.url}/predict",
+            data=body,
+            headers={"Content-Type": "image/png", **headers},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        return response
+
+    def per_replica(self, metric: str, replicas: int = REPLICAS, **labels: str) -> dict[str, float]:
+        """A metric on each replica (its workers summed by its /metrics), over the samples with
+        these labels: /metrics through the load balancer until every replica has answered."""
+        found: dict[str, float] = {}
+        deadline = time.monotonic() + 30
+        while len(found) < replicas:
+            assert time.monotonic() < deadline, f"/metrics only from {sorted(found)}"
+            response = requests.get(f"{self.url}/metrics", timeout=10)
+            assert response.status_code == 200, response.text
+            found[response.headers["X-Served-By"]] = sum(
+                sample.value
+                for family in text_string_to_metric_families(response.text)
+                for sample in family.samples
+                if sample.name == metric and labels.items() <= sample.labels.items()
+            )
+        return found
 
     def wait_serving(self, replaced: str | None = None, replicas: int = REPLICAS) -> set[str]:
         """Wait for `replicas` healthy containers (not `replaced`) all answering through the LB."""
@@ -394,24 +436,13 @@ def test_a_ten_percent_canary_serves_ten_percent_across_replicas_and_keys_stick(
     (each with a fresh X-Request-Key) is 10 ± 2 %; a key always gets one version, whichever
     replica answers it."""
     body = image_file.read_bytes()
-    production = requests.get(f"{stack.url}/models/{MODEL}", timeout=30).json()["aliases"][
-        "production"
-    ]
+    production = stack.production()
     candidate = 1 if production != 1 else 2
     admin = {"Authorization": f"Bearer {stack.token}"}
     url = f"{stack.url}/models/{MODEL}/aliases/production/canary"
-    local = threading.local()
 
     def served(key: str) -> tuple[str, int]:
-        if not hasattr(local, "http"):
-            local.http = requests.Session()
-        response = local.http.post(
-            f"{stack.url}/predict",
-            data=body,
-            headers={"Content-Type": "image/png", "X-Request-Key": key},
-            timeout=30,
-        )
-        assert response.status_code == 200, response.text
+        response = stack.predict(body, **{"X-Request-Key": key})
         return response.headers["X-Served-By"], response.json()["model"]["version"]
 
     moved = requests.put(url, json={"version": candidate, "weight": CANARY_WEIGHT},
@@ -468,3 +499,83 @@ def test_a_ten_percent_canary_serves_ten_percent_across_replicas_and_keys_stick(
     # The keys met both replicas, most of them: stickiness holds across replicas, not within one.
     assert sum(len(slots) == REPLICAS for slots in replicas.values()) >= STICKY_KEYS // 2
     assert {min(versions) for versions in seen.values()} == {production, candidate}
+
+
+def test_a_shadow_never_changes_an_answer_and_both_replicas_compare(stack):
+    """Real test images, answered twice without a shadow (by both replicas); then a shadow
+    on production (admin API) and the same images under load from SHADOW_CLIENTS clients:
+    every answer is byte for byte the one without it, each replica's workers compared copies
+    (their own /metrics, told apart by the balancer's X-Served-By), and GET
+    /models/<name>/shadows, read from the shared journal, holds exactly the comparisons the
+    two replicas counted."""
+    pictures, _ = real_test_images()
+    bodies = [png(picture) for picture in pictures[:SHADOW_IMAGES]]
+    production = stack.production()
+    shadow = next(version for version in (2, 3) if version != production)
+    admin = {"Authorization": f"Bearer {stack.token}"}
+    url = f"{stack.url}/models/{MODEL}/aliases/production/shadow"
+
+    def answer(index: int) -> tuple[str, bytes]:
+        response = stack.predict(bodies[index])
+        return response.headers["X-Served-By"], response.content
+
+    def compared() -> dict[str, float]:
+        return stack.per_replica(COMPARED, version=str(shadow))
+
+    # Without a shadow, each image twice: one after the other, so both replicas answer it.
+    without: dict[int, set[bytes]] = {}
+    slots = set()
+    for index in [*range(SHADOW_IMAGES)] * 2:
+        slot, content = answer(index)
+        slots.add(slot)
+        without.setdefault(index, set()).add(content)
+    assert len(slots) == REPLICAS
+    assert all(len(contents) == 1 for contents in without.values()), "answers differ unshadowed"
+    assert json.loads(next(iter(without[0])))["model"]["version"] == production
+    assert sum(compared().values()) == 0  # no shadow ran before this test
+
+    moved = requests.put(url, json={"version": shadow}, headers=admin, timeout=60)
+    assert moved.status_code == 200, moved.text
+    try:
+        # Every replica follows shadows.json within its reload interval: wait until both compare.
+        deadline = time.monotonic() + 60
+        while not all(compared().values()):
+            assert time.monotonic() < deadline, f"a replica never compared: {compared()}"
+            for index in range(REPLICAS * 4):
+                answer(index)
+        before = compared()
+        started = time.monotonic()
+        with ThreadPoolExecutor(SHADOW_CLIENTS) as pool:
+            indexes = [*range(SHADOW_IMAGES)] * SHADOW_REPEATS
+            answers = list(pool.map(answer, indexes))
+        took = time.monotonic() - started
+        changed = [i for i, (_, content) in zip(indexes, answers, strict=True)
+                   if content not in without[i]]  # fmt: skip
+        assert not changed, f"{len(changed)} answers changed under the shadow, images {changed}"
+        assert {slot for slot, _ in answers} == slots
+
+        def settled() -> tuple[dict[str, float], int] | None:
+            counted = compared()
+            summary = requests.get(f"{stack.url}/models/{MODEL}/shadows", timeout=30).json()
+            journal = sum(row["compared"] for row in summary["comparisons"]
+                          if row["version"] == shadow)  # fmt: skip
+            return (counted, journal) if sum(counted.values()) == journal else None
+
+        deadline = time.monotonic() + 60
+        while (totals := settled()) is None:
+            assert time.monotonic() < deadline, "the journal never matched the replicas' counts"
+            time.sleep(0.5)
+        after, journal = totals
+    finally:
+        ended = requests.delete(url, headers=admin, timeout=60)
+        assert ended.status_code == 200, ended.text
+    during = {slot: after[slot] - before[slot] for slot in after}
+    dropped = stack.per_replica("fashion_shadow_dropped_total", version=str(shadow))
+    print(
+        f"{len(answers)} requests in {took:.1f} s from {SHADOW_CLIENTS} clients, v{production}"
+        f" served, v{shadow} shadowing: none changed; compared during the load by replica"
+        f" {during}, in all {after} = {journal} in the journal; dropped {dropped}"
+    )
+    assert all(count > 0 for count in during.values()), during
+    shown = requests.get(f"{stack.url}/models/{MODEL}/shadows", timeout=30).json()
+    assert shown["shadows"] == {}
