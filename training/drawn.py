@@ -74,6 +74,8 @@ PACKAGES = {
     "material-symbols-light": "@iconify-json/material-symbols-light@1.2.94",
     "temaki": "@iconify-json/temaki@1.2.6",
     "pepicons-pop": "@iconify-json/pepicons-pop@1.2.4",
+    "pepicons-pencil": "@iconify-json/pepicons-pencil@1.2.4",
+    "pepicons-print": "@iconify-json/pepicons-print@1.2.2",
     "maki": "@iconify-json/maki@1.2.5",
     "fa7-solid": "@iconify-json/fa7-solid@1.2.5",
     "famicons": "@iconify-json/famicons@1.2.2",
