@@ -75,7 +75,9 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"]
 CMD ["gunicorn", "--config", "service/gunicorn.conf.py", "service.wsgi:app"]
 
-# Training: the serving venv (the registry and onnxruntime for the parity check) plus TensorFlow.
+# Training: the serving venv (the registry and onnxruntime for the parity check) plus TensorFlow
+# and, as `make train` syncs, the evaluation group (scikit-image's sample photos: the card's
+# non-clothing figures, evaluation.non_clothing).
 FROM venv-serve AS train
 LABEL org.opencontainers.image.title="fashion-serve-train"
 # The real data, from Debian: /usr/share/datasets/fashion-mnist (training's default folder).
@@ -85,7 +87,7 @@ RUN apt-get update \
 # No bytecode compiled ahead here: TensorFlow's thousands of modules would take minutes on a small
 # machine, and a training run compiles the ones it imports in a fraction of that.
 RUN --mount=from=uv,source=/uv/bin/uv,target=/usr/local/bin/uv \
-    uv sync --locked --no-default-groups --extra train --no-install-project \
+    uv sync --locked --no-default-groups --extra train --group evaluation --no-install-project \
         --python /usr/local/bin/python
 # The shipped registry here too, so a volume seeded by this image first looks the same.
 COPY --chown=10001:10001 models/ models/

@@ -1,6 +1,7 @@
 """The promotion gate: a candidate version takes an alias only if it is no worse than the
 version the alias points at, on the test set, the mirrored test set, the project's photo set
-and (when fetched) the real-picture development set.
+and (when fetched) the real-picture development set. Worse on a set means below on accuracy
+and significantly so on the same items (Paired.worse: a one-sided exact McNemar test at ALPHA).
 
 Both versions are measured here, with onnxruntime as the service runs them (cards are not
 trusted), on the 10,000 test images, the same images mirrored left-right, seeded product-photo
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from evaluation import real_pictures
+from evaluation.mcnemar import one_sided_p
 from evaluation.photos import render_photos
 from service.contract import CLASS_NAMES, IMAGE_SIDE, NOVELTY_NAME, validate_alias
 from service.errors import FashionServeError, InvalidImage
@@ -40,6 +42,17 @@ METRICS = {
 }
 # Where a candidate must not be worse (real pictures: when both sides were measured on them).
 GATED = ("test_accuracy", "mirrored_test_accuracy", "photo_accuracy", "real_accuracy")
+# A candidate below on a set is worse there only when a difference that large on those items
+# would be this unlikely between two equally good versions; any lower accuracy at all refused
+# candidates over a few photos of 2,000, well inside the noise of the set.
+ALPHA = 0.05
+RULE = {
+    "worse_on_a_set": "lower accuracy and p <= alpha",
+    "test": "one-sided exact McNemar: p = P(X >= b), X ~ Binomial(b + c, 1/2)",
+    "b": "items only the current version reads right",
+    "c": "items only the candidate reads right",
+    "alpha": ALPHA,
+}
 REAL_PREFIX = "real_accuracy/"  # + source: the real-picture set per source
 # A version that judges novelty must not flag more of the test set than this times its card's
 # false-alarm target: its threshold would not mean what the card says.
@@ -159,9 +172,17 @@ def _predict(model: OnnxModel, images: np.ndarray) -> np.ndarray:
     )
 
 
+def _right(predicted: np.ndarray, labels: np.ndarray, out_of: int) -> np.ndarray:
+    """Whether each of `out_of` items is classified right; predictions may be fewer (the
+    pictures photo mode refused, after those it accepted): those count wrong."""
+    right = np.zeros(out_of, dtype=bool)
+    right[: len(predicted)] = predicted == labels
+    return right
+
+
 def _accuracy(predicted: np.ndarray, labels: np.ndarray, out_of: int) -> float:
     """Share of `out_of` items classified right (predictions may be fewer: refused photos)."""
-    return round(int((predicted == labels).sum()) / out_of, 6)
+    return round(int(_right(predicted, labels, out_of).sum()) / out_of, 6)
 
 
 def _per_class(
@@ -182,10 +203,12 @@ Scores = dict[str, float]  # metric -> accuracy
 
 @dataclass(frozen=True)
 class Measured:
-    """A version's accuracies (Scores) and per class of each set (set -> class -> accuracy)."""
+    """A version's accuracies (Scores), per class of each set (set -> class -> accuracy) and,
+    on every GATED set, whether it reads each item right (metric -> bool per item)."""
 
     scores: Scores
     per_class: dict[str, dict[str, float]]
+    right: dict[str, np.ndarray]
 
 
 def measure(registry: Registry, name: str, version: int, benchmark: Benchmark) -> Measured:
@@ -198,10 +221,13 @@ def measure(registry: Registry, name: str, version: int, benchmark: Benchmark) -
     mirrored = _predict(model, np.ascontiguousarray(b.test_images[:, :, ::-1]))
     photographed = _predict(model, b.photo_images)
     raw = b.photo_indices
+    right = {
+        "test_accuracy": _right(tested, b.test_labels, len(b.test_labels)),
+        "mirrored_test_accuracy": _right(mirrored, b.test_labels, len(b.test_labels)),
+        "photo_accuracy": _right(photographed, b.photo_labels, photos),
+    }
     scores = {
-        "test_accuracy": _accuracy(tested, b.test_labels, len(b.test_labels)),
-        "mirrored_test_accuracy": _accuracy(mirrored, b.test_labels, len(b.test_labels)),
-        "photo_accuracy": _accuracy(photographed, b.photo_labels, photos),
+        **{metric: round(float(items.mean()), 6) for metric, items in right.items()},
         "photo_raw_accuracy": _accuracy(tested[raw], b.test_labels[raw], photos),
     }
     per_class = {
@@ -211,19 +237,68 @@ def measure(registry: Registry, name: str, version: int, benchmark: Benchmark) -
     }
     if len(b.real_all_labels):
         real = _predict(model, b.real_images) if len(b.real_images) else np.zeros(0, np.int64)
-        scores["real_accuracy"] = _accuracy(real, b.real_labels, len(b.real_all_labels))
+        right["real_accuracy"] = _right(real, b.real_labels, len(b.real_all_labels))
+        scores["real_accuracy"] = round(float(right["real_accuracy"].mean()), 6)
         sources = np.array(b.real_sources, dtype=object)
         for source in sorted(set(b.real_all_sources)):
             inside = sources == source
             out_of = b.real_all_sources.count(source)
             scores[REAL_PREFIX + source] = _accuracy(real[inside], b.real_labels[inside], out_of)
         per_class["real"] = _per_class(real, b.real_labels, b.real_all_labels)
-    return Measured(scores, per_class)
+    return Measured(scores, per_class, right)
 
 
 def score(registry: Registry, name: str, version: int, benchmark: Benchmark) -> Scores:
     """A version's accuracies on the benchmark (measure() without the per-class breakdown)."""
     return measure(registry, name, version, benchmark).scores
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Two versions on one GATED set's items, item by item."""
+
+    candidate: float  # accuracy
+    current: float
+    b: int  # items only the current version reads right
+    c: int  # items only the candidate reads right
+
+    @property
+    def difference(self) -> float:
+        return round(self.candidate - self.current, 6)
+
+    @property
+    def p(self) -> float:
+        return one_sided_p(self.b, self.c)
+
+    @property
+    def worse(self) -> bool:
+        """Below on accuracy (b > c: same items), by more than chance allows (p <= ALPHA)."""
+        return self.b > self.c and self.p <= ALPHA
+
+    def card(self) -> dict[str, float | int]:
+        """As the card records it."""
+        return {
+            "candidate": self.candidate,
+            "current": self.current,
+            "difference": self.difference,
+            "b": self.b,
+            "c": self.c,
+            "p": self.p,
+        }
+
+
+def item_by_item(candidate: Measured, current: Measured) -> dict[str, Paired]:
+    """Every GATED set both versions were measured on, item by item."""
+    return {
+        metric: Paired(
+            candidate.scores[metric],
+            current.scores[metric],
+            b=int((current.right[metric] & ~candidate.right[metric]).sum()),
+            c=int((candidate.right[metric] & ~current.right[metric]).sum()),
+        )
+        for metric in GATED
+        if metric in candidate.right and metric in current.right
+    }
 
 
 @dataclass(frozen=True)
@@ -237,14 +312,12 @@ class Comparison:
     scores: dict[int, Scores]  # version -> score()
     benchmark: Benchmark
     per_class: dict[int, dict[str, dict[str, float]]]  # version -> Measured.per_class
+    paired: dict[str, Paired]  # GATED metric -> the two versions on it (empty: no current)
 
     @property
     def worse_on(self) -> list[str]:
-        """The gated metrics on which the candidate is below the current version."""
-        if self.current is None:
-            return []
-        new, old = self.scores[self.candidate], self.scores[self.current]
-        return [m for m in GATED if m in new and m in old and new[m] < old[m]]
+        """The gated metrics on which the candidate is worse than the current version."""
+        return [metric for metric, pair in self.paired.items() if pair.worse]
 
     @property
     def passed(self) -> bool:
@@ -255,7 +328,7 @@ class Comparison:
         versions = [self.candidate] + ([self.current] if self.current is not None else [])
         header = ["", f"candidate v{self.candidate}"]
         if self.current is not None:
-            header += [f"{self.alias} v{self.current}", "difference"]
+            header += [f"{self.alias} v{self.current}", "difference", "b", "c", "p"]
         rows = [header]
         labels = {**METRICS}
         for metric in self.scores[self.candidate]:
@@ -268,13 +341,18 @@ class Comparison:
             if self.current is not None:
                 difference = self.scores[self.candidate][metric] - self.scores[self.current][metric]
                 row.append(f"{difference:+.4f}")
+                pair = self.paired.get(metric)
+                row += [str(pair.b), str(pair.c), f"{pair.p:.3g}"] if pair else ["", "", ""]
             rows.append(row)
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
         lines = []
         for row in rows:
             cells = [cell.rjust(width) for cell, width in zip(row, widths, strict=True)]
             cells[0] = row[0].ljust(widths[0])
-            lines.append("  ".join(cells))
+            lines.append("  ".join(cells).rstrip())
+        if self.current is not None:
+            lines.append(f"b: items only v{self.current} reads right, c: only v{self.candidate}")
+            lines.append(f"worse on a set: lower and p <= {ALPHA:g}, {RULE['test']}")
         return "\n".join(lines)
 
     def card_entry(self) -> dict[str, object]:
@@ -286,6 +364,8 @@ class Comparison:
             "against_version": self.current,
             "verdict": "promoted" if self.passed else "refused",
             "worse_on": self.worse_on,
+            "rule": RULE,
+            "paired": {metric: pair.card() for metric, pair in self.paired.items()},
             "scores": {str(v): s for v, s in self.scores.items()},
             "per_class": {str(v): p for v, p in self.per_class.items()},
             "test_images": len(benchmark.test_labels),
@@ -316,7 +396,8 @@ def compare(
     measured = {v: measure(registry, name, v, benchmark) for v in sorted(versions)}
     scores = {v: m.scores for v, m in measured.items()}
     per_class = {v: m.per_class for v, m in measured.items()}
-    return Comparison(name, alias, candidate, current, scores, benchmark, per_class)
+    pairs = {} if current is None else item_by_item(measured[candidate], measured[current])
+    return Comparison(name, alias, candidate, current, scores, benchmark, per_class, pairs)
 
 
 def test_flagged(registry: Registry, name: str, version: int, benchmark: Benchmark) -> float | None:
@@ -347,8 +428,8 @@ def gated_promote(
 ) -> Comparison:
     """Compare, print the table, record it in the candidate's card, then promote or refuse.
 
-    Raises GateRefused, leaving the alias untouched, when the candidate is worse on any GATED
-    set than the version the alias points at. The benchmark is loaded
+    Raises GateRefused, leaving the alias untouched, when the candidate is worse (Paired.worse)
+    on any GATED set than the version the alias points at. The benchmark is loaded
     (rendering the photos takes a while) only once name, version and alias are known good.
     """
     validate_alias(alias)
@@ -358,10 +439,11 @@ def gated_promote(
     registry.append_to_card(name, candidate, CARD_KEY, comparison.card_entry())
     current = comparison.current
     if current is not None and comparison.worse_on:
-        old, new = comparison.scores[current], comparison.scores[candidate]
         reasons = ", ".join(
-            f"{METRICS[metric]} {new[metric]:.4f} < {old[metric]:.4f}"
-            for metric in comparison.worse_on
+            f"{METRICS[metric]} {pair.candidate:.4f} < {pair.current:.4f} "
+            f"(b={pair.b}, c={pair.c}, p={pair.p:.3g})"
+            for metric, pair in comparison.paired.items()
+            if pair.worse
         )
         raise GateRefused(
             f"gate refused {name} version {candidate} for {alias}: worse than version "

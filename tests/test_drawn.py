@@ -17,11 +17,11 @@ from training.drawn import CLOTHING, PACKAGES, Drawn, mixed, random_texts
 def test_the_committed_clothing_labels_name_only_training_packages():
     entries = real_pictures.read_labels(CLOTHING, tuple(PACKAGES))
 
-    assert len(entries) >= 300
+    assert len(entries) >= 390
     assert {e.source for e in entries} == set(PACKAGES)
     per_class = Counter(CLASS_NAMES[e.label] for e in entries)
     assert set(per_class) == set(CLASS_NAMES)
-    assert min(per_class.values()) >= 10
+    assert min(per_class.values()) >= 12
     assert not set(PACKAGES) & set(real_pictures.SOURCES)  # never a development source
     assert not any(spec.startswith("@iconify-json/fluent-emoji") for spec in PACKAGES.values())
     assert set(drawn.OUTLIERS_PER_PACKAGE) <= set(PACKAGES)

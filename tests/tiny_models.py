@@ -238,3 +238,15 @@ def with_novelty(model: bytes) -> bytes:
     proto.graph.output.append(helper.make_tensor_value_info("novelty", TensorProto.FLOAT, ["N"]))
     onnx.checker.check_model(proto)
     return proto.SerializeToString()
+
+
+def with_bias_shift(model: bytes, class_id: int, shift: float) -> bytes:
+    """A linear model (linear_model_bytes) whose bias for one class is moved by `shift`: a
+    negative one gives away that class's closest calls, a candidate a few items worse."""
+    proto = onnx.load_from_string(model)
+    (bias,) = [tensor for tensor in proto.graph.initializer if tensor.name == "bias"]
+    values = numpy_helper.to_array(bias).copy()
+    values[class_id] += shift
+    bias.CopyFrom(numpy_helper.from_array(values, "bias"))
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
