@@ -7,7 +7,8 @@ and with version 2 shadowing production (set and cleared over the admin API, ord
 every round, each mode warmed up past the replicas' reload interval): medians of req/s, p50 and
 p99 per mode and the with ÷ without ratios, with the images the shadow compared (the shared
 journal) and the batches it dropped (each replica's /metrics), so that a run where the shadow
-did nothing cannot pass for one where it ran.
+did nothing cannot pass for one where it ran. `--control` sets no shadow in either mode (A/A:
+the noise).
 """
 
 import argparse
@@ -96,7 +97,7 @@ def shadow_rounds(args: argparse.Namespace, stack: Stack, shape: Shape) -> None:
     results: dict[bool, list[dict]] = {False: [], True: []}
     for round_ in range(args.rounds):
         for shadowed in (False, True) if round_ % 2 == 0 else (True, False):
-            if shadowed:
+            if shadowed and not args.control:
                 answer = requests.put(url, json={"version": shadow}, headers=admin, timeout=60)
             else:
                 answer = requests.delete(url, headers=admin, timeout=60)
@@ -123,6 +124,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--shadow", type=int, help="compare with and without this shadow")
+    parser.add_argument(
+        "--control", action="store_true", help="with --shadow: no shadow in either mode (A/A)"
+    )
     args = parser.parse_args()
     args.requests -= args.requests % args.clients  # hey sends count // clients per client
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
