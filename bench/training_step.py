@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.training_step                       # cnn-ood and cnn-deep
     .venv/bin/python -m bench.training_step --archs cnn-ood cnn-deep --jit --rounds 5
+    .venv/bin/python -m bench.training_step --archs cnn-deep --bf16  # float32 against bfloat16
 
 Each architecture (and with --jit, the same network compiled by XLA) takes Keras train steps on
 real training images, one after the other in interleaved rounds, so a noisy neighbour slows all
@@ -46,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.training_step", description=__doc__)
     parser.add_argument("--archs", nargs="+", default=["cnn-ood", "cnn-deep"])
     parser.add_argument("--jit", action="store_true", help="also each network under XLA")
+    parser.add_argument(
+        "--bf16", action="store_true", help="also each network in mixed_bfloat16 precision"
+    )
     parser.add_argument("--rounds", type=int, default=4, help="default %(default)s")
     parser.add_argument("--steps", type=int, default=30, help="per round (default %(default)s)")
     args = parser.parse_args(argv)
@@ -54,12 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     count = BATCH * args.steps
     images, labels = normalize(dataset.train_images[:count]), dataset.train_labels[:count]
     variants: dict[str, keras.Model] = {}
+    options = [("", False, "float32")]
+    options += [(" (XLA)", True, "float32")] if args.jit else []
+    options += [(" (mixed_bfloat16)", False, "mixed_bfloat16")] if args.bf16 else []
     for arch in args.archs:
-        for jit in (False, True) if args.jit else (False,):
-            model = build(arch, 2e-3)
+        for suffix, jit, precision in options:
+            model = build(arch, 2e-3, precision=precision)
             model.compile(optimizer=model.optimizer, loss=model.loss, jit_compile=jit)
             model.fit(images[: 4 * BATCH], labels[: 4 * BATCH], batch_size=BATCH, verbose=0)
-            variants[f"{arch}{' (XLA)' if jit else ''}"] = model
+            variants[arch + suffix] = model
     recipe = RECIPES[args.archs[-1]]
     # Built (and its map traced) once: each round only iterates it, as an epoch of fit() does.
     pipeline = training_batches(images, labels, BATCH, 1, 0, recipe)

@@ -8,7 +8,7 @@ from onnx import TensorProto, helper
 
 from training.calibrate import energy, softmax
 from training.export import ParityError, check_parity, to_onnx
-from training.model import CNN_STAGES, build, build_reference, seed_everything
+from training.model import CNN_STAGES, build, build_reference, in_float32, seed_everything
 from training.train import evaluate, served_logits
 
 IMAGES = 500
@@ -158,3 +158,21 @@ def test_every_cnn_layout_exports_matching_keras(tmp_path, images, architecture)
 
     assert parity["max_abs_diff"] <= 1e-5
     assert parity["top1_agreement"] == 1.0
+
+
+def test_a_network_trained_in_mixed_precision_ships_a_float32_graph(tmp_path, images):
+    x, y = images[0][:64], images[1][:64]
+    seed_everything(7)
+    mixed = build("cnn-long", learning_rate=1e-3, precision="mixed_bfloat16")
+    mixed.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    model = in_float32(mixed)
+    path = to_onnx(model, tmp_path / "cnn.onnx")
+
+    # The graph a network built in float32 with the same weights exports: no bfloat16 step.
+    plain = build("cnn-long", learning_rate=1e-3)
+    plain.set_weights(mixed.get_weights())
+    graph = onnx.load(str(path)).graph
+    expected = onnx.load(str(to_onnx(plain, tmp_path / "plain.onnx"))).graph
+    assert [node.op_type for node in graph.node] == [node.op_type for node in expected.node]
+    assert TensorProto.BFLOAT16 not in {tensor.data_type for tensor in graph.initializer}
+    check_parity(path, x, evaluate(model, x, y).probabilities)

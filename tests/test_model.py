@@ -1,8 +1,10 @@
 """training.model: the networks' shapes, FLOPs and learning-rate schedules."""
 
+import keras
+import numpy as np
 import pytest
 
-from training.model import CNN_STAGES, build, build_reference, cnn_name, describe
+from training.model import CNN_STAGES, build, build_reference, cnn_name, describe, in_float32
 
 
 def learning_rate_at(model, step):
@@ -75,3 +77,20 @@ def test_mlp_flops_are_its_two_matrix_products():
 def test_an_unknown_architecture_is_refused():
     with pytest.raises(ValueError, match="unknown architecture 'resnet'"):
         build("resnet", learning_rate=1e-3)
+
+
+def test_mixed_precision_computes_in_bfloat16_and_its_float32_copy_keeps_the_weights():
+    mixed = build("cnn-long", 1e-3, precision="mixed_bfloat16")
+    images = np.random.default_rng(0).random((64, 28, 28), dtype=np.float32)
+
+    assert keras.mixed_precision.global_policy().name == "float32"  # build restores it
+    assert mixed.layers[1].compute_dtype == "bfloat16"  # the first convolution
+    assert {w.dtype for w in mixed.weights} == {"float32"}  # weights stay float32
+    assert mixed(images).dtype == "float32"  # logits, so the loss, are float32
+    copy = in_float32(mixed)
+    assert copy.name == mixed.name
+    assert {layer.compute_dtype for layer in copy.layers} == {"float32"}
+    for ours, theirs in zip(copy.get_weights(), mixed.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    # The same function up to bfloat16's rounding (8 bits of mantissa).
+    np.testing.assert_allclose(copy(images), mixed(images), atol=0.05)

@@ -21,11 +21,15 @@ if TYPE_CHECKING:  # training.train imports TensorFlow, which run() loads only w
     from training.train import Fit
 
 MODEL_DIR_ENV = "FASHION_MODEL_DIR"
-DEFAULT_ARCH = "cnn-deep"
+DEFAULT_ARCH = "cnn-long"
+# Keras dtype policies training may compute in. mixed_bfloat16 keeps float32 weights and
+# computes in bfloat16, which halves a step's wall time on this 2-core CPU (avx512_bf16: oneDNN
+# spreads it over both cores, where float32 steps barely use the second; bench/README.md).
+PRECISIONS = ("float32", "mixed_bfloat16")
 # Each recipe's defaults: the MLP keeps the tutorial's (version 1's command still reproduces
 # version 1); the CNN's are the shipped version 2's; cnn-real's are version 3's; cnn-ood's
-# version 4's; cnn-deep's, the default, version 5's.
-_NO_DRAWN = {"outlier_weight": 0.0, "drawn_repeat": 0, "novelty": False}
+# version 4's; cnn-deep's version 5's; cnn-long's, the default, version 6's.
+_NO_DRAWN = {"outlier_weight": 0.0, "drawn_repeat": 0, "novelty": False, "precision": "float32"}
 ARCH_DEFAULTS = {
     "mlp": {
         "epochs": 10, "batch_size": 32, "learning_rate": 1e-3, "validation": 0,
@@ -42,12 +46,18 @@ ARCH_DEFAULTS = {
     "cnn-ood": {
         "epochs": 20, "batch_size": 128, "learning_rate": 2e-3, "validation": 5000,
         "patience": 0, "augment": True, "mirror": False, "calibrate": True,
-        "outlier_weight": 0.5, "drawn_repeat": 40, "novelty": True,
+        "outlier_weight": 0.5, "drawn_repeat": 40, "novelty": True, "precision": "float32",
     },
     "cnn-deep": {
         "epochs": 18, "batch_size": 128, "learning_rate": 2e-3, "validation": 5000,
         "patience": 0, "augment": True, "mirror": False, "calibrate": True,
+        "outlier_weight": 0.3, "drawn_repeat": 30, "novelty": True, "precision": "float32",
+    },
+    "cnn-long": {
+        "epochs": 28, "batch_size": 128, "learning_rate": 2e-3, "validation": 5000,
+        "patience": 0, "augment": True, "mirror": False, "calibrate": True,
         "outlier_weight": 0.3, "drawn_repeat": 30, "novelty": True,
+        "precision": "mixed_bfloat16",
     },
 }  # fmt: skip
 
@@ -70,8 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "the CNN trained for pictures drawn by others (mirroring, outlines, silhouettes, "
         "flat fills, erasing), with a fitted temperature in its graph; cnn-ood (version 4): "
         "cnn-real plus outlier exposure, drawn clothing icons and a novelty output; cnn-deep "
-        "(default, version 5): cnn-ood's recipe on a network with two convolutions at 14x14, "
-        "its last epochs on lightly changed images",
+        "(version 5): cnn-ood's recipe on a network with two convolutions at 14x14, its last "
+        "epochs on lightly changed images; cnn-long (default, version 6): cnn-deep trained "
+        "in mixed_bfloat16 for 28 epochs, the last 6 calm",
     )
     parser.add_argument(
         "--data-dir",
@@ -169,6 +180,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             "export the energy score as a second output `novelty` and record its threshold at "
             "a 4%% false-alarm rate on the validation images, for at most 5%% on the test set "
             "(needs --calibrate); ",
+        ),
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help=arch_help(
+            "precision",
+            "the dtype policy training computes in; mixed_bfloat16 keeps float32 weights, and "
+            "the network is evaluated and exported in float32 either way; ",
         ),
     )
     parser.add_argument(
@@ -272,6 +292,7 @@ def training_entry(
         "learning_rate_schedule": args.lr_schedule,
         "seed": args.seed,
         "loss": "sparse_categorical_crossentropy(from_logits=True)",
+        "precision": args.precision,
         "history": fitted.history,
         "wall_seconds": fitted.wall_seconds,
         "cpu_seconds": fitted.cpu_seconds,
@@ -347,7 +368,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from training import calibrate, export, plots, train
     from training.augment import RECIPES
-    from training.model import build, describe, seed_everything
+    from training.model import build, describe, in_float32, seed_everything
 
     validation = None
     fit_images, fit_labels = train_images, train_labels
@@ -370,7 +391,9 @@ def run(args: argparse.Namespace) -> int:
             validation = (validation[0], np.eye(len(CLASS_NAMES), dtype=np.float32)[held_labels])
         if decay_steps is not None:
             decay_steps = args.epochs * -(-len(fit_x) // args.batch_size)
-    model = build(args.arch, args.learning_rate, decay_steps, soft_labels=drawn is not None)
+    model = build(
+        args.arch, args.learning_rate, decay_steps, drawn is not None, precision=args.precision
+    )
     architecture = describe(model)
     print(
         f"model: {architecture['name']}, {architecture['parameters']:,} parameters, "
@@ -384,6 +407,7 @@ def run(args: argparse.Namespace) -> int:
         patience=args.patience, weights=weights,
     )  # fmt: skip
     print(f"trained in {fitted.wall_seconds:.0f} s wall, {fitted.cpu_seconds:.0f} s CPU")
+    model = in_float32(model)  # what is evaluated and exported computes in float32
     if fitted.best_epoch is not None:
         print(f"kept the weights of epoch {fitted.best_epoch} (best validation accuracy)")
     temperature = 1.0
