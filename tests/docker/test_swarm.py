@@ -515,8 +515,14 @@ def test_a_shadow_never_changes_an_answer_and_both_replicas_compare(stack):
     admin = {"Authorization": f"Bearer {stack.token}"}
     url = f"{stack.url}/models/{MODEL}/aliases/production/shadow"
 
+    # A key a 10 % canary never takes: a worker that has not yet seen the end of the canary
+    # test's canary (a worker given no request meanwhile was seen to keep it) still answers
+    # with production.
+    key = next(k for k in (f"shadow-{i}" for i in range(1000))
+               if bucket(MODEL, "production", k) >= CANARY_WEIGHT * 100)  # fmt: skip
+
     def answer(index: int) -> tuple[str, bytes]:
-        response = stack.predict(bodies[index])
+        response = stack.predict(bodies[index], **{"X-Request-Key": key})
         return response.headers["X-Served-By"], response.content
 
     def compared() -> dict[str, float]:
@@ -530,8 +536,10 @@ def test_a_shadow_never_changes_an_answer_and_both_replicas_compare(stack):
         slots.add(slot)
         without.setdefault(index, set()).add(content)
     assert len(slots) == REPLICAS
-    assert all(len(contents) == 1 for contents in without.values()), "answers differ unshadowed"
-    assert json.loads(next(iter(without[0])))["model"]["version"] == production
+    differ = {i: [json.loads(c)["model"] for c in contents]
+              for i, contents in without.items() if len(contents) > 1}  # fmt: skip
+    assert not differ, f"answers differ without a shadow: {differ}"
+    assert {json.loads(c)["model"]["version"] for c in map(min, without.values())} == {production}
     assert sum(compared().values()) == 0  # no shadow ran before this test
 
     moved = requests.put(url, json={"version": shadow}, headers=admin, timeout=60)
