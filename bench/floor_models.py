@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _per_call_us(model: OnnxModel, images: np.ndarray, calls: int) -> tuple[float, float]:
+def per_call_us(model: OnnxModel, images: np.ndarray, calls: int) -> tuple[float, float]:
     """(wall, CPU) µs per call. With one intra-op thread onnxruntime runs on the calling
     thread, so its CPU time leaves out the time other processes held the core."""
     for _ in range(max(10, calls // 20)):  # warm the caches after the other versions ran
@@ -71,10 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         order = args.versions[round_number % len(args.versions) :]
         order += args.versions[: round_number % len(args.versions)]
         for version in order:
-            wall, cpu = _per_call_us(models[version], single, args.calls)
+            wall, cpu = per_call_us(models[version], single, args.calls)
             samples[version]["one"].append(wall)
             samples[version]["one_cpu"].append(cpu)
-            wall, _ = _per_call_us(models[version], batch, max(1, args.calls // 100))
+            wall, _ = per_call_us(models[version], batch, max(1, args.calls // 100))
             samples[version]["batch"].append(wall / BATCH)
     medians = {v: {k: statistics.median(s) for k, s in samples[v].items()} for v in models}
     first = args.versions[0]

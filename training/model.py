@@ -40,17 +40,19 @@ def _conv_block(filters: int, pool: bool = True) -> list[keras.layers.Layer]:
     return [*layers, keras.layers.MaxPooling2D(2)] if pool else layers
 
 
-def _layers(architecture: str) -> list[keras.layers.Layer]:
-    if architecture == "mlp":
-        return [
-            keras.layers.Flatten(),
-            keras.layers.Dense(128, activation="relu"),
-            _logits(),
-        ]
-    # Pooling early keeps the cost to a few MFLOPs (a single image runs in about 130
-    # microseconds on one core): 28x28 → 14x14 → 7x7 (two convolutions) → 3x3. The network is
-    # small enough to underfit, so one light dropout is all the regularization it gets.
-    return _cnn_layers(CNN_STAGES[architecture])
+def network(stages: tuple[tuple[int, ...], ...] | None) -> keras.Model:
+    """The uncompiled network: the tutorial's MLP (stages None) or the CNN of these stages."""
+    if stages is None:
+        layers = [keras.layers.Flatten(), keras.layers.Dense(128, activation="relu"), _logits()]
+    else:
+        # Pooling early keeps the cost to a few MFLOPs (a single image runs in about 130
+        # microseconds on one core): 28x28 → 14x14 → 7x7 (two convolutions) → 3x3. The network
+        # is small enough to underfit, so one light dropout is all the regularization it gets.
+        layers = _cnn_layers(stages)
+    return keras.Sequential(
+        [keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE), name=INPUT_NAME), *layers],
+        name=REFERENCE if stages is None else cnn_name(stages),
+    )
 
 
 def cnn_name(stages: tuple[tuple[int, ...], ...]) -> str:
@@ -117,10 +119,7 @@ def build(
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(precision)  # layers take the policy when made
     try:
-        model = keras.Sequential(
-            [keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE), name=INPUT_NAME), *_layers(architecture)],
-            name=REFERENCE if architecture == "mlp" else cnn_name(CNN_STAGES[architecture]),
-        )
+        model = network(CNN_STAGES.get(architecture))
     finally:
         keras.mixed_precision.set_global_policy(previous)
     model.compile(
