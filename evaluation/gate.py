@@ -180,9 +180,14 @@ def _right(predicted: np.ndarray, labels: np.ndarray, out_of: int) -> np.ndarray
     return right
 
 
+def _share(right: np.ndarray) -> float:
+    """The accuracy recorded for items read right or not: their share, to 6 places."""
+    return round(float(right.mean()), 6)
+
+
 def _accuracy(predicted: np.ndarray, labels: np.ndarray, out_of: int) -> float:
     """Share of `out_of` items classified right (predictions may be fewer: refused photos)."""
-    return round(int(_right(predicted, labels, out_of).sum()) / out_of, 6)
+    return _share(_right(predicted, labels, out_of))
 
 
 def _per_class(
@@ -227,7 +232,7 @@ def measure(registry: Registry, name: str, version: int, benchmark: Benchmark) -
         "photo_accuracy": _right(photographed, b.photo_labels, photos),
     }
     scores = {
-        **{metric: round(float(items.mean()), 6) for metric, items in right.items()},
+        **{metric: _share(items) for metric, items in right.items()},
         "photo_raw_accuracy": _accuracy(tested[raw], b.test_labels[raw], photos),
     }
     per_class = {
@@ -238,7 +243,7 @@ def measure(registry: Registry, name: str, version: int, benchmark: Benchmark) -
     if len(b.real_all_labels):
         real = _predict(model, b.real_images) if len(b.real_images) else np.zeros(0, np.int64)
         right["real_accuracy"] = _right(real, b.real_labels, len(b.real_all_labels))
-        scores["real_accuracy"] = round(float(right["real_accuracy"].mean()), 6)
+        scores["real_accuracy"] = _share(right["real_accuracy"])
         sources = np.array(b.real_sources, dtype=object)
         for source in sorted(set(b.real_all_sources)):
             inside = sources == source

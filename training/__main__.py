@@ -23,8 +23,8 @@ if TYPE_CHECKING:  # training.train imports TensorFlow, which run() loads only w
 MODEL_DIR_ENV = "FASHION_MODEL_DIR"
 DEFAULT_ARCH = "cnn-long"
 # Keras dtype policies training may compute in. mixed_bfloat16 keeps float32 weights and
-# computes in bfloat16, which halves a step's wall time on this 2-core CPU (avx512_bf16: oneDNN
-# spreads it over both cores, where float32 steps barely use the second; bench/README.md).
+# computes in bfloat16: on this 2-core CPU (avx512_bf16) a step costs 12-14 % less CPU and, with
+# the second core free, 0.52-0.85x the wall time (bench/README.md, "Training").
 PRECISIONS = ("float32", "mixed_bfloat16")
 # Each recipe's defaults: the MLP keeps the tutorial's (version 1's command still reproduces
 # version 1); the CNN's are the shipped version 2's; cnn-real's are version 3's; cnn-ood's
@@ -407,9 +407,9 @@ def run(args: argparse.Namespace) -> int:
         patience=args.patience, weights=weights,
     )  # fmt: skip
     print(f"trained in {fitted.wall_seconds:.0f} s wall, {fitted.cpu_seconds:.0f} s CPU")
-    model = in_float32(model)  # what is evaluated and exported computes in float32
     if fitted.best_epoch is not None:
         print(f"kept the weights of epoch {fitted.best_epoch} (best validation accuracy)")
+    model = in_float32(model)  # what is evaluated and exported computes in float32
     temperature = 1.0
     calibration: dict[str, Any] | None = None
     if args.calibrate and validation is not None:
