@@ -119,6 +119,11 @@ def table(results: dict[bool, list[dict]]) -> None:
         f"\nwith ÷ without: p99 {on['p99'] / off['p99']:.2f}×, p50 {on['p50'] / off['p50']:.2f}×,"
         f" req/s {on['rps'] / off['rps']:.2f}×"
     )
+    # Each round's two runs are neighbours: their ratio cancels the load that moved meanwhile.
+    for key in ("p99", "rps"):
+        pairs = [w[key] / wo[key] for wo, w in zip(results[False], results[True], strict=True)]
+        shown = ", ".join(f"{ratio:.2f}" for ratio in pairs)
+        print(f"{key} with ÷ without per round: {shown}; median {statistics.median(pairs):.2f}×")
 
 
 if __name__ == "__main__":

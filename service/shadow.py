@@ -7,11 +7,13 @@ rollout read from every worker and replica. Which version shadows which alias is
 registry's shadows.json, polled like aliases.json.
 
 The thread starts a batch only while the worker's loop is idle (service/idle.py): a busy
-worker's copies fill the queue and are dropped. It may spend FASHION_SHADOW_SHARE of the
-wall-clock time (a token bucket of its own CPU seconds): idle workers compare every request,
-saturated ones a sample, so the served requests keep their CPU. It keeps the worker's
-priority: a niced thread that holds the GIL when the scheduler preempts it stalls the served
-requests behind it (bench/README.md measured it).
+worker's copies fill the queue and are dropped. Its comparisons may spend FASHION_SHADOW_SHARE
+of the CPU the worker's process spends serving (a token bucket of the thread's own CPU seconds,
+refilled by the process's other CPU seconds): whatever the load, the host or a container's CPU
+quota, the served requests keep all but that share of the worker's CPU. A budget of wall-clock
+time bounded nothing where the serving fills a quota while each worker's loop is idle between
+requests (bench/README.md measured it). It keeps the worker's priority: a niced thread that
+holds the GIL when the scheduler preempts it stalls the served requests behind it.
 """
 
 import contextlib
@@ -120,8 +122,9 @@ class ShadowRunner:
         self.failed = 0  # copies the shadow raised on, in this process
         self.failures = Throttled(log, FAILURE_LOG_INTERVAL)
         self._seconds = BURST  # the CPU budget's bucket ...
-        self._filled_at = time.monotonic()  # ... as of this moment
-        self._resume_at = 0.0  # copies are dropped until then: the budget is spent
+        self._filled_at = time.process_time()  # ... as of this much of the process's CPU
+        # Copies are dropped until the process's CPU reaches it: the budget is spent.
+        self._resume_at = 0.0
 
     # -- the request path ------------------------------------------------------------------
 
@@ -134,7 +137,7 @@ class ShadowRunner:
         shadow = self._shadows.get((name, alias))
         if shadow is None or shadow.version == result.model.version:
             return  # no shadow, or the canary is the shadow: nothing to compare with
-        if time.monotonic() < self._resume_at:
+        if self._spent():
             self._drop(name, alias, shadow.version)
             return
         job = Job(name, alias, result.model.version, result.classes, images, shadow)
@@ -165,12 +168,15 @@ class ShadowRunner:
 
     def _run(self) -> None:
         refresh_at = 0.0
+        charged = time.thread_time()  # the thread's CPU paid from the budget so far
         while not self._stop.is_set():
             if time.monotonic() >= refresh_at:
+                started = time.thread_time()
                 try:
                     self.refresh()
                 except Exception:  # the thread must survive anything a broken registry throws
                     log.exception("shadow refresh failed; will retry")
+                charged += time.thread_time() - started  # loading a version is not comparing
                 refresh_at = time.monotonic() + self.settings.reload_interval
             if not self.gate.wait(max(0.0, refresh_at - time.monotonic())):
                 continue  # the worker is busy: offers fill the queue, then are dropped
@@ -180,22 +186,31 @@ class ShadowRunner:
                 continue
             if job is None:
                 continue
-            # Woken by an offer: the worker may have turned busy since it went idle.
-            if not self.gate.wait(max(0.0, refresh_at - time.monotonic())):
+            # Woken by an offer: the worker may have turned busy since it went idle, or queued
+            # copies may have spent the budget since this one was offered.
+            if self._spent() or not self.gate.wait(max(0.0, refresh_at - time.monotonic())):
                 self._drop(job.name, job.alias, job.shadow.version)
                 continue
-            started = time.thread_time()
             self._compare(job)
-            self._spend(time.thread_time() - started)
+            # All the thread's CPU since the last comparison: its wake-ups and polls too.
+            now = time.thread_time()
+            self._spend(now - charged)
+            charged = now
+
+    def _spent(self) -> bool:
+        """Whether the budget is spent: copies are dropped until the serving refills it."""
+        return bool(self._resume_at) and time.process_time() < self._resume_at
 
     def _spend(self, seconds: float) -> None:
-        """Take a comparison's CPU seconds from the bucket; when it runs dry, pause the copies
-        until the share of wall-clock time has refilled it."""
-        now, share = time.monotonic(), self.settings.shadow_share
-        refilled = self._seconds + (now - self._filled_at) * share
-        self._seconds, self._filled_at = min(BURST, refilled) - seconds, now
-        if self._seconds < 0:
-            self._resume_at = now - self._seconds / share
+        """Take a comparison's CPU seconds from the bucket, after refilling it with the share
+        of the process's CPU seconds since the last fill (the comparison's own excluded); when
+        it runs dry, drop the copies until the serving has spent enough CPU to refill it."""
+        now, share = time.process_time(), self.settings.shadow_share
+        served = max(0.0, now - self._filled_at - seconds)
+        self._seconds = min(BURST, self._seconds + served * share) - seconds
+        self._filled_at = now
+        # While copies are dropped the thread compares nothing: the process's CPU is the serving's.
+        self._resume_at = now - self._seconds / share if self._seconds < 0 else 0.0
 
     # -- following shadows.json ------------------------------------------------------------
 

@@ -112,27 +112,61 @@ def test_a_shadow_set_in_the_registry_is_followed_and_stopped(registry, service)
     wait_for(lambda: service.shadows.serving() == {}, "the shadow to stop")
 
 
-def test_a_spent_cpu_budget_drops_copies_until_it_refills(registry, service):
-    """The thread's CPU seconds come from a bucket refilled at FASHION_SHADOW_SHARE of the
-    wall clock: past it, offers are dropped at once, without queueing."""
+def test_a_spent_budget_drops_copies_until_the_serving_has_spent_enough_cpu(registry, service):
+    """The bucket refills at FASHION_SHADOW_SHARE of the CPU the process spends, not of the wall
+    clock: past it, offers are dropped at once, without queueing, however long the process
+    waits; serving real requests refills it after debt ÷ share CPU seconds."""
     journal = shadow_journal(registry.root, 60)
     settings = replace(service.settings, shadow_share=0.5)
     runner = ShadowRunner(registry, service.data_plane._loader, settings, journal)
     registry.set_shadow(MODEL, "production", 2)
     runner.refresh()
-    result = service.data_plane.predict_array(images(1), alias="production")
-    runner._spend(BURST + 0.1)  # 0.1 s over: paused for 0.2 s at a share of one half
+    plane, batch = service.data_plane, images(1)
+    result = plane.predict_array(batch, alias="production")
+    cpu, wall = time.process_time(), time.monotonic()
+    runner._spend(BURST + 0.1)  # 0.1 s in debt: 0.2 s of the process's CPU at a share of one half
+    # Twice what a share of the wall clock took to refill, the process doing next to nothing.
+    wait_for(lambda: time.monotonic() > wall + 0.4, "wall-clock time to pass", timeout=2)
     runner.offer(result)
     assert (runner.dropped, runner._queue.qsize()) == (1, 0)
-    wait_for(lambda: time.monotonic() > runner._resume_at, "the budget to refill", timeout=2)
+
+    def serve() -> bool:
+        plane.predict_array(batch, alias="production")
+        return not runner._spent()
+
+    wait_for(serve, "the serving to refill the budget", timeout=120, interval=0)
+    assert time.process_time() - cpu >= 0.2
     runner.offer(result)
     assert (runner.dropped, runner._queue.qsize()) == (1, 1)
+
+
+def test_copies_queued_before_the_budget_ran_dry_are_dropped_not_compared(registry, service):
+    """Copies wait in the queue while the worker is busy; if the budget is spent by the time
+    the worker is idle, the thread drops them (counted) instead of comparing them on credit."""
+    journal = shadow_journal(registry.root, 60)
+    gate = IdleGate()
+    gate.busy()
+    runner = ShadowRunner(registry, service.data_plane._loader, service.settings, journal, gate)
+    result = service.data_plane.predict_array(images(2), alias="production")
+    registry.set_shadow(MODEL, "production", 2)
+    runner.start()
+    try:
+        wait_for(lambda: runner.serving() == {(MODEL, "production"): 2}, "the shadow")
+        for _ in range(3):
+            runner.offer(result)
+        assert (runner.dropped, runner._queue.qsize()) == (0, 3)
+        runner._spend(BURST + 10)  # 200 s of the process's CPU to refill at the default share
+        gate.idle()
+        wait_for(lambda: runner.dropped == 3, "the queued copies to be dropped")
+        assert Agreement(journal).matrices() == {}
+    finally:
+        runner.close()
 
 
 def test_each_comparison_is_paid_from_the_budget(service):
     service.shadows.set(MODEL, "production", 2)
     service.data_plane.predict_array(images(8), alias="production")
-    # The thread's CPU time for the comparison is taken from the bucket.
+    # The thread's CPU time since its last comparison (this one and its wake-up) is taken.
     wait_for(lambda: service.shadows._seconds < BURST, "the comparison to be paid for")
     assert compared(service) == 8
 
