@@ -43,7 +43,7 @@ class Settings:
     capture_rate: float = 0.0
     capture_max_bytes: int = 256 * 1024 * 1024
     capture_keep: float = 7 * 24 * 3600.0
-    # Share of each worker's wall-clock time a shadow version may spend (service/shadow.py).
+    # CPU a shadow version may spend, as a share of its worker's serving CPU (service/shadow.py).
     shadow_share: float = 0.05
     # Peers whose X-Forwarded-* headers are believed (the reverse proxy); none by default.
     trusted_proxies: tuple[Network, ...] = ()
