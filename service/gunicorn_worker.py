@@ -36,7 +36,7 @@ from service.http1 import (
     refusal_of,
     wsgi_environ,
 )
-from service.idle import GATE
+from service.idle import LOOP
 
 # Reads of at most this much: a read's requests are parsed at once, so it bounds what one read
 # can queue (asyncio, under uvicorn, reads 256 KiB; a 64 KiB read costs an upload nothing).
@@ -160,6 +160,7 @@ class BufferedWorker(base.Worker):
             max(TICK, self.cfg.timeout / BEATS_PER_TIMEOUT),
         )
         COUNTS[self.slot] = 1
+        LOOP.drive()
         self.set_accepting(True)
         try:
             self.loop()
@@ -179,11 +180,11 @@ class BufferedWorker(base.Worker):
             if not self.accepting and 0 < paused < timeout:
                 timeout = paused
             events = self.poller.select(0)
-            if not events and timeout:  # nothing ready: a shadow may run until events arrive
-                GATE.idle()
+            # Nothing ready: background work (a shadow) a step at a time, until events arrive.
+            while not events and timeout and LOOP.step():
+                events = self.poller.select(0)
+            if not events and timeout:
                 events = self.poller.select(timeout)
-            if events or self.runnable:
-                GATE.busy()
             for key, mask in events:
                 if isinstance(key.data, Connection):
                     self.on_event(key.data, mask)

@@ -1,36 +1,42 @@
-"""Whether this process's event loop is idle: background work (a shadow) waits for it.
+"""Work a process does in its event loop's idle moments: a shadow's comparisons.
 
-The event-loop worker (service/gunicorn_worker.py) opens the gate when nothing is ready and it is
-about to wait in select, and closes it as soon as events or requests are ready. A background
-thread waits on the gate before it takes work, so a busy loop wakes no thread and its copies are
-dropped instead of taking CPU from answers (bench/README.md measured it). Under another worker
-(gthread) nothing closes the gate: it stays open, and background work runs as before.
+The event-loop worker (service/gunicorn_worker.py) drives the process's loop: whenever nothing is
+ready and it is about to wait in select, it runs the registered tasks a step at a time and looks
+for events between steps. Work done there takes the GIL from no request and wakes no thread: a
+request that arrives meanwhile waits for one step at most (bench/README.md measured a thread
+doing it instead, and the tail it cost). Under another worker (gthread) nothing drives the loop
+and the work's own thread does it.
 """
 
-import threading
+from collections.abc import Callable
+
+# One step of background work: True if it did something (the loop then looks for events and
+# may run another), False if it had nothing to do or may not do more now.
+Task = Callable[[], bool]
 
 
-class IdleGate:
-    """Open while the process's loop has nothing to do; background work waits for it."""
+class IdleLoop:
+    """The tasks a process's event loop runs when it has nothing else to do."""
 
     def __init__(self) -> None:
-        self._open = threading.Event()
-        self._open.set()
+        self.driven = False  # an event loop runs the tasks (else their threads do)
+        self._tasks: list[Task] = []
 
-    def idle(self) -> None:
-        """The loop has nothing ready and waits for events."""
-        if not self._open.is_set():
-            self._open.set()
+    def drive(self) -> None:
+        """The process's event loop will run the tasks from now on."""
+        self.driven = True
 
-    def busy(self) -> None:
-        """The loop has events or requests to handle."""
-        if self._open.is_set():
-            self._open.clear()
+    def add(self, task: Task) -> None:
+        self._tasks.append(task)
 
-    def wait(self, timeout: float) -> bool:
-        """True once the loop is idle; False if it stayed busy for timeout seconds."""
-        return self._open.wait(timeout)
+    def remove(self, task: Task) -> None:
+        if task in self._tasks:
+            self._tasks.remove(task)
+
+    def step(self) -> bool:
+        """One step of the first task with something to do; False when none had anything."""
+        return any(task() for task in list(self._tasks))
 
 
 # The one loop of this process (a gunicorn worker serves from one process).
-GATE = IdleGate()
+LOOP = IdleLoop()

@@ -6,14 +6,15 @@ comparison to the shadow journal (<registry>/.live/shadow), which the agreement 
 rollout read from every worker and replica. Which version shadows which alias is the
 registry's shadows.json, polled like aliases.json.
 
-The thread starts a batch only while the worker's loop is idle (service/idle.py): a busy
-worker's copies fill the queue and are dropped. Its comparisons may spend FASHION_SHADOW_SHARE
-of the CPU the worker's process spends serving (a token bucket of the thread's own CPU seconds,
-refilled by the process's other CPU seconds): whatever the load, the host or a container's CPU
-quota, the served requests keep all but that share of the worker's CPU. A budget of wall-clock
-time bounded nothing where the serving fills a quota while each worker's loop is idle between
-requests (bench/README.md measured it). It keeps the worker's priority: a niced thread that
-holds the GIL when the scheduler preempts it stalls the served requests behind it.
+Under the event-loop worker the loop compares a queued copy whenever it has nothing ready
+(service/idle.py), one at a time, looking for requests in between: a request waits for one
+comparison at most, and no thread hands the GIL back and forth with the requests (a thread
+doing it cost the tail, bench/README.md). The thread then only follows shadows.json; under
+another worker (gthread) it compares too. Comparisons may spend FASHION_SHADOW_SHARE of the CPU
+the worker's process spends serving (a token bucket of their CPU seconds, refilled by the
+process's other CPU seconds): whatever the load, the host or a container's CPU quota, the served
+requests keep all but that share of the worker's CPU. A budget of wall-clock time bounded
+nothing where the serving fills a quota while each worker's loop is idle between requests.
 """
 
 import contextlib
@@ -31,7 +32,7 @@ import numpy as np
 from service.contract import CLASS_NAMES, validate_alias, validate_name
 from service.errors import FashionServeError
 from service.feedback import LIVE_FOLDER, MAX_FILE_BYTES, PREDICTION_WINDOW
-from service.idle import GATE, IdleGate
+from service.idle import LOOP, IdleLoop
 from service.journal import Journal, Tail
 from service.loader import LoadedModel, Loader
 from service.logs import Throttled
@@ -105,10 +106,10 @@ class ShadowRunner:
         loader: Loader,
         settings: Settings,
         journal: Journal,
-        gate: IdleGate = GATE,
+        loop: IdleLoop = LOOP,
     ) -> None:
         self.registry, self.loader, self.settings = registry, loader, settings
-        self.journal, self.gate = journal, gate
+        self.journal, self.loop = journal, loop
         self.observers: list[ShadowObserver] = []
         # Replaced whole, never mutated: the request path reads it without a lock.
         self._shadows: dict[AliasKey, LoadedModel] = {}
@@ -154,12 +155,15 @@ class ShadowRunner:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the shadow thread (it reads shadows.json first)."""
+        """Start the shadow thread (it reads shadows.json first), and the loop's comparisons."""
+        self.loop.add(self.step)
         self._thread = threading.Thread(target=self._run, name="shadow", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
-        """Stop the shadow thread; batches still queued are not compared."""
+        """Stop the shadow thread and the loop's comparisons; batches still queued are not
+        compared."""
+        self.loop.remove(self.step)
         self._stop.set()
         with contextlib.suppress(queue.Full):  # full: the thread sees the event after a batch
             self._queue.put_nowait(None)
@@ -168,34 +172,40 @@ class ShadowRunner:
 
     def _run(self) -> None:
         refresh_at = 0.0
-        charged = time.thread_time()  # the thread's CPU paid from the budget so far
         while not self._stop.is_set():
             if time.monotonic() >= refresh_at:
-                started = time.thread_time()
                 try:
                     self.refresh()
                 except Exception:  # the thread must survive anything a broken registry throws
                     log.exception("shadow refresh failed; will retry")
-                charged += time.thread_time() - started  # loading a version is not comparing
                 refresh_at = time.monotonic() + self.settings.reload_interval
-            if not self.gate.wait(max(0.0, refresh_at - time.monotonic())):
-                continue  # the worker is busy: offers fill the queue, then are dropped
+            wait = max(0.0, refresh_at - time.monotonic())
+            if self.loop.driven:  # the worker's loop compares; this thread only follows
+                self._stop.wait(wait)
+                continue
             try:
-                job = self._queue.get(timeout=max(0.0, refresh_at - time.monotonic()))
+                self._take(self._queue.get(timeout=wait))
             except queue.Empty:
                 continue
-            if job is None:
-                continue
-            # Woken by an offer: the worker may have turned busy since it went idle, or queued
-            # copies may have spent the budget since this one was offered.
-            if self._spent() or not self.gate.wait(max(0.0, refresh_at - time.monotonic())):
-                self._drop(job.name, job.alias, job.shadow.version)
-                continue
-            self._compare(job)
-            # All the thread's CPU since the last comparison: its wake-ups and polls too.
-            now = time.thread_time()
-            self._spend(now - charged)
-            charged = now
+
+    def step(self) -> bool:
+        """Compare the next queued copy, if any; False if none was compared (the loop waits)."""
+        try:
+            return self._take(self._queue.get_nowait())
+        except queue.Empty:
+            return False
+
+    def _take(self, job: Job | None) -> bool:
+        """Compare a copy, or drop it if the copies queued before it have spent the budget."""
+        if job is None:
+            return False
+        if self._spent():
+            self._drop(job.name, job.alias, job.shadow.version)
+            return False
+        started = time.thread_time()
+        self._compare(job)
+        self._spend(time.thread_time() - started)
+        return True
 
     def _spent(self) -> bool:
         """Whether the budget is spent: copies are dropped until the serving refills it."""

@@ -1,24 +1,36 @@
-"""The idle gate: open until a loop says it is busy, waited on by background work."""
+"""The idle loop: the tasks an event loop runs a step at a time when it has nothing to do."""
 
-import threading
-
-from service.idle import IdleGate
+from service.idle import IdleLoop
 
 
-def test_a_gate_no_loop_drives_stays_open():
-    """Under gthread nothing marks the process busy: background work runs as before."""
-    assert IdleGate().wait(0)
+def test_a_loop_no_worker_drives_leaves_the_work_to_its_threads():
+    """Under gthread nothing drives the loop: the shadow's own thread compares."""
+    assert not IdleLoop().driven
 
 
-def test_a_busy_loop_holds_waiters_until_it_is_idle():
-    gate = IdleGate()
-    gate.busy()
-    assert not gate.wait(0.05)
-    opened = threading.Event()
-    waiter = threading.Thread(target=lambda: gate.wait(30) and opened.set())
-    waiter.start()
-    gate.idle()
-    waiter.join(timeout=30)
-    assert opened.is_set()
-    gate.busy()
-    assert not gate.wait(0)
+def test_each_step_runs_the_first_task_with_work_until_none_has_any():
+    loop = IdleLoop()
+    loop.drive()
+    done: list[str] = []
+    work = {"first": 2, "second": 1}
+
+    def task(name: str):
+        def step() -> bool:
+            if not work[name]:
+                return False
+            work[name] -= 1
+            done.append(name)
+            return True
+
+        return step
+
+    first, second = task("first"), task("second")
+    loop.add(first)
+    loop.add(second)
+    assert [loop.step() for _ in range(4)] == [True, True, True, False]
+    assert done == ["first", "first", "second"]
+    work["first"] = 1
+    loop.remove(first)
+    loop.remove(first)  # twice: a closed runner closed again
+    assert not loop.step()  # a removed task is not run
+    assert loop.driven

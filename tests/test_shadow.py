@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from service.idle import IdleGate
+from service.idle import IdleLoop
 from service.shadow import (
     BURST,
     QUEUE_SIZE,
@@ -74,14 +74,16 @@ def test_a_full_queue_drops_batches_and_counts_them(registry, service):
     assert runner.dropped == 5
 
 
-def test_a_busy_worker_runs_no_shadow_until_it_is_idle(registry, service):
-    """While the worker's loop is busy the shadow thread leaves the queued copies alone, across
-    its polls of shadows.json; once the loop is idle it compares them."""
+def test_under_an_event_loop_the_loop_compares_in_its_idle_moments_not_the_thread(
+    registry, service
+):
+    """Once a worker's loop drives the runner, copies wait in the queue across the thread's
+    polls of shadows.json; each idle step of the loop compares one, until none is left."""
     journal = shadow_journal(registry.root, 60)
-    gate = IdleGate()
-    gate.busy()
-    runner = ShadowRunner(registry, service.data_plane._loader, service.settings, journal, gate)
-    # Served before the shadow is set: the core's own runner (whose gate is open) has no copy.
+    loop = IdleLoop()
+    loop.drive()
+    runner = ShadowRunner(registry, service.data_plane._loader, service.settings, journal, loop)
+    # Served before the shadow is set: the core's own runner has no copy of it.
     result = service.data_plane.predict_array(images(3), alias="production")
     registry.set_shadow(MODEL, "production", 2)
     runner.start()
@@ -89,20 +91,18 @@ def test_a_busy_worker_runs_no_shadow_until_it_is_idle(registry, service):
         wait_for(lambda: runner.serving() == {(MODEL, "production"): 2}, "the shadow")
         for _ in range(4):
             runner.offer(result)
-        # Two polls after the offers: a thread that ignored the gate had time to take them.
+        # Two polls after the offers: a thread that compared had time to take them.
         registry.clear_shadow(MODEL, "production", "test")
-        wait_for(lambda: runner.serving() == {}, "a poll while busy")
+        wait_for(lambda: runner.serving() == {}, "a poll")
         registry.set_shadow(MODEL, "production", 2)
         wait_for(lambda: runner.serving() == {(MODEL, "production"): 2}, "another poll")
         assert (runner._queue.qsize(), Agreement(journal).matrices()) == (4, {})
-        gate.idle()
-        tally = Agreement(journal)
-        wait_for(
-            lambda: [agreement(m)["compared"] for m in tally.matrices().values()] == [12],
-            "the idle worker's shadow to compare every copy",
-        )
+        assert [loop.step() for _ in range(5)] == [True] * 4 + [False]
+        (matrix,) = Agreement(journal).matrices().values()
+        assert agreement(matrix)["compared"] == 12
     finally:
         runner.close()
+    assert not loop.step()  # a closed runner leaves the loop
 
 
 def test_a_shadow_set_in_the_registry_is_followed_and_stopped(registry, service):
@@ -142,11 +142,11 @@ def test_a_spent_budget_drops_copies_until_the_serving_has_spent_enough_cpu(regi
 
 def test_copies_queued_before_the_budget_ran_dry_are_dropped_not_compared(registry, service):
     """Copies wait in the queue while the worker is busy; if the budget is spent by the time
-    the worker is idle, the thread drops them (counted) instead of comparing them on credit."""
+    the loop is idle, each step drops one (counted) instead of comparing it on credit."""
     journal = shadow_journal(registry.root, 60)
-    gate = IdleGate()
-    gate.busy()
-    runner = ShadowRunner(registry, service.data_plane._loader, service.settings, journal, gate)
+    loop = IdleLoop()
+    loop.drive()
+    runner = ShadowRunner(registry, service.data_plane._loader, service.settings, journal, loop)
     result = service.data_plane.predict_array(images(2), alias="production")
     registry.set_shadow(MODEL, "production", 2)
     runner.start()
@@ -156,8 +156,8 @@ def test_copies_queued_before_the_budget_ran_dry_are_dropped_not_compared(regist
             runner.offer(result)
         assert (runner.dropped, runner._queue.qsize()) == (0, 3)
         runner._spend(BURST + 10)  # 200 s of the process's CPU to refill at the default share
-        gate.idle()
-        wait_for(lambda: runner.dropped == 3, "the queued copies to be dropped")
+        assert [loop.step() for _ in range(3)] == [False] * 3
+        assert (runner.dropped, runner._queue.qsize()) == (3, 0)
         assert Agreement(journal).matrices() == {}
     finally:
         runner.close()
