@@ -1,8 +1,10 @@
 """Shadow versions with real tiny models: copies answered off the request path, compared,
 dropped when the queue is full or the CPU budget spent, followed from the registry."""
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -32,6 +34,24 @@ def images(count: int, seed: int = 0) -> np.ndarray:
 def compared(service, served: int = 1) -> int:
     rows = service.shadow_summary(MODEL)["comparisons"]
     return sum(row["compared"] for row in rows if row["served_version"] == served)
+
+
+@contextlib.contextmanager
+def looped(registry, service, batch: np.ndarray) -> Iterator[tuple]:
+    """A started runner a worker's loop drives, version 2 shadowing production, and a result
+    served before the shadow was set (so the core's own runner has no copy of it)."""
+    journal = shadow_journal(registry.root, 60)
+    loop = IdleLoop()
+    loop.drive()
+    runner = ShadowRunner(registry, service.data_plane._loader, service.settings, journal, loop)
+    result = service.data_plane.predict_array(batch, alias="production")
+    registry.set_shadow(MODEL, "production", 2)
+    runner.start()
+    try:
+        wait_for(lambda: runner.serving() == {(MODEL, "production"): 2}, "the shadow")
+        yield runner, loop, journal, result
+    finally:
+        runner.close()
 
 
 def test_a_shadow_answers_a_copy_and_never_changes_the_answer(service):
@@ -79,16 +99,7 @@ def test_under_an_event_loop_the_loop_compares_in_its_idle_moments_not_the_threa
 ):
     """Once a worker's loop drives the runner, copies wait in the queue across the thread's
     polls of shadows.json; each idle step of the loop compares one, until none is left."""
-    journal = shadow_journal(registry.root, 60)
-    loop = IdleLoop()
-    loop.drive()
-    runner = ShadowRunner(registry, service.data_plane._loader, service.settings, journal, loop)
-    # Served before the shadow is set: the core's own runner has no copy of it.
-    result = service.data_plane.predict_array(images(3), alias="production")
-    registry.set_shadow(MODEL, "production", 2)
-    runner.start()
-    try:
-        wait_for(lambda: runner.serving() == {(MODEL, "production"): 2}, "the shadow")
+    with looped(registry, service, images(3)) as (runner, loop, journal, result):
         for _ in range(4):
             runner.offer(result)
         # Two polls after the offers: a thread that compared had time to take them.
@@ -100,8 +111,6 @@ def test_under_an_event_loop_the_loop_compares_in_its_idle_moments_not_the_threa
         assert [loop.step() for _ in range(5)] == [True] * 4 + [False]
         (matrix,) = Agreement(journal).matrices().values()
         assert agreement(matrix)["compared"] == 12
-    finally:
-        runner.close()
     assert not loop.step()  # a closed runner leaves the loop
 
 
@@ -143,15 +152,7 @@ def test_a_spent_budget_drops_copies_until_the_serving_has_spent_enough_cpu(regi
 def test_copies_queued_before_the_budget_ran_dry_are_dropped_not_compared(registry, service):
     """Copies wait in the queue while the worker is busy; if the budget is spent by the time
     the loop is idle, each step drops one (counted) instead of comparing it on credit."""
-    journal = shadow_journal(registry.root, 60)
-    loop = IdleLoop()
-    loop.drive()
-    runner = ShadowRunner(registry, service.data_plane._loader, service.settings, journal, loop)
-    result = service.data_plane.predict_array(images(2), alias="production")
-    registry.set_shadow(MODEL, "production", 2)
-    runner.start()
-    try:
-        wait_for(lambda: runner.serving() == {(MODEL, "production"): 2}, "the shadow")
+    with looped(registry, service, images(2)) as (runner, loop, journal, result):
         for _ in range(3):
             runner.offer(result)
         assert (runner.dropped, runner._queue.qsize()) == (0, 3)
@@ -159,8 +160,6 @@ def test_copies_queued_before_the_budget_ran_dry_are_dropped_not_compared(regist
         assert [loop.step() for _ in range(3)] == [False] * 3
         assert (runner.dropped, runner._queue.qsize()) == (3, 0)
         assert Agreement(journal).matrices() == {}
-    finally:
-        runner.close()
 
 
 def test_each_comparison_is_paid_from_the_budget(service):
