@@ -219,7 +219,7 @@ class ShadowRunner:
         served = max(0.0, now - self._filled_at - seconds)
         self._seconds = min(BURST, self._seconds + served * share) - seconds
         self._filled_at = now
-        # While copies are dropped the thread compares nothing: the process's CPU is the serving's.
+        # While copies are dropped nothing is compared: the process's CPU is the serving's.
         self._resume_at = now - self._seconds / share if self._seconds < 0 else 0.0
 
     # -- following shadows.json ------------------------------------------------------------

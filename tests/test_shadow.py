@@ -165,7 +165,7 @@ def test_copies_queued_before_the_budget_ran_dry_are_dropped_not_compared(regist
 def test_each_comparison_is_paid_from_the_budget(service):
     service.shadows.set(MODEL, "production", 2)
     service.data_plane.predict_array(images(8), alias="production")
-    # The thread's CPU time since its last comparison (this one and its wake-up) is taken.
+    # The comparison's CPU time is taken from the bucket.
     wait_for(lambda: service.shadows._seconds < BURST, "the comparison to be paid for")
     assert compared(service) == 8
 
