@@ -120,9 +120,11 @@ def test_the_gate_needs_an_alias_to_promote(tmp_path):
 def test_each_architecture_has_its_own_defaults_and_options_override_them():
     mlp, cnn = parse_args(["--arch", "mlp"]), parse_args(["--arch", "cnn"])
     real, ood = parse_args(["--arch", "cnn-real"]), parse_args(["--arch", "cnn-ood"])
-    deep, long = parse_args(["--arch", "cnn-deep"]), parse_args([])
+    deep, long = parse_args(["--arch", "cnn-deep"]), parse_args(["--arch", "cnn-long"])
+    wide = parse_args([])
 
-    assert long.arch == "cnn-long"  # the default: `python -m training` trains the shipped recipe
+    assert wide.arch == "cnn-wide"  # the default: `python -m training` trains the shipped recipe
+    assert (wide.epochs, wide.precision, wide.novelty) == (22, "mixed_bfloat16", True)
     assert (long.epochs, long.precision) == (28, "mixed_bfloat16")
     assert (deep.epochs, deep.precision) == (18, "float32")  # version 5's command still makes it
     assert (deep.outlier_weight, deep.drawn_repeat, deep.novelty) == (0.3, 30, True)
@@ -366,10 +368,10 @@ def test_a_short_outlier_exposure_run_exports_and_records_its_novelty_judgement(
     assert status == 0, err
     assert "drawn pictures: 12 outliers, 2 clothing" in out
     card = Registry(root).card(NAME, 1)
-    assert card["training"]["architecture"] == "cnn-long"
+    assert card["training"]["architecture"] == "cnn-wide"
     assert card["training"]["precision"] == "mixed_bfloat16"
-    assert card["architecture"]["name"] == "cnn-32-48-48-64-64"
-    assert card["training"]["augmentation"]["calm_epochs"] == 6
+    assert card["architecture"]["name"] == "cnn-32-48-48-96-96"
+    assert card["training"]["augmentation"]["calm_epochs"] == 5
     assert card["training"]["drawn_pictures"]["outliers"] == 12
     novelty = card["novelty"]
     assert novelty["false_alarm_target"] == 0.05

@@ -65,6 +65,7 @@ RECIPES = {
     # The last epochs change a tenth of the images (docs/models.md: what the curriculum bought).
     "cnn-deep": replace(_DRAWN, calm_epochs=4, calm_probability=0.1),
     "cnn-long": replace(_DRAWN, calm_epochs=6, calm_probability=0.1),  # of 28 epochs
+    "cnn-wide": replace(_DRAWN, calm_epochs=5, calm_probability=0.1),  # of 22 epochs
 }
 
 

@@ -21,6 +21,9 @@ CNN_STAGES: dict[str, tuple[tuple[int, ...], ...]] = {
     # about 1.6 times the time per image, inside the 300 microseconds).
     "cnn-deep": _V5_STAGES,
     "cnn-long": _V5_STAGES,  # trained longer, in bfloat16
+    # cnn-deep with 96 filters at 7x7 (version 7): the one wider layout inside the 300
+    # microseconds (bench.floor_layouts); it held more of the drawn pictures.
+    "cnn-wide": ((32,), (48, 48), (96, 96)),
 }
 ARCHITECTURES = ("mlp", *CNN_STAGES)
 
