@@ -1,20 +1,20 @@
 """Shadow versions: a copy of an alias's live requests answered off the request path, compared.
 
 The request path only offers the batch it already preprocessed to a bounded queue (dropped and
-counted when full, never waited for); one thread per process runs the shadow and appends each
-comparison to the shadow journal (<registry>/.live/shadow), which the agreement summary and a
-rollout read from every worker and replica. Which version shadows which alias is the
-registry's shadows.json, polled like aliases.json.
+counted when full, never waited for); each comparison is appended to the shadow journal
+(<registry>/.live/shadow), which the agreement summary and a rollout read from every worker and
+replica. Which version shadows which alias is the registry's shadows.json, polled like
+aliases.json by one thread per process.
 
 Under the event-loop worker the loop compares a queued copy whenever it has nothing ready
 (service/idle.py), one at a time, looking for requests in between: a request waits for one
-comparison at most, and no thread hands the GIL back and forth with the requests (a thread
-doing it cost the tail, bench/README.md). The thread then only follows shadows.json; under
-another worker (gthread) it compares too. Comparisons may spend FASHION_SHADOW_SHARE of the CPU
-the worker's process spends serving (a token bucket of their CPU seconds, refilled by the
-process's other CPU seconds): whatever the load, the host or a container's CPU quota, the served
-requests keep all but that share of the worker's CPU. A budget of wall-clock time bounded
-nothing where the serving fills a quota while each worker's loop is idle between requests.
+comparison of at most STEP_IMAGES images, and no thread hands the GIL back and forth with the
+requests (a thread doing it cost the tail, bench/README.md). Under another worker (gthread)
+the thread compares too. Comparisons may spend FASHION_SHADOW_SHARE of the CPU the worker's
+process spends serving (a token bucket of their CPU seconds, refilled by the process's other
+CPU seconds): whatever the load, the host or a container's CPU quota, the served requests keep
+all but that share of the worker's CPU. A budget of wall-clock time bounded nothing where the
+serving fills a quota while each worker's loop is idle between requests.
 """
 
 import contextlib
@@ -48,6 +48,10 @@ AliasKey = tuple[str, str]  # (model, alias)
 # Batches waiting for the shadow thread. Small: a shadow that cannot keep up is sampled, not
 # queued behind (memory and staleness stay bounded whatever the load).
 QUEUE_SIZE = 64
+# Images one comparison takes at most: under the event loop a request that arrives meanwhile
+# waits for one comparison, and eight images are about 2 ms of version 7 where a batch of 256
+# would be 70 ms. A larger batch is queued as several copies.
+STEP_IMAGES = 8
 BURST = 0.05  # CPU seconds the shadow may spend at once after an idle spell
 # A shadow that fails fails for every copy: its first failure is logged, then one line a minute.
 FAILURE_LOG_INTERVAL = 60.0
@@ -141,11 +145,14 @@ class ShadowRunner:
         if self._spent():
             self._drop(name, alias, shadow.version)
             return
-        job = Job(name, alias, result.model.version, result.classes, images, shadow)
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
-            self._drop(name, alias, shadow.version)
+        for start in range(0, len(images), STEP_IMAGES):
+            part = slice(start, start + STEP_IMAGES)
+            job = Job(name, alias, result.model.version, result.classes[part], images[part], shadow)
+            try:
+                self._queue.put_nowait(job)
+            except queue.Full:
+                self._drop(name, alias, shadow.version)
+                return
 
     def _drop(self, name: str, alias: str, version: int) -> None:
         self.dropped += 1

@@ -10,9 +10,11 @@ from dataclasses import replace
 import numpy as np
 
 from service.idle import IdleLoop
+from service.journal import Tail
 from service.shadow import (
     BURST,
     QUEUE_SIZE,
+    STEP_IMAGES,
     Agreement,
     ShadowRunner,
     agreement,
@@ -112,6 +114,20 @@ def test_under_an_event_loop_the_loop_compares_in_its_idle_moments_not_the_threa
         (matrix,) = Agreement(journal).matrices().values()
         assert agreement(matrix)["compared"] == 12
     assert not loop.step()  # a closed runner leaves the loop
+
+
+def test_a_large_batch_is_compared_a_few_images_per_step(registry, service):
+    """A request arriving while the loop compares waits for one step: a step takes at most
+    STEP_IMAGES of a batch, and the steps together compare all of it."""
+    with looped(registry, service, images(2 * STEP_IMAGES + 3)) as (runner, loop, journal, result):
+        runner.offer(result)
+        assert runner._queue.qsize() == 3
+        assert [loop.step() for _ in range(4)] == [True, True, True, False]
+        (matrix,) = Agreement(journal).matrices().values()
+        assert agreement(matrix)["compared"] == 2 * STEP_IMAGES + 3
+        _, records = Tail(journal).new_records()
+        assert [len(record["c"]) for record in records] == [STEP_IMAGES, STEP_IMAGES, 3]
+        assert [c for record in records for c in record["c"]] == result.classes.tolist()
 
 
 def test_a_shadow_set_in_the_registry_is_followed_and_stopped(registry, service):
