@@ -29,7 +29,7 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 # Each recipe's defaults: the MLP keeps the tutorial's (version 1's command still reproduces
 # version 1); the CNN's are the shipped version 2's; cnn-real's are version 3's; cnn-ood's
 # version 4's; cnn-deep's version 5's; cnn-long's version 6's; cnn-wide's, the default,
-# version 7's (22 epochs of the wider network took 13 % less CPU than version 6's 28).
+# version 7's (22 epochs of the wider network cost 8-13 % less CPU than version 6's 28).
 _NO_DRAWN = {"outlier_weight": 0.0, "drawn_repeat": 0, "novelty": False, "precision": "float32"}
 _LONG = {
     "epochs": 28, "batch_size": 128, "learning_rate": 2e-3, "validation": 5000,
