@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("fashion_serve.shadow")
 
 AliasKey = tuple[str, str]  # (model, alias)
-# Batches waiting for the shadow thread. Small: a shadow that cannot keep up is sampled, not
+# Copies waiting to be compared. Small: a shadow that cannot keep up is sampled, not
 # queued behind (memory and staleness stay bounded whatever the load).
 QUEUE_SIZE = 64
 # Images one comparison takes at most: under the event loop a request that arrives meanwhile
@@ -61,7 +61,8 @@ Matrices = dict[tuple[str, str, int, int], list[list[int]]]
 
 @dataclass(frozen=True)
 class Job:
-    """One served batch waiting for its shadow: what answered it and what the model saw."""
+    """A served batch (at most STEP_IMAGES of it) waiting for its shadow: what answered it and
+    what the model saw."""
 
     name: str
     alias: str
@@ -102,7 +103,7 @@ def shadow_journal(registry_root: Path, ttl: float) -> Journal:
 
 
 class ShadowRunner:
-    """Follows shadows.json, copies served batches to the shadow thread, records comparisons."""
+    """Follows shadows.json, queues copies of served batches, compares them, records that."""
 
     def __init__(
         self,
@@ -123,7 +124,7 @@ class ShadowRunner:
         self._queue: queue.Queue[Job | None] = queue.Queue(QUEUE_SIZE)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.dropped = 0  # batches not copied by this process
+        self.dropped = 0  # copies not compared by this process
         self.failed = 0  # copies the shadow raised on, in this process
         self.failures = Throttled(log, FAILURE_LOG_INTERVAL)
         self._seconds = BURST  # the CPU budget's bucket ...
@@ -281,7 +282,7 @@ class ShadowRunner:
         self.refresh(force=True)
         return {"model": name, "alias": alias, "shadow": None, "previous": previous}
 
-    # -- the shadow thread -----------------------------------------------------------------
+    # -- a comparison (in the worker's loop, or the thread under gthread) ------------------
 
     def _compare(self, job: Job) -> None:
         version = job.shadow.version
