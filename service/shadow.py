@@ -11,10 +11,9 @@ Under the event-loop worker the loop compares a queued copy whenever it has noth
 comparison of at most STEP_IMAGES images, and no thread hands the GIL back and forth with the
 requests (a thread doing it cost the tail, bench/README.md). Under another worker (gthread)
 the thread compares too. Comparisons may spend FASHION_SHADOW_SHARE of the CPU the worker's
-process spends serving (a token bucket of their CPU seconds, refilled by the process's other
-CPU seconds): whatever the load, the host or a container's CPU quota, the served requests keep
-all but that share of the worker's CPU. A budget of wall-clock time bounded nothing where the
-serving fills a quota while each worker's loop is idle between requests.
+process spends serving, and only while it gets a CPU when it needs one (service/cpu_budget.py):
+the served requests keep all but that share of the worker's CPU, and a worker waiting for a CPU
+(a saturated host, a throttled quota) compares almost nothing rather than delay them.
 """
 
 import contextlib
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from service.contract import CLASS_NAMES, validate_alias, validate_name
+from service.cpu_budget import CpuBudget
 from service.errors import FashionServeError
 from service.feedback import LIVE_FOLDER, MAX_FILE_BYTES, PREDICTION_WINDOW
 from service.idle import LOOP, IdleLoop
@@ -127,10 +127,7 @@ class ShadowRunner:
         self.dropped = 0  # copies not compared by this process
         self.failed = 0  # copies the shadow raised on, in this process
         self.failures = Throttled(log, FAILURE_LOG_INTERVAL)
-        self._seconds = BURST  # the CPU budget's bucket ...
-        self._filled_at = time.process_time()  # ... as of this much of the process's CPU
-        # Copies are dropped until the process's CPU reaches it: the budget is spent.
-        self._resume_at = 0.0
+        self.budget = CpuBudget(settings.shadow_share, BURST)
 
     # -- the request path ------------------------------------------------------------------
 
@@ -143,7 +140,7 @@ class ShadowRunner:
         shadow = self._shadows.get((name, alias))
         if shadow is None or shadow.version == result.model.version:
             return  # no shadow, or the canary is the shadow: nothing to compare with
-        if self._spent():
+        if self.budget.spent():
             self._drop(name, alias, shadow.version)
             return
         for start in range(0, len(images), STEP_IMAGES):
@@ -204,31 +201,16 @@ class ShadowRunner:
             return False
 
     def _take(self, job: Job | None) -> bool:
-        """Compare a copy, or drop it if the copies queued before it have spent the budget."""
+        """Compare a copy, or drop it if the budget is spent."""
         if job is None:
             return False
-        if self._spent():
+        if self.budget.spent() or not self.budget.refill():
             self._drop(job.name, job.alias, job.shadow.version)
             return False
         started = time.thread_time()
         self._compare(job)
-        self._spend(time.thread_time() - started)
+        self.budget.charge(time.thread_time() - started)
         return True
-
-    def _spent(self) -> bool:
-        """Whether the budget is spent: copies are dropped until the serving refills it."""
-        return bool(self._resume_at) and time.process_time() < self._resume_at
-
-    def _spend(self, seconds: float) -> None:
-        """Take a comparison's CPU seconds from the bucket, after refilling it with the share
-        of the process's CPU seconds since the last fill (the comparison's own excluded); when
-        it runs dry, drop the copies until the serving has spent enough CPU to refill it."""
-        now, share = time.process_time(), self.settings.shadow_share
-        served = max(0.0, now - self._filled_at - seconds)
-        self._seconds = min(BURST, self._seconds + served * share) - seconds
-        self._filled_at = now
-        # While copies are dropped nothing is compared: the process's CPU is the serving's.
-        self._resume_at = now - self._seconds / share if self._seconds < 0 else 0.0
 
     # -- following shadows.json ------------------------------------------------------------
 

@@ -149,7 +149,9 @@ def test_a_spent_budget_drops_copies_until_the_serving_has_spent_enough_cpu(regi
     plane, batch = service.data_plane, images(1)
     result = plane.predict_array(batch, alias="production")
     cpu, wall = time.process_time(), time.monotonic()
-    runner._spend(BURST + 0.1)  # 0.1 s in debt: 0.2 s of the process's CPU at a share of one half
+    runner.budget.charge(
+        BURST + 0.1
+    )  # 0.1 s in debt: 0.2 s of the process's CPU at a share of one half
     # Twice what a share of the wall clock took to refill, the process doing next to nothing.
     wait_for(lambda: time.monotonic() > wall + 0.4, "wall-clock time to pass", timeout=2)
     runner.offer(result)
@@ -157,7 +159,7 @@ def test_a_spent_budget_drops_copies_until_the_serving_has_spent_enough_cpu(regi
 
     def serve() -> bool:
         plane.predict_array(batch, alias="production")
-        return not runner._spent()
+        return not runner.budget.spent()
 
     wait_for(serve, "the serving to refill the budget", timeout=120, interval=0)
     assert time.process_time() - cpu >= 0.2
@@ -172,7 +174,9 @@ def test_copies_queued_before_the_budget_ran_dry_are_dropped_not_compared(regist
         for _ in range(3):
             runner.offer(result)
         assert (runner.dropped, runner._queue.qsize()) == (0, 3)
-        runner._spend(BURST + 10)  # 200 s of the process's CPU to refill at the default share
+        runner.budget.charge(
+            BURST + 10
+        )  # 200 s of the process's CPU to refill at the default share
         assert [loop.step() for _ in range(3)] == [False] * 3
         assert (runner.dropped, runner._queue.qsize()) == (3, 0)
         assert Agreement(journal).matrices() == {}
@@ -182,7 +186,7 @@ def test_each_comparison_is_paid_from_the_budget(service):
     service.shadows.set(MODEL, "production", 2)
     service.data_plane.predict_array(images(8), alias="production")
     # The comparison's CPU time is taken from the bucket.
-    wait_for(lambda: service.shadows._seconds < BURST, "the comparison to be paid for")
+    wait_for(lambda: service.shadows.budget.seconds < BURST, "the comparison to be paid for")
     assert compared(service) == 8
 
 

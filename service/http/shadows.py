@@ -68,7 +68,8 @@ class ShadowMetrics:
         )
         self.dropped = Counter(
             "fashion_shadow_dropped",
-            "Served batches not copied to the shadow: its queue was full or its CPU budget spent.",
+            "Served batches (or a copy of up to 8 images of one) the shadow did not compare: its "
+            "queue was full or its CPU budget spent.",
             ("model", "alias", "version"),
             registry=registry,
         )
