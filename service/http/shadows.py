@@ -9,7 +9,7 @@ from prometheus_client import Counter
 
 from service.contract import CLASS_NAMES, is_version
 from service.errors import BadRequest
-from service.shadow import Comparison
+from service.shadow import STEP_IMAGES, Comparison
 
 from . import spec
 from .current import EXTENSION as CORE_EXTENSION
@@ -68,8 +68,8 @@ class ShadowMetrics:
         )
         self.dropped = Counter(
             "fashion_shadow_dropped",
-            "Served batches (or a copy of up to 8 images of one) the shadow did not compare: its "
-            "queue was full or its CPU budget spent.",
+            f"Served batches (or a copy of up to {STEP_IMAGES} images of one) the shadow did not "
+            "compare: its queue was full or its CPU budget spent.",
             ("model", "alias", "version"),
             registry=registry,
         )
