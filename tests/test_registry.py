@@ -110,6 +110,15 @@ def start_blocked_registration(registry: Registry, model: Path, tmp_path: Path) 
         interval=0.01,
         process=child,
     )
+    # Then blocked in the FIFO's open, which a signal interrupts; one that came just before the
+    # open would be handled only once it returned, that is never (CI once hung there 30 s).
+    wchan = Path(f"/proc/{child.pid}/wchan")
+    wait_for(
+        lambda: wchan.read_text() == "wait_for_partner",
+        "the registration to block opening the FIFO",
+        interval=0.01,
+        process=child,
+    )
     return child
 
 
