@@ -32,8 +32,10 @@ REPO = Path(__file__).resolve().parents[1]
 # A child that registers with an extra file which is a FIFO nobody writes to: it blocks in the
 # middle of its registration (model.onnx already staged) until the test signals it.
 BLOCKED_REGISTRATION = """
-import sys
+import signal, sys
 from service.registry import HISTORY_LIMIT, Registry
+# A shell's background job starts with SIGINT ignored, and children inherit that: interruptible.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 root, model, fifo = sys.argv[1:]
 Registry(root).register("m", model, {}, extra_files={"slow.bin": fifo})
 """
@@ -111,7 +113,7 @@ def start_blocked_registration(registry: Registry, model: Path, tmp_path: Path) 
         process=child,
     )
     # Then blocked in the FIFO's open, which a signal interrupts; one that came just before the
-    # open would be handled only once it returned, that is never (CI once hung there 30 s).
+    # open would be handled only once it returned, that is never.
     wchan = Path(f"/proc/{child.pid}/wchan")
     wait_for(
         lambda: wchan.read_text() == "wait_for_partner",
