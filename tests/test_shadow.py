@@ -150,9 +150,8 @@ def test_a_spent_budget_drops_copies_until_the_serving_has_spent_enough_cpu(regi
     plane, batch = service.data_plane, images(1)
     result = plane.predict_array(batch, alias="production")
     cpu, wall = time.process_time(), time.monotonic()
-    runner.budget.charge(
-        BURST + 0.1
-    )  # 0.1 s in debt: 0.2 s of the process's CPU at a share of one half
+    # 0.1 s in debt: 0.2 s of the process's CPU at a share of one half.
+    runner.budget.charge(BURST + 0.1)
     # Twice what a share of the wall clock took to refill, the process doing next to nothing.
     wait_for(lambda: time.monotonic() > wall + 0.4, "wall-clock time to pass", timeout=2)
     runner.offer(result)
@@ -175,9 +174,8 @@ def test_copies_queued_before_the_budget_ran_dry_are_dropped_not_compared(regist
         for _ in range(3):
             runner.offer(result)
         assert (runner.dropped, runner._queue.qsize()) == (0, 3)
-        runner.budget.charge(
-            BURST + 10
-        )  # 200 s of the process's CPU to refill at the default share
+        # 200 s of the process's CPU to refill at the default share.
+        runner.budget.charge(BURST + 10)
         assert [loop.step() for _ in range(3)] == [False] * 3
         assert (runner.dropped, runner._queue.qsize()) == (3, 0)
         assert Agreement(journal).matrices() == {}
