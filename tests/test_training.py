@@ -103,6 +103,18 @@ def test_invalid_model_or_alias_name_fails_before_training(populated_registry, o
     assert snapshot(populated_registry) == before
 
 
+@pytest.mark.skipif(
+    not REAL_DATA.is_dir(), reason=f"needs Debian's dataset-fashion-mnist in {REAL_DATA}"
+)
+def test_missing_teachers_fail_before_training(populated_registry):
+    before = snapshot(populated_registry)
+
+    result = run_training("--registry", str(populated_registry))  # the default recipe distils
+
+    assert_one_line_error(result, "teacher versions [5, 6, 7]", "not registered")
+    assert snapshot(populated_registry) == before
+
+
 def test_nonsensical_settings_are_usage_errors(tmp_path):
     result = run_training("--epochs", "0", "--registry", str(tmp_path))
 
@@ -121,10 +133,15 @@ def test_each_architecture_has_its_own_defaults_and_options_override_them():
     mlp, cnn = parse_args(["--arch", "mlp"]), parse_args(["--arch", "cnn"])
     real, ood = parse_args(["--arch", "cnn-real"]), parse_args(["--arch", "cnn-ood"])
     deep, long = parse_args(["--arch", "cnn-deep"]), parse_args(["--arch", "cnn-long"])
-    wide = parse_args([])
+    wide, taught = parse_args(["--arch", "cnn-wide"]), parse_args([])
 
-    assert wide.arch == "cnn-wide"  # the default: `python -m training` trains the shipped recipe
-    assert (wide.epochs, wide.precision, wide.novelty) == (22, "mixed_bfloat16", True)
+    assert (
+        taught.arch == "cnn-taught"
+    )  # the default: `python -m training` trains the shipped recipe
+    assert (taught.epochs, taught.precision, taught.teachers) == (22, "mixed_bfloat16", (5, 6, 7))
+    assert (wide.epochs, wide.precision, wide.novelty, wide.teachers) == (
+        22, "mixed_bfloat16", True, ()
+    )  # fmt: skip
     assert (long.epochs, long.precision) == (28, "mixed_bfloat16")
     assert (deep.epochs, deep.precision) == (18, "float32")  # version 5's command still makes it
     assert (deep.outlier_weight, deep.drawn_repeat, deep.novelty) == (0.3, 30, True)
@@ -358,17 +375,22 @@ def test_a_short_outlier_exposure_run_exports_and_records_its_novelty_judgement(
     monkeypatch.setenv(real_pictures.ENV_VAR, str(cache))
     root = tmp_path / "registry"
     root.mkdir()
+    teacher = register_tiny(Registry(root), NAME, 0, tmp_path)  # a real ONNX model to distil
 
     status = main([
         "--data-dir", str(REAL_DATA), "--registry", str(root), "--epochs", "1",
         "--train-limit", "2000", "--validation", "500", "--drawn-repeat", "3",
+        "--teachers", str(teacher),
     ])  # fmt: skip
     out, err = capsys.readouterr()
 
     assert status == 0, err
     assert "drawn pictures: 12 outliers, 2 clothing" in out
-    card = Registry(root).card(NAME, 1)
-    assert card["training"]["architecture"] == "cnn-wide"
+    assert f"teachers: versions {teacher}, agreeing with" in out
+    card = Registry(root).card(NAME, teacher + 1)
+    assert card["training"]["architecture"] == "cnn-taught"
+    assert card["training"]["teachers"]["versions"] == [teacher]
+    assert card["training"]["loss"] == "categorical_crossentropy(from_logits=True)"
     assert card["training"]["precision"] == "mixed_bfloat16"
     assert card["architecture"]["name"] == "cnn-32-48-48-96-96"
     assert card["training"]["augmentation"]["calm_epochs"] == 5
@@ -380,7 +402,7 @@ def test_a_short_outlier_exposure_run_exports_and_records_its_novelty_judgement(
     assert [o["name"] for o in card["outputs"]] == ["probabilities", "novelty"]
     assert card["parity"]["novelty_max_relative_diff"] <= 1e-4
     session = ort.InferenceSession(
-        str(Registry(root).model_path(NAME, 1)), providers=["CPUExecutionProvider"]
+        str(Registry(root).model_path(NAME, teacher + 1)), providers=["CPUExecutionProvider"]
     )
     images, _ = real_test_set()
     (scores,) = session.run(["novelty"], {"image": images})

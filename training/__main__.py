@@ -21,20 +21,25 @@ if TYPE_CHECKING:  # training.train imports TensorFlow, which run() loads only w
     from training.train import Fit
 
 MODEL_DIR_ENV = "FASHION_MODEL_DIR"
-DEFAULT_ARCH = "cnn-wide"
+DEFAULT_ARCH = "cnn-taught"
 # Keras dtype policies training may compute in. mixed_bfloat16 keeps float32 weights and
 # computes in bfloat16: on this 2-core CPU (avx512_bf16) a step costs 12-14 % less CPU and, with
 # the second core free, 0.52-0.85x the wall time (bench/README.md, "Training").
 PRECISIONS = ("float32", "mixed_bfloat16")
 # Each recipe's defaults: the MLP keeps the tutorial's (version 1's command still reproduces
 # version 1); the CNN's are the shipped version 2's; cnn-real's are version 3's; cnn-ood's
-# version 4's; cnn-deep's version 5's; cnn-long's version 6's; cnn-wide's, the default,
-# version 7's (22 epochs of the wider network cost 8-13 % less CPU than version 6's 28).
-_NO_DRAWN = {"outlier_weight": 0.0, "drawn_repeat": 0, "novelty": False, "precision": "float32"}
+# version 4's; cnn-deep's version 5's; cnn-long's version 6's; cnn-wide's version 7's (22
+# epochs of the wider network cost 8-13 % less CPU than version 6's 28); cnn-taught's, the
+# default, version 8's: cnn-wide distilled from versions 5, 6 and 7.
+_NO_DRAWN = {
+    "outlier_weight": 0.0, "drawn_repeat": 0, "novelty": False, "precision": "float32",
+    "teachers": (),
+}  # fmt: skip
 _LONG = {
     "epochs": 28, "batch_size": 128, "learning_rate": 2e-3, "validation": 5000,
     "patience": 0, "augment": True, "mirror": False, "calibrate": True,
     "outlier_weight": 0.3, "drawn_repeat": 30, "novelty": True, "precision": "mixed_bfloat16",
+    "teachers": (),
 }  # fmt: skip
 ARCH_DEFAULTS = {
     "mlp": {
@@ -53,14 +58,17 @@ ARCH_DEFAULTS = {
         "epochs": 20, "batch_size": 128, "learning_rate": 2e-3, "validation": 5000,
         "patience": 0, "augment": True, "mirror": False, "calibrate": True,
         "outlier_weight": 0.5, "drawn_repeat": 40, "novelty": True, "precision": "float32",
+        "teachers": (),
     },
     "cnn-deep": {
         "epochs": 18, "batch_size": 128, "learning_rate": 2e-3, "validation": 5000,
         "patience": 0, "augment": True, "mirror": False, "calibrate": True,
         "outlier_weight": 0.3, "drawn_repeat": 30, "novelty": True, "precision": "float32",
+        "teachers": (),
     },
     "cnn-long": _LONG,
     "cnn-wide": {**_LONG, "epochs": 22},
+    "cnn-taught": {**_LONG, "epochs": 22, "teachers": (5, 6, 7)},
 }  # fmt: skip
 
 
@@ -84,8 +92,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "cnn-real plus outlier exposure, drawn clothing icons and a novelty output; cnn-deep "
         "(version 5): cnn-ood's recipe on a network with two convolutions at 14x14, its last "
         "epochs on lightly changed images; cnn-long (version 6): cnn-deep trained "
-        "in mixed_bfloat16 for 28 epochs, the last 6 calm; cnn-wide (default, version 7): "
-        "cnn-long with 96 filters at 7x7, 22 epochs, the last 5 calm",
+        "in mixed_bfloat16 for 28 epochs, the last 6 calm; cnn-wide (version 7): "
+        "cnn-long with 96 filters at 7x7, 22 epochs, the last 5 calm; cnn-taught (default, "
+        "version 8): cnn-wide distilled from versions 5, 6 and 7 (--teachers)",
     )
     parser.add_argument(
         "--data-dir",
@@ -195,6 +204,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ),
     )
     parser.add_argument(
+        "--teachers",
+        type=int,
+        nargs="*",
+        metavar="V",
+        help=arch_help(
+            "teachers",
+            "distil from these registered versions of the model: their answers, averaged and "
+            "softened, make up half of each dataset image's target (training.teachers; none: "
+            "labels alone); ",
+        ),
+    )
+    parser.add_argument(
         "--lr-schedule",
         choices=("cosine", "constant"),
         default="cosine",
@@ -276,10 +297,12 @@ def training_entry(
     fitted: "Fit",
     augmentation: dict[str, Any] | None,
     drawn: dict[str, Any] | None = None,
+    teachers: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The card's training settings and history."""
     return {
         "drawn_pictures": drawn,
+        "teachers": teachers,
         "outlier_weight": args.outlier_weight,
         "drawn_repeat": args.drawn_repeat,
         "architecture": args.arch,
@@ -294,7 +317,10 @@ def training_entry(
         "learning_rate": args.learning_rate,
         "learning_rate_schedule": args.lr_schedule,
         "seed": args.seed,
-        "loss": "sparse_categorical_crossentropy(from_logits=True)",
+        # Drawn pictures and teachers make each target a row of ten probabilities.
+        "loss": "sparse_categorical_crossentropy(from_logits=True)"
+        if drawn is None and teachers is None
+        else "categorical_crossentropy(from_logits=True)",
         "precision": args.precision,
         "history": fitted.history,
         "wall_seconds": fitted.wall_seconds,
@@ -343,6 +369,10 @@ def run(args: argparse.Namespace) -> int:
         print("no local Fashion-MNIST files: downloading them with Keras", flush=True)
         data_dir = data.download()
     dataset = data.load(data_dir)
+    if args.teachers:
+        from training import teachers
+
+        teachers.check_registered(registry, name, args.teachers)
     train_images = dataset.train_images[: args.train_limit]
     train_labels = dataset.train_labels[: args.train_limit]
     labelled = captured.load(registry.root, name) if args.with_feedback else None
@@ -386,17 +416,24 @@ def run(args: argparse.Namespace) -> int:
     if args.lr_schedule == "cosine":
         decay_steps = args.epochs * -(-len(fit_images) // args.batch_size)  # ceil: last batch
     fit_x, fit_y, weights = normalize(fit_images), fit_labels, None
+    targets, taught = None, None
+    if args.teachers:
+        answers = teachers.soft_answers(registry, name, args.teachers, fit_x)
+        targets = fit_y = teachers.targets(fit_labels, answers)
+        taught = teachers.card(args.teachers, fit_labels, answers)
+        agreement = taught["agreement_with_labels"]
+        who = ", ".join(map(str, args.teachers))
+        print(f"teachers: versions {who}, agreeing with {agreement:.2%} of the labels")
     if drawn is not None:
         fit_x, fit_y, weights = drawn_pictures.mixed(
-            fit_x, fit_labels, drawn, args.outlier_weight, args.drawn_repeat
+            fit_x, fit_labels, drawn, args.outlier_weight, args.drawn_repeat, targets
         )
-        if validation is not None:
-            validation = (validation[0], np.eye(len(CLASS_NAMES), dtype=np.float32)[held_labels])
         if decay_steps is not None:
             decay_steps = args.epochs * -(-len(fit_x) // args.batch_size)
-    model = build(
-        args.arch, args.learning_rate, decay_steps, drawn is not None, precision=args.precision
-    )
+    soft_labels = drawn is not None or targets is not None
+    if soft_labels and validation is not None:
+        validation = (validation[0], np.eye(len(CLASS_NAMES), dtype=np.float32)[held_labels])
+    model = build(args.arch, args.learning_rate, decay_steps, soft_labels, precision=args.precision)
     architecture = describe(model)
     print(
         f"model: {architecture['name']}, {architecture['parameters']:,} parameters, "
@@ -479,6 +516,7 @@ def run(args: argparse.Namespace) -> int:
                 fitted,
                 augmentation.card() if augmentation else None,
                 drawn.card() if drawn is not None else None,
+                taught,
             ),
             "data": data_entry(dataset, train_images, args.validation)
             | ({"captured": labelled.card()} if labelled is not None else {}),

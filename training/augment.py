@@ -57,6 +57,7 @@ class Augmentation:
 _DRAWN = Augmentation(
     mirror=0.5, style=0.3, aspect=0.25, shear=0.15, gamma=0.3, erase=0.25, scale=0.15
 )
+_V7 = replace(_DRAWN, calm_epochs=5, calm_probability=0.1)  # of 22 epochs
 RECIPES = {
     "mlp": Augmentation(),
     "cnn": Augmentation(),
@@ -65,7 +66,8 @@ RECIPES = {
     # The last epochs change a tenth of the images (docs/models.md: what the curriculum bought).
     "cnn-deep": replace(_DRAWN, calm_epochs=4, calm_probability=0.1),
     "cnn-long": replace(_DRAWN, calm_epochs=6, calm_probability=0.1),  # of 28 epochs
-    "cnn-wide": replace(_DRAWN, calm_epochs=5, calm_probability=0.1),  # of 22 epochs
+    "cnn-wide": _V7,
+    "cnn-taught": _V7,
 }
 
 

@@ -252,15 +252,18 @@ def mixed(
     drawn: Drawn,
     outlier_weight: float,
     repeat: int,
+    targets: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(images, soft labels [N,10], loss weights) of the dataset images plus the drawn clothing
-    (one-hot, each repeated `repeat` times) and the outliers (uniform rows).
+    """(images, soft labels [N,10], loss weights) of the dataset images (their targets, else
+    one-hot labels) plus the drawn clothing (one-hot, each repeated `repeat` times) and the
+    outliers (uniform rows).
 
     Each outlier weighs outlier_weight x len(images) / (10 x outliers): all together they weigh
     outlier_weight / 10 of the dataset images, whatever their number.
     """
     eye = np.eye(NUM_CLASSES, dtype=np.float32)
-    parts = [(images, eye[labels], np.ones(len(images), np.float32))]
+    own = eye[labels] if targets is None else targets
+    parts = [(images, own, np.ones(len(images), np.float32))]
     if repeat:
         clothing = np.repeat(drawn.clothing, repeat, axis=0)
         clothing_labels = np.repeat(drawn.clothing_labels, repeat)

@@ -13,6 +13,9 @@ CNN = "cnn-16-32-64-64"
 # after each stage. cnn-real is wider to hold what its augmentations teach.
 _V3_STAGES = ((32,), (48,), (64, 64))
 _V5_STAGES = ((32,), (48, 48), (64, 64))
+# cnn-deep with 96 filters at 7x7 (version 7): the one wider layout inside the 300 microseconds
+# (bench.floor_layouts); it held more of the drawn pictures.
+_V7_STAGES = ((32,), (48, 48), (96, 96))
 CNN_STAGES: dict[str, tuple[tuple[int, ...], ...]] = {
     "cnn": ((16,), (32,), (64, 64)),
     "cnn-real": _V3_STAGES,
@@ -21,9 +24,8 @@ CNN_STAGES: dict[str, tuple[tuple[int, ...], ...]] = {
     # about 1.6 times the time per image, inside the 300 microseconds).
     "cnn-deep": _V5_STAGES,
     "cnn-long": _V5_STAGES,  # trained longer, in bfloat16
-    # cnn-deep with 96 filters at 7x7 (version 7): the one wider layout inside the 300
-    # microseconds (bench.floor_layouts); it held more of the drawn pictures.
-    "cnn-wide": ((32,), (48, 48), (96, 96)),
+    "cnn-wide": _V7_STAGES,
+    "cnn-taught": _V7_STAGES,  # distilled from versions 5, 6 and 7
 }
 ARCHITECTURES = ("mlp", *CNN_STAGES)
 
