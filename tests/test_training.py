@@ -142,6 +142,7 @@ def test_each_architecture_has_its_own_defaults_and_options_override_them():
     assert (wide.epochs, wide.precision, wide.novelty, wide.teachers) == (
         22, "mixed_bfloat16", True, ()
     )  # fmt: skip
+    assert parse_args(["--teachers"]).teachers == []  # the default recipe on labels alone
     assert (long.epochs, long.precision) == (28, "mixed_bfloat16")
     assert (deep.epochs, deep.precision) == (18, "float32")  # version 5's command still makes it
     assert (deep.outlier_weight, deep.drawn_repeat, deep.novelty) == (0.3, 30, True)
