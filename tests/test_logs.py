@@ -4,7 +4,6 @@ import json
 import logging
 import os
 import sys
-import time
 
 import pytest
 import requests
@@ -13,6 +12,7 @@ from service.logs import JsonFormatter, Throttled, logging_config
 from tests.conftest import MODEL, tiny_registry
 from tests.e2e.server import GunicornServer
 from tests.tiny_models import register_tiny
+from tests.waiting import wait_for
 
 
 def test_a_throttled_failure_is_logged_once_per_interval_and_per_key(caplog):
@@ -54,13 +54,6 @@ def test_the_service_logger_has_a_handler_of_its_own():
     config = logging_config("warning")
     assert config["loggers"]["fashion_serve"]["handlers"] == ["json"]
     assert config["loggers"]["fashion_serve"]["level"] == "INFO"  # whatever gunicorn's level
-
-
-def wait_for(condition, what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
 
 
 @pytest.mark.slow

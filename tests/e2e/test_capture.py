@@ -14,6 +14,7 @@ from tests.e2e.server import GunicornServer
 from tests.images import png
 from tests.replay import first_test_items
 from tests.shipped import copy_shipped
+from tests.waiting import wait_for
 from training import captured
 
 pytestmark = pytest.mark.slow
@@ -30,38 +31,49 @@ def test_a_burst_across_workers_stays_capped_and_survives_a_restart(tmp_path):
     copy_shipped(root)
     images, labels = first_test_items(BURST)
     env = {"FASHION_CAPTURE_RATE": "1", "FASHION_CAPTURE_MAX_BYTES": str(CAP)}
+    where = folder(root)
 
-    def predict(image: np.ndarray) -> str:
-        # A new connection each time: the kernel spreads them over both workers.
-        response = requests.post(f"{server.url}/predict", files={"image": png(image)}, timeout=30)
+    def predict(index: int) -> tuple[str, int]:
+        # A new connection each time, so over requests the kernel hands some to each worker.
+        image = png(images[index])
+        response = requests.post(f"{server.url}/predict", files={"image": image}, timeout=30)
         assert response.status_code == 200, response.text
-        return response.headers["X-Request-ID"]
+        return response.headers["X-Request-ID"], index
+
+    def writers() -> set[str]:
+        return {path.name.split("-")[-2] for path in segments(where)}
+
+    def both_captured() -> bool:
+        sent.append(predict(len(sent) % BURST))
+        return len(writers()) == 2
 
     with (
         GunicornServer(root, tmp_path / "first.log", **env) as server,
         ThreadPoolExecutor(CLIENTS) as pool,
     ):
-        request_ids = list(pool.map(predict, images))
-    where = folder(root)
+        sent = list(pool.map(predict, range(BURST)))
+        # The server is ready when one worker is; the other may still be loading when the burst
+        # ends. Go on, a request at a time, until it too has captured: each into files of its own.
+        wait_for(both_captured, "both workers to capture", timeout=120)
+    request_ids = [request_id for request_id, _ in sent]
     files = segments(where)
-    writers = {path.name.split("-")[-2] for path in files}
-    assert len(writers) == 2, files  # both workers captured, each into files of its own
     segment = CAP // 16
-    assert sum(path.stat().st_size for path in files) <= CAP + (len(writers) - 1) * segment
+    assert sum(path.stat().st_size for path in files) <= CAP + (len(writers()) - 1) * segment
     kept = {r["id"] for r in records(where)}
     assert request_ids[-1] in kept  # the newest are the ones kept
     assert request_ids[0] not in kept
 
+    labelled = [index for _, index in sent[-LABELLED:]]
     with GunicornServer(root, tmp_path / "second.log", **env) as server:
-        for request_id, label in zip(request_ids[-LABELLED:], labels[-LABELLED:], strict=True):
+        for request_id, index in sent[-LABELLED:]:
             given = requests.post(
                 f"{server.url}/feedback",
-                json={"request_id": request_id, "label": int(label)},
+                json={"request_id": request_id, "label": int(labels[index])},
                 timeout=30,
             )
             assert given.status_code == 200, given.text
     found = captured.load(root, MODEL)
     assert len(found.labels) == LABELLED
-    assert sorted(found.labels.tolist()) == sorted(labels[-LABELLED:].tolist())
+    assert sorted(found.labels.tolist()) == sorted(labels[labelled].tolist())
     for picture in found.images:  # each exactly one of the pictures sent
-        assert any(np.array_equal(picture, image) for image in images[-LABELLED:])
+        assert any(np.array_equal(picture, images[index]) for index in labelled)
