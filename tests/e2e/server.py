@@ -42,6 +42,7 @@ class GunicornServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
+        self.workers = workers
         self.env = {
             **os.environ,
             "FASHION_MODEL_DIR": str(model_dir),
@@ -53,7 +54,11 @@ class GunicornServer:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 180) -> "GunicornServer":
-        """Start gunicorn and wait until /readyz answers 200."""
+        """Start gunicorn and wait until every worker has answered /readyz with 200.
+
+        Workers load their models after fork, so one can serve while another still loads.
+        """
+        self.ready_workers: set[int] = set()  # pids that have answered /readyz with 200
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 self.command,
@@ -63,7 +68,7 @@ class GunicornServer:
                 stderr=subprocess.STDOUT,
             )
         try:
-            wait_for(self._ready, "gunicorn to answer /readyz with 200", timeout, interval=0.1)
+            wait_for(self._ready, "every worker to answer /readyz with 200", timeout, interval=0.1)
         except pytest.fail.Exception:
             self.stop()
             raise RuntimeError(f"gunicorn not ready after {timeout} s:\n{self.log()}") from None
@@ -74,9 +79,12 @@ class GunicornServer:
         if self.process.poll() is not None:
             raise RuntimeError(f"gunicorn exited {self.process.returncode}:\n{self.log()}")
         try:
-            return requests.get(f"{self.url}/readyz", timeout=5).status_code == 200
+            response = requests.get(f"{self.url}/readyz", timeout=5)
         except requests.RequestException:  # not listening yet, or busy booting
             return False
+        if response.status_code == 200:
+            self.ready_workers.add(response.json()["pid"])
+        return len(self.ready_workers) == self.workers
 
     def worker_versions(self, seen: dict[int, int], alias: str = "production") -> dict[int, int]:
         """Note, by worker pid, the version an alias serves in whichever worker answers /readyz.

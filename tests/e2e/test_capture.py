@@ -52,8 +52,8 @@ def test_a_burst_across_workers_stays_capped_and_survives_a_restart(tmp_path):
         ThreadPoolExecutor(CLIENTS) as pool,
     ):
         sent = list(pool.map(predict, range(BURST)))
-        # The server is ready when one worker is; the other may still be loading when the burst
-        # ends. Go on, a request at a time, until it too has captured: each into files of its own.
+        # Both workers are up, yet nothing obliges the kernel to hand the burst to both: go on, a
+        # request at a time, until each has captured, into files of its own.
         wait_for(both_captured, "both workers to capture", timeout=120)
     request_ids = [request_id for request_id, _ in sent]
     files = segments(where)
