@@ -222,3 +222,17 @@ def test_without_option_or_environment_the_debian_folder_or_download(monkeypatch
 
     monkeypatch.setattr(data, "DEFAULT_DIR", tmp_path / "absent")
     assert data.find_data_dir(None) is None  # the caller downloads
+
+
+def test_the_validation_split_is_seeded_and_disjoint():
+    images = np.arange(100).reshape(100, 1, 1)
+    labels = np.arange(100) % 10
+
+    train_x, train_y, held_x, held_y = data.split_validation(images, labels, 20, seed=42)
+
+    assert len(held_x) == 20
+    assert sorted(np.concatenate([train_x, held_x]).ravel()) == list(range(100))
+    assert np.array_equal(train_y, train_x.ravel() % 10)
+    assert np.array_equal(held_y, held_x.ravel() % 10)
+    assert np.array_equal(held_x, data.split_validation(images, labels, 20, seed=42)[2])
+    assert not np.array_equal(held_x, data.split_validation(images, labels, 20, seed=1)[2])

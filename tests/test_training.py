@@ -19,8 +19,7 @@ from service.registry import Registry
 from tests.drawn_fixture import use_drawn_fixture
 from tests.tiny_models import register_tiny
 from training import data
-from training.__main__ import main, parse_args, split_validation
-from training.train import metrics_from_logits
+from training.__main__ import main, parse_args
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA = data.DEFAULT_DIR
@@ -181,20 +180,6 @@ def test_calibration_needs_a_validation_set(tmp_path):
     assert "--calibrate needs a validation set" in result.stderr
 
 
-def test_the_validation_split_is_seeded_and_disjoint():
-    images = np.arange(100).reshape(100, 1, 1)
-    labels = np.arange(100) % 10
-
-    train_x, train_y, held_x, held_y = split_validation(images, labels, 20, seed=42)
-
-    assert len(held_x) == 20
-    assert sorted(np.concatenate([train_x, held_x]).ravel()) == list(range(100))
-    assert np.array_equal(train_y, train_x.ravel() % 10)
-    assert np.array_equal(held_y, held_x.ravel() % 10)
-    assert np.array_equal(held_x, split_validation(images, labels, 20, seed=42)[2])
-    assert not np.array_equal(held_x, split_validation(images, labels, 20, seed=1)[2])
-
-
 def real_test_set() -> tuple[np.ndarray, np.ndarray]:
     dataset = data.load(REAL_DATA)
     return normalize(dataset.test_images), dataset.test_labels
@@ -345,22 +330,6 @@ def test_a_short_real_picture_cnn_run_is_calibrated_mirrored_and_passes_the_gate
     assert gate["scores"]["2"]["test_accuracy"] == pytest.approx(
         card["metrics"]["test_accuracy"], abs=1 - card["parity"]["top1_agreement"]
     )
-
-
-def test_metrics_count_rows_as_the_true_class():
-    labels = np.array([0, 0, 1, 9])
-    logits = np.eye(10)[[0, 1, 1, 9]] * 5  # predicts 0, 1, 1, 9
-
-    metrics = metrics_from_logits(logits, labels)
-
-    assert metrics["test_accuracy"] == 0.75
-    assert metrics["confusion_matrix"][0][:2] == [1, 1]  # one T-shirt taken for a trouser
-    assert metrics["confusion_matrix"][1][1] == 1
-    assert metrics["per_class_accuracy"]["T-shirt/top"] == 0.5
-    assert metrics["per_class_accuracy"]["Ankle boot"] == 1.0
-    assert metrics["per_class_accuracy"]["Bag"] == 0.0  # no examples: 0, not a division error
-    expected_loss = np.mean([-np.log(np.exp(5) / (np.exp(5) + 9))] * 3 + [np.log(np.exp(5) + 9)])
-    assert metrics["test_loss"] == pytest.approx(expected_loss, abs=1e-6)
 
 
 @pytest.mark.slow

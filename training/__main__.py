@@ -10,17 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from service.contract import CLASS_NAMES, validate_alias, validate_name
+from service.contract import CLASS_NAMES, validate_name
 from service.errors import FashionServeError, RegistryError
-from service.loader import check_model
 from service.preprocess import normalize
 from service.registry import Registry
-from training import TrainingError, captured, data
+from training import MODEL_DIR_ENV, TrainingError, captured, data, promotion
 
 if TYPE_CHECKING:  # training.train imports TensorFlow, which run() loads only when needed
     from training.train import Fit
 
-MODEL_DIR_ENV = "FASHION_MODEL_DIR"
 DEFAULT_ARCH = "cnn-taught"
 # Keras dtype policies training may compute in. mixed_bfloat16 keeps float32 weights and
 # computes in bfloat16: on this 2-core CPU (avx512_bf16) a step costs 12-14 % less CPU and, with
@@ -223,21 +221,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "test accuracy than the tutorial's constant rate); constant: the tutorial's setting",
     )
     captured.add_option(parser)
-    parser.add_argument("--promote", metavar="ALIAS", help="point ALIAS (e.g. production) at it")
-    parser.add_argument(
-        "--gate",
-        action="store_true",
-        help="with --promote: first compare the new version with ALIAS's current one on the "
-        "test set, the mirrored test set, the photo set and the real-picture set "
-        "(evaluation/gate.py) and leave ALIAS alone if it is worse on any; the comparison "
-        "goes into the new version's card",
-    )
-    parser.add_argument(
-        "--gate-photos",
-        type=int,
-        metavar="N",
-        help="photos the gate renders and compares on (default: evaluation.gate.PHOTO_COUNT)",
-    )
+    promotion.add_options(parser)
     parser.add_argument(
         "--train-limit",
         type=int,
@@ -249,7 +233,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for option, default in ARCH_DEFAULTS[args.arch].items():
         if getattr(args, option) is None:
             setattr(args, option, default)
-    for option in ("epochs", "batch_size", "train_limit", "gate_photos"):
+    for option in ("epochs", "batch_size", "train_limit"):
         value = getattr(args, option)
         if value is not None and value < 1:
             parser.error(f"--{option.replace('_', '-')} must be at least 1")
@@ -268,8 +252,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--outlier-weight and --drawn-repeat must not be negative")
     if (args.outlier_weight or args.drawn_repeat) and not args.augment:
         parser.error("--outlier-weight and --drawn-repeat need --augment")
-    if args.gate and not args.promote:
-        parser.error("--gate needs --promote ALIAS")
+    promotion.check_options(parser, args)
     return args
 
 
@@ -328,17 +311,6 @@ def training_entry(
     }
 
 
-def split_validation(
-    images: np.ndarray, labels: np.ndarray, count: int, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(train images, train labels, validation images, validation labels): count random ones out."""
-    if count >= len(images):
-        raise TrainingError(f"--validation {count} leaves no training images out of {len(images)}")
-    order = np.random.default_rng(seed).permutation(len(images))
-    train, held = np.sort(order[count:]), np.sort(order[:count])
-    return images[train], labels[train], images[held], labels[held]
-
-
 def data_entry(dataset: data.Dataset, train_images: np.ndarray, validation: int) -> dict[str, Any]:
     """The card's data provenance: where from, file hashes, hashes of the arrays used, counts."""
     return {
@@ -359,8 +331,7 @@ def run(args: argparse.Namespace) -> int:
     The failures it expects raise TrainingError or FashionServeError; main reports them.
     """
     name = validate_name(args.name)
-    if args.promote:
-        validate_alias(args.promote)
+    promotion.validate(args)
     registry = Registry(args.registry)
     registry.models()  # fails now, not after training, if the registry root is missing
 
@@ -406,7 +377,7 @@ def run(args: argparse.Namespace) -> int:
     validation = None
     fit_images, fit_labels = train_images, train_labels
     if args.validation:
-        fit_images, fit_labels, held_images, held_labels = split_validation(
+        fit_images, fit_labels, held_images, held_labels = data.split_validation(
             train_images, train_labels, args.validation, args.seed
         )
         validation = (normalize(held_images), held_labels)
@@ -535,20 +506,7 @@ def run(args: argparse.Namespace) -> int:
             card["novelty"] = novelty
         version = registry.register(name, onnx_file, card, extra_files=extra)
     print(f"registered {name} version {version} in {registry.root}")
-    if args.promote:
-        previous = registry.aliases(name).get(args.promote)
-        if args.gate:
-            # Imported only now: the gate is TensorFlow-free but renders photos.
-            from evaluation.gate import gated_promote, load_benchmark
-
-            gated_promote(
-                registry, name, version, args.promote,
-                lambda: load_benchmark(args.data_dir, args.gate_photos), verify=check_model,
-            )  # fmt: skip
-        else:
-            registry.set_alias(name, args.promote, version, verify=check_model)
-        moved = f" (was {previous})" if previous is not None else ""
-        print(f"alias {args.promote} -> {version}{moved}")
+    promotion.promote(registry, name, version, args)
     return version
 
 

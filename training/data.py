@@ -172,3 +172,14 @@ def load(directory: str | os.PathLike[str]) -> Dataset:
         test_images=test_images,
         test_labels=test_labels,
     )
+
+
+def split_validation(
+    images: np.ndarray, labels: np.ndarray, count: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(train images, train labels, validation images, validation labels): count random ones out."""
+    if count >= len(images):
+        raise TrainingError(f"--validation {count} leaves no training images out of {len(images)}")
+    order = np.random.default_rng(seed).permutation(len(images))
+    train, held = np.sort(order[count:]), np.sort(order[:count])
+    return images[train], labels[train], images[held], labels[held]
