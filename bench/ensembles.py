@@ -1,7 +1,8 @@
 """Test accuracy of registered versions alone, averaged together, and each with its mirror.
 
 `.venv/bin/python -m bench.ensembles [--versions 5 6 7] [--model-dir models]`: what more compute
-per image would buy on the test set, measured with networks the project has already trained.
+per image would buy on the test set, measured with networks the project has already trained;
+every combination of the versions given.
 Averaging the probabilities of several versions costs the sum of their times per image;
 averaging an image's answer with its mirror's (test-time mirroring) costs twice one version's.
 If neither reaches a target accuracy, no single network of that total size is likely to.
@@ -9,6 +10,7 @@ If neither reaches a target accuracy, no single network of that total size is li
 
 import argparse
 import sys
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| versions averaged | networks | test | with each mirror (every network run twice) |")
     print("|---|---:|---:|---:|")
     versions = args.versions
-    groups = [[v] for v in versions] + [versions[i:] for i in range(len(versions) - 1)]
+    groups = [g for size in range(1, len(versions) + 1) for g in combinations(versions, size)]
     for group in groups:
         alone = sum(plain[v] for v in group)
         both = alone + sum(flipped[v] for v in group)

@@ -63,7 +63,7 @@ def test_activations_take_a_raw_body_and_the_default_alias(shipped_client):
     [
         ("/models/fashion-mnist/activations", "two", 400, "bad_request"),
         ("/models/fashion-mnist/activations", "pdf", 415, "unsupported_image_type"),
-        ("/models/fashion-mnist/activations?version=9", "one", 404, "version_not_found"),
+        ("/models/fashion-mnist/activations?version=99", "one", 404, "version_not_found"),
         ("/models/no-such-model/activations", "one", 404, "model_not_found"),
         ("/models/fashion-mnist/activations?version=x", "one", 400, "bad_request"),
     ],

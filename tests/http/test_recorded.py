@@ -25,6 +25,7 @@ RECORDING = Path(__file__).with_name("recorded.txt")
 TEST_IMAGES = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 MODEL = "fashion-mnist"
 TOKEN = "recorded-token"
+MISSING = 99  # a version number the shipped registry is far from reaching
 SHOWN_HEADERS = (
     "Content-Type",
     "X-Model-Version",
@@ -142,7 +143,7 @@ def requests() -> list[tuple[str, str, bytes, dict[str, str]]]:
         ("POST", "/predict", b"x" * 70_000, image),
         ("POST", "/predict", pngs[0], {**image, "Content-Encoding": "br"}),
         ("POST", "/predict?version=x", pngs[0], image),
-        ("POST", "/predict?version=9", pngs[0], image),
+        ("POST", f"/predict?version={MISSING}", pngs[0], image),
         ("POST", "/predict?version=1&alias=production", pngs[0], image),
         ("POST", "/predict?alias=canary", pngs[0], image),
         ("POST", "/predict?alias=BAD!", pngs[0], image),
@@ -166,7 +167,7 @@ def requests() -> list[tuple[str, str, bytes, dict[str, str]]]:
         ("GET", f"/models/{MODEL}", b"", {}),
         ("GET", f"/models/{MODEL}/versions/1", b"", {}),
         ("GET", f"/models/{MODEL}/versions/2", b"", {}),
-        ("GET", f"/models/{MODEL}/versions/9", b"", {}),
+        ("GET", f"/models/{MODEL}/versions/{MISSING}", b"", {}),
         ("GET", f"/models/{MODEL}/versions/0", b"", {}),
         ("GET", "/models/nope", b"", {}),
         ("GET", f"/models/{MODEL}/versions/1/files/training.png", b"", {}),
@@ -182,7 +183,7 @@ def requests() -> list[tuple[str, str, bytes, dict[str, str]]]:
         ),
         ("PUT", f"/models/{MODEL}/aliases/staging", b"not json", auth),
         ("PUT", f"/models/{MODEL}/aliases/staging", b'{"version": 0}', auth),
-        ("PUT", f"/models/{MODEL}/aliases/staging", b'{"version": 9}', auth),
+        ("PUT", f"/models/{MODEL}/aliases/staging", b'{"version": %d}' % MISSING, auth),
         ("PUT", f"/models/{MODEL}/aliases/staging", b'{"version": 1}', auth),
         ("POST", "/predict?alias=staging", pngs[0], image),
         ("PUT", f"/models/{MODEL}/aliases/staging", b'{"version": 2.0}', auth),
