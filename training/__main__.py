@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from service.contract import CLASS_NAMES, validate_name
-from service.errors import FashionServeError, RegistryError
 from service.preprocess import normalize
 from service.registry import Registry
-from training import MODEL_DIR_ENV, TrainingError, captured, data, promotion
+from training import MODEL_DIR_ENV, captured, data, job
 
 if TYPE_CHECKING:  # training.train imports TensorFlow, which run() loads only when needed
     from training.train import Fit
@@ -221,7 +220,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "test accuracy than the tutorial's constant rate); constant: the tutorial's setting",
     )
     captured.add_option(parser)
-    promotion.add_options(parser)
+    job.add_options(parser)
     parser.add_argument(
         "--train-limit",
         type=int,
@@ -252,7 +251,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--outlier-weight and --drawn-repeat must not be negative")
     if (args.outlier_weight or args.drawn_repeat) and not args.augment:
         parser.error("--outlier-weight and --drawn-repeat need --augment")
-    promotion.check_options(parser, args)
+    job.check_options(parser, args)
     return args
 
 
@@ -331,7 +330,7 @@ def run(args: argparse.Namespace) -> int:
     The failures it expects raise TrainingError or FashionServeError; main reports them.
     """
     name = validate_name(args.name)
-    promotion.validate(args)
+    job.validate(args)
     registry = Registry(args.registry)
     registry.models()  # fails now, not after training, if the registry root is missing
 
@@ -505,23 +504,13 @@ def run(args: argparse.Namespace) -> int:
         if novelty is not None:
             card["novelty"] = novelty
         version = registry.register(name, onnx_file, card, extra_files=extra)
-    print(f"registered {name} version {version} in {registry.root}")
-    promotion.promote(registry, name, version, args)
+    job.registered(registry, name, version, args)
     return version
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the job; expected failures become one `error: ...` line and exit status 1."""
-    args = parse_args(argv)
-    try:
-        run(args)
-    except RegistryError as exc:  # its messages name files relative to the registry: say which
-        print(f"error: {exc} (registry {args.registry})", file=sys.stderr)
-        return 1
-    except (TrainingError, FashionServeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return job.run_reporting(run, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -29,11 +29,10 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from service.contract import CLASS_NAMES, validate_name
-from service.errors import FashionServeError, RegistryError
 from service.preprocess import normalize
 from service.registry import Registry
 from service.runtime import CPU, OnnxModel
-from training import MODEL_DIR_ENV, TrainingError, calibrate, data, novelty, plots, promotion
+from training import MODEL_DIR_ENV, TrainingError, calibrate, data, job, novelty, plots
 from training.metrics import metrics_from_logits
 
 CALIBRATION_IMAGES = 2000
@@ -186,7 +185,7 @@ def _parser() -> argparse.ArgumentParser:
         help="register only if the source's top class stays on this share of the test images "
         "(default %(default)s)",
     )
-    promotion.add_options(parser)
+    job.add_options(parser)
     return parser
 
 
@@ -197,14 +196,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--calibration-images must be at least 1")
     if not 0 < args.min_agreement <= 1:
         parser.error("--min-agreement must be above 0 and at most 1")
-    promotion.check_options(parser, args)
+    job.check_options(parser, args)
     return args
 
 
 def run(args: argparse.Namespace) -> int:
     """Quantize, check, measure, register (and promote); return the new version."""
     name = validate_name(args.name)
-    promotion.validate(args)
+    job.validate(args)
     registry = Registry(args.registry)
     source = registry.read_verified(name, args.version)
     card = registry.card(name, args.version)
@@ -272,23 +271,13 @@ def run(args: argparse.Namespace) -> int:
         if history.is_file():  # the same training: its curves are the source's
             extra["training.png"] = history
         version = registry.register(name, work / "model.onnx", quantized_card, extra_files=extra)
-    print(f"registered {name} version {version} in {registry.root}")
-    promotion.promote(registry, name, version, args)
+    job.registered(registry, name, version, args)
     return version
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the job; expected failures become one `error: ...` line and exit status 1."""
-    args = parse_args(argv)
-    try:
-        run(args)
-    except RegistryError as exc:  # its messages name files relative to the registry: say which
-        print(f"error: {exc} (registry {args.registry})", file=sys.stderr)
-        return 1
-    except (TrainingError, FashionServeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return job.run_reporting(run, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
-"""Pointing an alias at a newly registered version, through the gate when asked: the options
-and the step shared by the jobs that register versions (training, training.quantize)."""
+"""What the jobs that register a version share (python -m training, python -m training.quantize):
+pointing an alias at the new version, through the gate when asked, and reporting failures."""
 
 import argparse
+import sys
+from collections.abc import Callable
 
 from service.contract import validate_alias
+from service.errors import FashionServeError, RegistryError
 from service.loader import check_model
 from service.registry import Registry
+from training import TrainingError
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -35,8 +39,9 @@ def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         parser.error("--gate needs --promote ALIAS")
 
 
-def promote(registry: Registry, name: str, version: int, args: argparse.Namespace) -> None:
-    """Point args.promote at version (the gate may refuse: GateRefused) and say so."""
+def registered(registry: Registry, name: str, version: int, args: argparse.Namespace) -> None:
+    """Say where the new version is; point args.promote at it (the gate may refuse: GateRefused)."""
+    print(f"registered {name} version {version} in {registry.root}")
     if not args.promote:
         return
     previous = registry.aliases(name).get(args.promote)
@@ -58,3 +63,16 @@ def validate(args: argparse.Namespace) -> None:
     """ContractError (before any work) when args.promote is not a valid alias name."""
     if args.promote:
         validate_alias(args.promote)
+
+
+def run_reporting(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a job: 0, or its expected failure as one `error: ...` line and 1."""
+    try:
+        run(args)
+    except RegistryError as exc:  # its messages name files relative to the registry: say which
+        print(f"error: {exc} (registry {args.registry})", file=sys.stderr)
+        return 1
+    except (TrainingError, FashionServeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
