@@ -11,6 +11,7 @@ from service.loader import check_model
 from service.preprocess import normalize
 from service.registry import Registry
 from service.runtime import CPU, OnnxModel
+from tests.tiny_models import fitted_model_bytes
 from training import data, quantize
 
 REAL_DATA = data.DEFAULT_DIR
@@ -169,6 +170,26 @@ def test_a_version_trained_on_other_images_is_refused(registry, dataset, tmp_pat
     assert run(registry, "2") == 1
 
     assert "not those version 2 was trained on" in capsys.readouterr().err
+    assert registry.versions(NAME) == [1, 2]
+
+
+def test_a_quantized_version_is_not_quantized_again(registry, capsys):
+    assert run(registry, "1") == 0
+
+    assert run(registry, "2") == 1
+
+    assert "version 2 is already quantized (from version 1)" in capsys.readouterr().err
+    assert registry.versions(NAME) == [1, 2]
+
+
+def test_a_network_without_convolutions_is_refused(registry, dataset, tmp_path, capsys):
+    images = normalize(dataset.train_images[:USED])
+    (tmp_path / "linear.onnx").write_bytes(fitted_model_bytes(images, dataset.train_labels[:USED]))
+    registry.register(NAME, tmp_path / "linear.onnx", card(dataset, 0.8))
+
+    assert run(registry, "2") == 1
+
+    assert "version 2 has no Conv to quantize" in capsys.readouterr().err
     assert registry.versions(NAME) == [1, 2]
 
 
