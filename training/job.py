@@ -39,6 +39,12 @@ def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         parser.error("--gate needs --promote ALIAS")
 
 
+def validate(args: argparse.Namespace) -> None:
+    """ContractError (before any work) when args.promote is not a valid alias name."""
+    if args.promote:
+        validate_alias(args.promote)
+
+
 def registered(registry: Registry, name: str, version: int, args: argparse.Namespace) -> None:
     """Say where the new version is; point args.promote at it (the gate may refuse: GateRefused)."""
     print(f"registered {name} version {version} in {registry.root}")
@@ -57,12 +63,6 @@ def registered(registry: Registry, name: str, version: int, args: argparse.Names
         registry.set_alias(name, args.promote, version, verify=check_model)
     moved = f" (was {previous})" if previous is not None else ""
     print(f"alias {args.promote} -> {version}{moved}")
-
-
-def validate(args: argparse.Namespace) -> None:
-    """ContractError (before any work) when args.promote is not a valid alias name."""
-    if args.promote:
-        validate_alias(args.promote)
 
 
 def run_reporting(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
