@@ -4,12 +4,15 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
 import pytest
 from playwright.sync_api import sync_playwright
 
 from service.registry import Registry
+from service.runtime import CPU, OnnxModel
 from tests.e2e.server import GunicornServer
 from tests.tiny_models import register_novelty, tiny_card, tiny_cnn, tiny_mlp
+from training import quantize
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"  # Debian's package: playwright never downloads a browser here
@@ -21,8 +24,9 @@ UPLOAD_LIMIT = 1_000_000  # small, so that the oversized-upload test sends littl
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory, novelty_reference) -> Registry:
-    """The shipped v1 in production, a small MLP as version 2, a small CNN as 3, and as 4 a
-    tiny model that judges its inputs (novelty: distance from the mean training image)."""
+    """The shipped v1 in production, a small MLP as version 2, a small CNN as 3, as 4 a tiny
+    model that judges its inputs (novelty: distance from the mean training image), and as 5
+    version 3 with int8 convolutions, its card as training.quantize writes it."""
     tmp = tmp_path_factory.mktemp("ui")
     # Only the shipped v1: the page tests name versions by number, whatever the repo ships next.
     shutil.copytree(REPO / "models" / MODEL / "1", tmp / "models" / MODEL / "1")
@@ -31,9 +35,18 @@ def registry(tmp_path_factory, novelty_reference) -> Registry:
     path = tmp / "mlp.onnx"
     path.write_bytes(tiny_mlp(seed=11, hidden=32)[0])
     registry.register(MODEL, path, {**tiny_card(11), "architecture": {"name": "tiny-mlp-32"}})
-    path.write_bytes(tiny_cnn(seed=12)[0])
+    cnn = tiny_cnn(seed=12)[0]
+    path.write_bytes(cnn)
     registry.register(MODEL, path, {**tiny_card(12), "architecture": {"name": "tiny-cnn"}})
     register_novelty(registry, MODEL, tmp, novelty_reference.mean, novelty_reference.threshold)
+    images = np.random.default_rng(0).random((64, 28, 28), dtype=np.float32)
+    int8 = quantize.quantized(cnn, images)
+    path.write_bytes(int8)
+    answers = [OnnxModel(graph, [CPU]).run_judged(images) for graph in (cnn, int8)]
+    card = {**tiny_card(12), "architecture": {"name": "tiny-cnn"}}
+    card["parity"] = quantize.parity(*answers, against=3, floor=0.5)
+    card["quantization"] = {"from_version": 3}
+    registry.register(MODEL, path, card)
     return registry
 
 

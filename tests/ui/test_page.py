@@ -303,6 +303,18 @@ def test_a_version_page_shows_its_card_and_stored_plots(visit):
     visit.assert_stayed_home()
 
 
+def test_a_quantized_version_page_names_the_version_it_was_made_from(visit, registry):
+    parity = registry.card(MODEL, 5)["parity"]
+    visit.open(f"#models/{MODEL}/5")
+    card = visit.page.locator(".card")
+    card.wait_for()
+    text = card.inner_text()
+    assert "int8 convolutions, quantized from version 3" in text
+    assert f"same top class on {100 * parity['top1_agreement']:.1f} %" in text
+    assert "Keras vs ONNX" not in text  # its parity is against version 3, not Keras
+    visit.assert_stayed_home()
+
+
 def test_phone_width_needs_no_sideways_scrolling(browser, server):
     visit = Visit(browser, server, "phone", viewport={"width": 375, "height": 812}, is_mobile=True)
     try:

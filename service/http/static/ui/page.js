@@ -516,9 +516,11 @@ async function showVersion(name, version) {
   const training = card.training || {};
   const architecture = card.architecture || {};
   const files = card.files || {};
+  const quantized = card.quantization; // a version quantized from another: parity is against it
   section.append(definitions([
     ["created", card.created_at],
     ["architecture", architecture.name],
+    ["weights", quantized && `int8 convolutions, quantized from version ${quantized.from_version}`],
     ["layers", (architecture.layers || []).join(" · ")],
     ["parameters", architecture.parameters?.toLocaleString("en")],
     ["model.onnx", files["model.onnx"] && megabytes(files["model.onnx"])],
@@ -532,7 +534,10 @@ async function showVersion(name, version) {
     ["seed", training.seed],
     ["training time", training.wall_seconds && `${training.wall_seconds} s`],
     ["training images", card.data?.train_count?.toLocaleString("en")],
-    ["Keras vs ONNX", card.parity && `max |Δ| ${card.parity.max_abs_diff.toExponential(1)}`],
+    quantized
+      ? [`vs version ${quantized.from_version}`, card.parity &&
+        `same top class on ${percent(card.parity.top1_agreement)} of the test set`]
+      : ["Keras vs ONNX", card.parity && `max |Δ| ${card.parity.max_abs_diff.toExponential(1)}`],
     ["serving on", card.serving?.providers?.join(", ")],
   ]));
   if (metrics.per_class_accuracy) {
