@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help serve train test lint typecheck lock test-docker test-swarm test-docker-gpu bench gallery clean
+.PHONY: help serve train quantize test lint typecheck lock test-docker test-swarm test-docker-gpu bench gallery clean
 .DEFAULT_GOAL := help
 
 # uv installs the locked sets (pip needed over an hour for the test set on a busy two-core CI
@@ -50,6 +50,9 @@ serve: venv-serve  ## serve the shipped registry on $(HOST):$(PORT)
 
 train: venv-train  ## train, export, register (ARGS="--epochs 10 --with-feedback --promote production --gate")
 	$(BIN)/python -m training $(ARGS)
+
+quantize: venv-train  ## register a version with int8 convolutions (ARGS="8 --promote production --gate")
+	$(BIN)/python -m training.quantize $(ARGS)
 
 lint: venv-lint  ## ruff check and ruff format --check (what .pre-commit-config.yaml runs)
 	$(LINT_VENV)/bin/ruff check .
