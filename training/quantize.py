@@ -256,14 +256,11 @@ def run(args: argparse.Namespace) -> int:
             "onnxruntime": onnxruntime.__version__,
         },
     }
-    held_images = normalize(held)
+    held_answers = model.run_judged(normalize(held))  # once, for calibration and novelty
     if card.get("calibration"):
         quantized_card["calibration"] = _calibration(
             card["calibration"],
-            {
-                "validation": (model.run(held_images), held_labels),
-                "test": (answers[0], test_labels),
-            },
+            {"validation": (held_answers[0], held_labels), "test": (answers[0], test_labels)},
         )
     if "novelty" in card:
 
@@ -272,8 +269,9 @@ def run(args: argparse.Namespace) -> int:
             assert scores is not None  # the source has the output, and quantizing keeps it
             return scores
 
+        assert held_answers[1] is not None
         assert answers[1] is not None
-        quantized_card["novelty"] = novelty.card_entry(score, score(held_images), answers[1])
+        quantized_card["novelty"] = novelty.card_entry(score, held_answers[1], answers[1])
         print(f"novelty: {novelty.summary_line(quantized_card['novelty'])}", flush=True)
     with tempfile.TemporaryDirectory(prefix="fashion-quantize-") as tmp:
         work = Path(tmp)
