@@ -2,6 +2,7 @@
 
 import numpy as np
 import onnx
+import onnxruntime
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 from onnx import TensorProto, helper, numpy_helper
@@ -155,6 +156,30 @@ def test_a_quantized_version_has_int8_convolutions_and_is_measured_afresh(regist
     assert new["calibration"]["temperature"] == 1.0
     assert "ece_after" in new["calibration"]["test"]
     assert (registry.model_path(NAME, 2).parent / "confusion.png").is_file()
+
+
+def test_the_int8_kernels_compute_what_the_graph_says_on_this_cpu(registry, dataset):
+    """onnxruntime's fused integer kernels against the same graph run unfused (each weight
+    dequantized, the convolution in float32). Without VNNI, x86 kernels sum pairs of uint8 x
+    int8 products in 16 bits, which full 8-bit weights overflow; 7-bit weights leave room."""
+    assert run(registry, "1") == 0
+    int8 = registry.read_verified(NAME, 2)
+
+    weights = [
+        numpy_helper.to_array(init)
+        for init in onnx.load_from_string(int8).graph.initializer
+        if init.data_type == TensorProto.INT8
+    ]
+    assert weights
+    assert all(w.min() >= -64 and w.max() <= 63 for w in weights)
+    unfused = onnxruntime.SessionOptions()
+    unfused.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+    reference = onnxruntime.InferenceSession(int8, unfused, providers=[CPU])
+    test = normalize(dataset.test_images)
+    kernels, arithmetic = OnnxModel(int8, [CPU]).run(test), reference.run(None, {"image": test})
+    probabilities = dict(zip([o.name for o in reference.get_outputs()], arithmetic, strict=True))
+    assert (kernels.argmax(axis=1) == probabilities["probabilities"].argmax(axis=1)).all()
+    np.testing.assert_allclose(kernels, probabilities["probabilities"], atol=0.02)
 
 
 def test_quantizing_again_gives_the_same_graph(registry):

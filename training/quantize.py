@@ -1,7 +1,8 @@
 """Static int8 quantization: a registered version's graph with int8 weights, registered as the
 next version and measured afresh.
 
-Its convolutions get int8 weights (one scale per output channel) and uint8 inputs whose ranges
+Its convolutions get int8 weights (one scale per output channel, 7 bits used so that every x86
+CPU's integer kernels compute them exactly) and uint8 inputs whose ranges
 are set on training images of the source version's own split; onnxruntime then runs them in
 integer arithmetic. Everything else stays float32: the dense layers (under 1 % of version 8's
 operations, and the readout the activations view reads), the temperature, the softmax and the
@@ -58,8 +59,8 @@ class _Batches(CalibrationDataReader):  # type: ignore[misc]  # onnxruntime ship
 
 
 def quantized(source: bytes, calibration: np.ndarray) -> bytes:
-    """The source graph with int8 weights and uint8 inputs on OPERATORS (QDQ format), the
-    ranges the min and max seen over float32 [N,28,28] calibration images."""
+    """The source graph with int8 weights (7 bits used) and uint8 inputs on OPERATORS (QDQ
+    format), the ranges the min and max seen over float32 [N,28,28] calibration images."""
     with tempfile.TemporaryDirectory(prefix="fashion-quantize-") as tmp:
         work = Path(tmp)
         (work / "source.onnx").write_bytes(source)
@@ -74,6 +75,9 @@ def quantized(source: bytes, calibration: np.ndarray) -> bytes:
             op_types_to_quantize=list(OPERATORS),
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
+            # 7-bit weights: x86 CPUs without VNNI sum pairs of uint8 x int8 products in 16
+            # bits, which 8-bit weights overflow (version 9 reads 0.924 instead of 0.933 there).
+            reduce_range=True,
         )
         return (work / "int8.onnx").read_bytes()
 
@@ -248,8 +252,9 @@ def run(args: argparse.Namespace) -> int:
         "parity": checked,
         "quantization": {
             "from_version": args.version,
-            "method": "static, QDQ: int8 weights with one scale per output channel, uint8 "
-            "activations with ranges from min and max over the calibration images",
+            "method": "static, QDQ: int8 weights within -64..63 with one scale per output "
+            "channel, uint8 activations with ranges from min and max over the calibration "
+            "images",
             "operators": list(OPERATORS),
             "calibration_images": len(calibration),
             "calibration_seed": seed,
