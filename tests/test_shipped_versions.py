@@ -2,7 +2,6 @@
 measured: a version whose kernels compute something else on some CPU is caught here."""
 
 import platform
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ from service.preprocess import normalize
 from service.registry import Registry
 from service.runtime import CPU, OnnxModel
 from tests.shipped import SHIPPED
-from training import data
+from training import cpu, data
 
 NAME = "fashion-mnist"
 REGISTRY = Registry(SHIPPED)
@@ -19,18 +18,9 @@ REGISTRY = Registry(SHIPPED)
 IMAGES_TOLERATED = 5
 
 
-def _flags() -> set[str]:
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
-    return {flag for line in lines if line.startswith("flags") for flag in line.split()[2:]}
-
-
 # x86 without VNNI sums pairs of uint8 x int8 products in 16 bits: version 9's 8-bit weights
 # overflow them (0.924 instead of 0.933 on an AVX2 EPYC). Version 10 is the fixed one.
-SATURATES = platform.machine() in ("x86_64", "AMD64") and not _flags() & {
-    "avx512_vnni",
-    "avx_vnni",
-}
+SATURATES = platform.machine() in ("x86_64", "AMD64") and not cpu.has_vnni()
 KNOWN = {
     9: pytest.mark.xfail(
         SATURATES, reason="8-bit weights overflow this CPU's int8 kernels", strict=True

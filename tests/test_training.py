@@ -18,7 +18,7 @@ from service.preprocess import normalize
 from service.registry import Registry
 from tests.drawn_fixture import use_drawn_fixture
 from tests.tiny_models import register_tiny
-from training import data
+from training import cpu, data
 from training.__main__ import main, parse_args
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,7 +128,15 @@ def test_the_gate_needs_an_alias_to_promote(tmp_path):
     assert "--gate needs --promote ALIAS" in result.stderr
 
 
-def test_each_architecture_has_its_own_defaults_and_options_override_them():
+def cpu_with(monkeypatch, tmp_path: Path, *flags: str) -> None:
+    """Make training.cpu read a cpuinfo file listing these flags besides AVX2's."""
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma {' '.join(flags)}\n")
+    monkeypatch.setattr(cpu, "CPUINFO", cpuinfo)
+
+
+def test_each_architecture_has_its_own_defaults_and_options_override_them(monkeypatch, tmp_path):
+    cpu_with(monkeypatch, tmp_path, "avx512_bf16")
     mlp, cnn = parse_args(["--arch", "mlp"]), parse_args(["--arch", "cnn"])
     real, ood = parse_args(["--arch", "cnn-real"]), parse_args(["--arch", "cnn-ood"])
     deep, long = parse_args(["--arch", "cnn-deep"]), parse_args(["--arch", "cnn-long"])
@@ -156,6 +164,17 @@ def test_each_architecture_has_its_own_defaults_and_options_override_them():
     tuned = parse_args(["--arch", "cnn", "--epochs", "3", "--no-augment", "--validation", "0",
                         "--patience", "0"])  # fmt: skip
     assert (tuned.epochs, tuned.augment, tuned.validation) == (3, False, 0)
+
+
+def test_a_recipe_trains_in_float32_on_a_cpu_without_bfloat16(monkeypatch, tmp_path):
+    cpu_with(monkeypatch, tmp_path)  # AVX2 alone: bfloat16 would be emulated
+
+    recipe, asked = parse_args([]), parse_args(["--precision", "mixed_bfloat16"])
+
+    assert recipe.precision == "float32"
+    assert "not the recipe's mixed_bfloat16" in recipe.precision_note
+    assert (asked.precision, asked.precision_note) == ("mixed_bfloat16", None)
+    assert parse_args(["--arch", "cnn-deep"]).precision_note is None  # a float32 recipe
 
 
 @pytest.mark.parametrize(
@@ -340,6 +359,7 @@ def test_a_short_real_picture_cnn_run_is_calibrated_mirrored_and_passes_the_gate
 def test_a_short_outlier_exposure_run_exports_and_records_its_novelty_judgement(
     tmp_path, capsys, monkeypatch
 ):
+    cpu_with(monkeypatch, tmp_path)  # float32, whatever this CPU has
     cache = tmp_path / "cache"  # the tiny icon fixture: nothing is fetched
     use_drawn_fixture(monkeypatch, cache, texts=4)
     monkeypatch.setenv(real_pictures.ENV_VAR, str(cache))
@@ -361,7 +381,8 @@ def test_a_short_outlier_exposure_run_exports_and_records_its_novelty_judgement(
     assert card["training"]["architecture"] == "cnn-taught"
     assert card["training"]["teachers"]["versions"] == [teacher]
     assert card["training"]["loss"] == "categorical_crossentropy(from_logits=True)"
-    assert card["training"]["precision"] == "mixed_bfloat16"
+    assert card["training"]["precision"] == "float32"
+    assert "precision: float32, not the recipe's mixed_bfloat16" in out
     assert card["architecture"]["name"] == "cnn-32-48-48-96-96"
     assert card["training"]["augmentation"]["calm_epochs"] == 5
     assert card["training"]["drawn_pictures"]["outliers"] == 12

@@ -13,16 +13,18 @@ import numpy as np
 from service.contract import CLASS_NAMES, validate_name
 from service.preprocess import normalize
 from service.registry import Registry
-from training import MODEL_DIR_ENV, captured, data, job
+from training import MODEL_DIR_ENV, captured, cpu, data, job
 
 if TYPE_CHECKING:  # training.train imports TensorFlow, which run() loads only when needed
     from training.train import Fit
 
 DEFAULT_ARCH = "cnn-taught"
 # Keras dtype policies training may compute in. mixed_bfloat16 keeps float32 weights and
-# computes in bfloat16: on this 2-core CPU (avx512_bf16) a step costs 12-14 % less CPU and, with
-# the second core free, 0.52-0.85x the wall time (bench/README.md, "Training").
+# computes in bfloat16: on a CPU with avx512_bf16 a step costs 12-14 % less CPU and, with the
+# second core free, 0.52-0.85x the wall time; without it, 10x float32's (bench/README.md,
+# "Training"), so a recipe's mixed_bfloat16 applies only where the CPU has bfloat16.
 PRECISIONS = ("float32", "mixed_bfloat16")
+BFLOAT16 = "mixed_bfloat16"
 # Each recipe's defaults: the MLP keeps the tutorial's (version 1's command still reproduces
 # version 1); the CNN's are the shipped version 2's; cnn-real's are version 3's; cnn-ood's
 # version 4's; cnn-deep's version 5's; cnn-long's version 6's; cnn-wide's version 7's (22
@@ -197,7 +199,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=arch_help(
             "precision",
             "the dtype policy training computes in; mixed_bfloat16 keeps float32 weights, and "
-            "the network is evaluated and exported in float32 either way; ",
+            "the network is evaluated and exported in float32 either way; a recipe's "
+            "mixed_bfloat16 becomes float32 on a CPU without bfloat16 instructions; ",
         ),
     )
     parser.add_argument(
@@ -229,6 +232,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "always all of it)",
     )
     args = parser.parse_args(argv)
+    args.precision_note = None
+    recipe_bfloat16 = args.precision is None and ARCH_DEFAULTS[args.arch]["precision"] == BFLOAT16
+    if recipe_bfloat16 and not cpu.native_bfloat16():
+        args.precision = "float32"
+        args.precision_note = (
+            f"precision: float32, not the recipe's {BFLOAT16}: this CPU has no bfloat16 "
+            "instructions (emulated, a step costs about 10 times as much)"
+        )
     for option, default in ARCH_DEFAULTS[args.arch].items():
         if getattr(args, option) is None:
             setattr(args, option, default)
@@ -333,6 +344,8 @@ def run(args: argparse.Namespace) -> int:
     job.validate(args)
     registry = Registry(args.registry)
     registry.models()  # fails now, not after training, if the registry root is missing
+    if args.precision_note:
+        print(args.precision_note, flush=True)
 
     data_dir = data.find_data_dir(args.data_dir)
     if data_dir is None:
