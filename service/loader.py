@@ -167,6 +167,14 @@ class Loader:
             ",".join(loaded.model.providers),
             loaded.load_seconds * 1000,
         )
+        if loaded.model.unfused_int8:
+            log.warning(
+                "%s v%d: its int8 weights use 8 bits, which this CPU's int8 kernels (x86 "
+                "without VNNI) would overflow; its quantized layers run dequantized, exact "
+                "and slower",
+                name,
+                version,
+            )
         return loaded
 
     def _finish(self, key: VersionKey, on_demand: bool, started: float) -> None:

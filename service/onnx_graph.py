@@ -11,6 +11,7 @@ import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 FLOAT = 1  # TensorProto.DataType.FLOAT
+INT8 = 3  # TensorProto.DataType.INT8
 _PACKAGE = "fashion_serve.onnx_subset"
 
 _OPTIONAL = descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL
@@ -39,6 +40,7 @@ _MESSAGES: dict[str, tuple[tuple[str, int, bool, int, str], ...]] = {
         ("dims", 1, True, _T.TYPE_INT64, ""),
         ("data_type", 2, False, _T.TYPE_INT32, ""),
         ("float_data", 4, True, _T.TYPE_FLOAT, ""),
+        ("int32_data", 5, True, _T.TYPE_INT32, ""),  # int8 values, when not in raw_data
         ("name", 8, False, _T.TYPE_STRING, ""),
         ("raw_data", 9, False, _T.TYPE_BYTES, ""),
     ),
@@ -102,3 +104,19 @@ def float_array(tensor: Any) -> np.ndarray | None:
     else:
         values = np.array(tensor.float_data, dtype=np.float32)
     return values.reshape(tuple(tensor.dims)).astype(np.float32)
+
+
+def int8_magnitude(graph: Any) -> int:
+    """The largest |value| among the graph's int8 initializers (a quantized graph's weights);
+    0 when it has none."""
+    largest = 0
+    for tensor in graph.initializer:
+        if tensor.data_type == INT8:
+            values = (
+                np.frombuffer(tensor.raw_data, dtype=np.int8).astype(np.int16)
+                if tensor.raw_data
+                else np.array(tensor.int32_data, dtype=np.int16)
+            )
+            if values.size:
+                largest = max(largest, int(np.abs(values).max()))
+    return largest

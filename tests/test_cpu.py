@@ -1,8 +1,8 @@
-"""training.cpu on cpuinfo files as x86 and Arm Linux write them."""
+"""service.cpu on cpuinfo files as x86 and Arm Linux write them."""
 
 import pytest
 
-from training import cpu
+from service import cpu
 
 X86_AVX2 = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx fma avx2 vaes\n\n"
 X86_SAPPHIRE = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16 amx_bf16\n"
@@ -11,23 +11,27 @@ ARM_V9 = "processor\t: 0\nBogoMIPS\t: 2000.00\nFeatures\t: fp asimd asimddp bf16
 
 
 @pytest.mark.parametrize(
-    ("cpuinfo", "bfloat16", "vnni"),
+    ("cpuinfo", "machine", "bfloat16", "int8_pairs_in_16_bits"),
     [
-        (X86_AVX2, False, False),
-        (X86_SAPPHIRE, True, True),
-        (X86_ALDER, False, True),
-        (ARM_V9, True, False),
-        ("processor\t: 0\n", False, False),  # no flags line
-        (None, False, False),  # no /proc/cpuinfo (not Linux)
+        (X86_AVX2, "x86_64", False, True),
+        (X86_SAPPHIRE, "x86_64", True, False),
+        (X86_ALDER, "x86_64", False, False),
+        (ARM_V9, "aarch64", True, False),
+        ("processor\t: 0\n", "x86_64", False, True),  # no flags line: assume the worst
+        (None, "AMD64", False, True),  # no /proc/cpuinfo (not Linux)
+        (None, "arm64", False, False),
     ],
 )
-def test_what_the_cpu_computes_natively(cpuinfo, bfloat16, vnni, tmp_path, monkeypatch):
+def test_what_the_cpu_computes_natively(
+    cpuinfo, machine, bfloat16, int8_pairs_in_16_bits, tmp_path, monkeypatch
+):
     path = tmp_path / "cpuinfo"
     if cpuinfo is not None:
         path.write_text(cpuinfo)
     monkeypatch.setattr(cpu, "CPUINFO", path)
 
-    assert (cpu.native_bfloat16(), cpu.has_vnni()) == (bfloat16, vnni)
+    assert cpu.native_bfloat16() is bfloat16
+    assert cpu.int8_pairs_in_16_bits(machine) is int8_pairs_in_16_bits
 
 
 def test_the_first_processors_flags_are_read(tmp_path, monkeypatch):

@@ -2,10 +2,14 @@
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 
+from service import cpu
 from service.activations import plan
 from service.errors import DeviceUnavailable, ModelLoadError
+from service.preprocess import normalize
+from service.registry import Registry
 from service.runtime import (
     CPU,
     CUDA,
@@ -13,10 +17,13 @@ from service.runtime import (
     OnnxModel,
     available_providers,
     choose_providers,
+    overflows_int8_kernels,
     provider_names,
     provider_options,
 )
+from tests.shipped import SHIPPED
 from tests.tiny_models import novelty_model_bytes, tiny_mlp, tiny_model_bytes
+from training import data
 
 
 def test_cpu_is_always_offered():
@@ -130,3 +137,46 @@ def test_a_novelty_output_of_the_wrong_shape_is_refused():
     model.graph.output[1].type.tensor_type.shape.dim.add().dim_value = 1
     with pytest.raises(ModelLoadError, match="'novelty' must be float32 \\[N\\]"):
         OnnxModel(model.SerializeToString(), [CPU])
+
+
+AVX2 = "processor\t: 0\nflags\t\t: fpu sse2 avx fma avx2\n"
+VNNI = "processor\t: 0\nflags\t\t: fpu sse2 avx fma avx2 avx512f avx512_vnni\n"
+
+
+@pytest.mark.parametrize(
+    ("version", "cpuinfo", "unfused"),
+    [
+        (9, AVX2, True),  # 8-bit int8 weights: the fused kernels would overflow
+        (9, VNNI, False),  # summed in 32 bits: fused is exact
+        (10, AVX2, False),  # 7-bit weights fit the 16-bit sums
+        (8, AVX2, False),  # float32
+    ],
+)
+def test_int8_weights_this_cpu_would_overflow_run_unfused(
+    version, cpuinfo, unfused, tmp_path, monkeypatch
+):
+    (tmp_path / "cpuinfo").write_text(cpuinfo)
+    monkeypatch.setattr(cpu, "CPUINFO", tmp_path / "cpuinfo")
+    model_bytes = Registry(SHIPPED).read_verified("fashion-mnist", version)
+
+    assert OnnxModel(model_bytes, [CPU]).unfused_int8 is unfused
+    assert overflows_int8_kernels(model_bytes) is unfused
+
+
+def test_an_unfused_int8_graph_answers_with_its_own_arithmetic(tmp_path, monkeypatch):
+    """Version 9 on a CPU without VNNI: the same answers as onnxruntime with every graph
+    optimization off (each weight dequantized, float32 convolutions), its card's 0.9325."""
+    (tmp_path / "cpuinfo").write_text(AVX2)
+    monkeypatch.setattr(cpu, "CPUINFO", tmp_path / "cpuinfo")
+    model_bytes = Registry(SHIPPED).read_verified("fashion-mnist", 9)
+    images = normalize(data.load(data.DEFAULT_DIR).test_images[:1000])  # fused: 29 differ
+    plain = ort.SessionOptions()
+    plain.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    reference = ort.InferenceSession(model_bytes, plain, providers=[CPU])
+
+    answers = OnnxModel(model_bytes, [CPU]).run(images)
+
+    expected = reference.run(["probabilities"], {"image": images})[0]
+    assert (answers.argmax(axis=1) == expected.argmax(axis=1)).all()
+    # Fused float kernels may round an activation to the next int8 step: a few thousandths.
+    np.testing.assert_allclose(answers, expected, atol=0.01)

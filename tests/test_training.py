@@ -13,12 +13,13 @@ import onnxruntime as ort
 import pytest
 
 from evaluation import real_pictures
+from service import cpu
 from service.contract import CLASS_NAMES
 from service.preprocess import normalize
 from service.registry import Registry
 from tests.drawn_fixture import use_drawn_fixture
 from tests.tiny_models import register_tiny
-from training import cpu, data
+from training import data
 from training.__main__ import main, parse_args
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,7 +130,7 @@ def test_the_gate_needs_an_alias_to_promote(tmp_path):
 
 
 def cpu_with(monkeypatch, tmp_path: Path, *flags: str) -> None:
-    """Make training.cpu read a cpuinfo file listing these flags besides AVX2's."""
+    """Make service.cpu read a cpuinfo file listing these flags besides AVX2's."""
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma {' '.join(flags)}\n")
     monkeypatch.setattr(cpu, "CPUINFO", cpuinfo)

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from service import cpu
 from service.contract import CLASS_NAMES, validate_name
 from service.preprocess import normalize
 from service.registry import Registry
-from training import MODEL_DIR_ENV, captured, cpu, data, job
+from training import MODEL_DIR_ENV, captured, data, job
 
 if TYPE_CHECKING:  # training.train imports TensorFlow, which run() loads only when needed
     from training.train import Fit

@@ -1,15 +1,18 @@
 """What this CPU computes natively, from /proc/cpuinfo's feature flags (none known elsewhere).
 
-Two choices depend on it: training in bfloat16 pays only where the CPU has bfloat16
-instructions (emulated, a step costs about ten times float32's), and onnxruntime's int8
-convolutions sum in 32 bits only with VNNI (without it, pairs of products meet in 16 bits).
+Two choices depend on it. onnxruntime's x86 kernels for uint8 x int8 products add each pair of
+products in 16 bits unless the CPU has VNNI, so weights using all 8 bits can overflow them
+(service.runtime runs such graphs unfused). Training in bfloat16 pays only where the CPU has
+bfloat16 instructions; emulated, a step costs about ten times float32's (training's precision).
 """
 
+import platform
 from pathlib import Path
 
 CPUINFO = Path("/proc/cpuinfo")
 BFLOAT16 = frozenset({"avx512_bf16", "amx_bf16", "bf16"})  # x86, x86, Arm
 VNNI = frozenset({"avx512_vnni", "avx_vnni"})
+X86 = ("x86_64", "amd64", "i686", "i386")
 
 
 def flags() -> frozenset[str]:
@@ -28,6 +31,7 @@ def native_bfloat16() -> bool:
     return bool(flags() & BFLOAT16)
 
 
-def has_vnni() -> bool:
-    """Whether this x86 CPU has VNNI (int8 dot products summed in 32 bits)."""
-    return bool(flags() & VNNI)
+def int8_pairs_in_16_bits(machine: str = platform.machine()) -> bool:
+    """Whether onnxruntime's uint8 x int8 kernels sum pairs of products in 16 bits here: on
+    x86 without VNNI, where 2 x 255 x 127 overflows and 7-bit weights (2 x 255 x 64) do not."""
+    return machine.lower() in X86 and not flags() & VNNI
