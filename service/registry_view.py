@@ -89,6 +89,7 @@ class RegistryView:
                 "provider_options": loaded.model.provider_options
                 if loaded
                 else provider_options(self._providers),
+                "unfused_int8": loaded.model.unfused_int8 if loaded else None,
             },
         }
 

@@ -205,6 +205,14 @@ class Serving(msgspec.Struct):
         dict[str, dict[str, str]],
         Meta(description='Options per provider (CUDA: use_tf32 "0").'),
     ]
+    unfused_int8: Annotated[
+        bool | None,
+        Meta(
+            description="true: the version's int8 weights would overflow this CPU's int8"
+            " kernels (x86 without VNNI), so its quantized layers run dequantized, exact and"
+            " slower; null while it is not loaded here."
+        ),
+    ]
 
 
 class VersionCard(msgspec.Struct):

@@ -117,9 +117,10 @@ def test_aliases_that_look_like_numbers_are_refused(client, alias):
     assert response.get_json()["error"]["code"] == "invalid_name"
 
 
-def test_the_version_endpoint_shows_the_provider_options(client):
+def test_the_version_endpoint_shows_how_the_version_runs(client):
     serving = client.get(f"/models/{MODEL}/versions/1").get_json()["serving"]
     assert serving["provider_options"] == {"CPUExecutionProvider": {}}
+    assert serving["unfused_int8"] is (False if serving["loaded"] else None)
 
 
 @pytest.fixture
