@@ -163,6 +163,10 @@ def test_int8_weights_this_cpu_would_overflow_run_unfused(
     assert overflows_int8_kernels(model_bytes) is unfused
 
 
+@pytest.mark.skipif(
+    not data.DEFAULT_DIR.is_dir(),
+    reason=f"needs Debian's dataset-fashion-mnist in {data.DEFAULT_DIR}",
+)
 def test_an_unfused_int8_graph_answers_with_its_own_arithmetic(tmp_path, monkeypatch):
     """Version 9 on a CPU without VNNI: the same answers as onnxruntime with every graph
     optimization off (each weight dequantized, float32 convolutions), its card's 0.9325."""
