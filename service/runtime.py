@@ -71,8 +71,8 @@ RUN_SLICE = 64
 
 
 def overflows_int8_kernels(model: bytes) -> bool:
-    """Whether this CPU's fused int8 kernels would overflow on the model's int8 weights (8 bits
-    used, an x86 CPU without VNNI): version 9 reads 0.924 there instead of its 0.933."""
+    """Whether this CPU's fused int8 kernels would overflow on the model's int8 weights: 8 bits
+    used, on an x86 CPU without VNNI (docs/models.md, "Version 10")."""
     if not cpu.int8_pairs_in_16_bits():
         return False
     try:
@@ -102,8 +102,8 @@ class OnnxModel:
     """A loaded ONNX model honouring the contract image float32 [N,28,28] → probabilities [N,10]."""
 
     def __init__(self, model: bytes, providers: Providers, threads: int = 1) -> None:
-        # A graph the fused int8 kernels would get wrong runs exact and slower (1.5x version
-        # 9's fused time on an AVX2 EPYC) rather than fast and wrong.
+        # A graph the fused int8 kernels would get wrong runs exact and slower rather than fast
+        # and wrong.
         self.unfused_int8 = overflows_int8_kernels(model)
         try:
             self._session = ort.InferenceSession(

@@ -1,6 +1,6 @@
 """Every shipped version reads the test set on this CPU as its card says it did where it was
-measured: a version whose kernels compute something else on some CPU is caught here (version 9
-did on x86 without VNNI until service.runtime learnt to run it unfused)."""
+measured: a version whose kernels compute something else on some CPU (8-bit int8 weights on x86
+without VNNI, were they run fused) is caught here."""
 
 import numpy as np
 import pytest

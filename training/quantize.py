@@ -76,7 +76,7 @@ def quantized(source: bytes, calibration: np.ndarray) -> bytes:
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             # 7-bit weights: x86 CPUs without VNNI sum pairs of uint8 x int8 products in 16
-            # bits, which 8-bit weights overflow (version 9 reads 0.924 instead of 0.933 there).
+            # bits, which 8-bit weights overflow (docs/models.md, "Version 10").
             reduce_range=True,
         )
         return (work / "int8.onnx").read_bytes()
