@@ -10,8 +10,8 @@ import platform
 from pathlib import Path
 
 CPUINFO = Path("/proc/cpuinfo")
-BFLOAT16 = frozenset({"avx512_bf16", "amx_bf16", "bf16"})  # x86, x86, Arm
-VNNI = frozenset({"avx512_vnni", "avx_vnni"})
+BFLOAT16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})  # x86, x86, Arm
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni"})
 X86 = ("x86_64", "amd64", "i686", "i386")
 
 
@@ -28,10 +28,10 @@ def flags() -> frozenset[str]:
 
 def native_bfloat16() -> bool:
     """Whether this CPU has bfloat16 arithmetic instructions."""
-    return bool(flags() & BFLOAT16)
+    return bool(flags() & BFLOAT16_FLAGS)
 
 
 def int8_pairs_in_16_bits(machine: str = platform.machine()) -> bool:
     """Whether onnxruntime's uint8 x int8 kernels sum pairs of products in 16 bits here: on
     x86 without VNNI, where 2 x 255 x 127 overflows and 7-bit weights (2 x 255 x 64) do not."""
-    return machine.lower() in X86 and not flags() & VNNI
+    return machine.lower() in X86 and not flags() & VNNI_FLAGS

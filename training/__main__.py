@@ -24,8 +24,8 @@ DEFAULT_ARCH = "cnn-taught"
 # computes in bfloat16: on a CPU with avx512_bf16 a step costs 12-14 % less CPU and, with the
 # second core free, 0.52-0.85x the wall time; without it, 10x float32's (bench/README.md,
 # "Training"), so a recipe's mixed_bfloat16 applies only where the CPU has bfloat16.
-PRECISIONS = ("float32", "mixed_bfloat16")
 BFLOAT16 = "mixed_bfloat16"
+PRECISIONS = ("float32", BFLOAT16)
 # Each recipe's defaults: the MLP keeps the tutorial's (version 1's command still reproduces
 # version 1); the CNN's are the shipped version 2's; cnn-real's are version 3's; cnn-ood's
 # version 4's; cnn-deep's version 5's; cnn-long's version 6's; cnn-wide's version 7's (22
@@ -38,7 +38,7 @@ _NO_DRAWN = {
 _LONG = {
     "epochs": 28, "batch_size": 128, "learning_rate": 2e-3, "validation": 5000,
     "patience": 0, "augment": True, "mirror": False, "calibrate": True,
-    "outlier_weight": 0.3, "drawn_repeat": 30, "novelty": True, "precision": "mixed_bfloat16",
+    "outlier_weight": 0.3, "drawn_repeat": 30, "novelty": True, "precision": BFLOAT16,
     "teachers": (),
 }  # fmt: skip
 ARCH_DEFAULTS = {
