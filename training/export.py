@@ -81,9 +81,13 @@ def serving_function(
         if temperature != 1.0:
             logits = logits / temperature
         if novelty:
+            # Written out rather than tf.reduce_logsumexp, which tf2onnx expands into 20 nodes
+            # guarding against infinite logits, which a finite network never gives.
+            peak = tf.reduce_max(logits, axis=1, keepdims=True)
+            spread = tf.reduce_sum(tf.exp(logits - peak), axis=1, keepdims=True)
             return {
                 OUTPUT_NAME: tf.nn.softmax(logits),
-                NOVELTY_NAME: -tf.reduce_logsumexp(logits, axis=1),
+                NOVELTY_NAME: -tf.squeeze(peak + tf.math.log(spread), axis=1),
             }
         return {OUTPUT_NAME: tf.nn.softmax(logits)}
 
@@ -105,9 +109,46 @@ def to_onnx(
     # tf2onnx names the unknown batch dimension "unk__N"; one shared, readable name instead.
     for value in (*proto.graph.input, *proto.graph.output):
         value.type.tensor_type.shape.dim[0].dim_param = BATCH
+    _constant_reshape_targets(proto)
     onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, str(path))
     return path
+
+
+def _constant_reshape_targets(proto: onnx.ModelProto) -> None:
+    """Give every Reshape whose result is known but for the batch a constant target [-1, ...].
+
+    Keras' Flatten reshapes to (batch, features), so tf2onnx computes the target from the
+    input's shape on every run (Shape, Gather, Cast, Slice, Concat, Cast): small nodes that
+    cost a single image several microseconds. Shape inference with data propagation knows the
+    result; the nodes left without a consumer are removed.
+    """
+    graph = proto.graph
+    inferred = onnx.shape_inference.infer_shapes(proto, data_prop=True)
+    shapes = {value.name: value.type.tensor_type.shape.dim for value in inferred.graph.value_info}
+    constants = {tensor.name for tensor in graph.initializer}
+    for node in graph.node:
+        dims = shapes.get(node.output[0])
+        if node.op_type != "Reshape" or node.input[1] in constants or not dims:
+            continue
+        rest = [dim.dim_value for dim in dims[1:]]
+        if all(rest):
+            target = onnx.numpy_helper.from_array(
+                np.array([-1, *rest], np.int64), f"{node.output[0]}/target"
+            )
+            graph.initializer.append(target)
+            node.input[1] = target.name
+    needed = {output.name for output in graph.output}
+    kept = []
+    for node in reversed(graph.node):
+        if needed.intersection(node.output):
+            kept.append(node)
+            needed.update(node.input)
+    del graph.node[:]
+    graph.node.extend(reversed(kept))
+    unused = [tensor for tensor in graph.initializer if tensor.name not in needed]
+    for tensor in unused:
+        graph.initializer.remove(tensor)
 
 
 def _check_contract(session: ort.InferenceSession, novelty: bool) -> None:
