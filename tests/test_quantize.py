@@ -214,6 +214,22 @@ def test_a_network_without_convolutions_is_refused(registry, dataset, tmp_path, 
     assert registry.versions(NAME) == [1, 2]
 
 
+@pytest.mark.parametrize(("section", "key"), [("data", "train_count"), ("training", "seed")])
+def test_a_card_without_its_split_is_one_line_error(
+    registry, dataset, tmp_path, capsys, section, key
+):
+    handmade = card(dataset, 0.8)
+    del handmade[section][key]
+    (tmp_path / "conv.onnx").write_bytes(registry.read_verified(NAME, 1))
+    registry.register(NAME, tmp_path / "conv.onnx", handmade)
+
+    assert run(registry, "2") == 1
+
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: version 2's card does not say which images trained it")
+    assert registry.versions(NAME) == [1, 2]
+
+
 def test_a_graph_that_changes_answers_is_not_registered(registry, capsys):
     assert run(registry, "1", floor="1") == 1  # int8 changes a few of this network's answers
 

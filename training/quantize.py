@@ -82,8 +82,13 @@ def quantized(source: bytes, calibration: np.ndarray) -> bytes:
         return (work / "int8.onnx").read_bytes()
 
 
+# What the source's card must record of its split: calibration and validation come from it.
+SPLIT_KEYS = ("train_count", "validation_count", "train_images_sha256")
+
+
 def check_quantizable(source: bytes, card: dict[str, Any]) -> None:
-    """TrainingError unless the graph has operators to quantize and is not quantized already."""
+    """TrainingError unless the graph has operators to quantize, is not quantized already and
+    its card records the split it was trained on."""
     if "quantization" in card:
         raise TrainingError(
             f"version {card['version']} is already quantized (from version "
@@ -91,6 +96,12 @@ def check_quantizable(source: bytes, card: dict[str, Any]) -> None:
         )
     if not any(node.op_type in OPERATORS for node in onnx.load_from_string(source).graph.node):
         raise TrainingError(f"version {card['version']} has no {', '.join(OPERATORS)} to quantize")
+    counts, training = card.get("data", {}), card.get("training", {})
+    if not counts.keys() >= set(SPLIT_KEYS) or "seed" not in training:
+        raise TrainingError(
+            f"version {card['version']}'s card does not say which images trained it (data: "
+            f"{', '.join(SPLIT_KEYS)}; training: seed): quantizing calibrates on that split"
+        )
 
 
 def source_split(
