@@ -73,7 +73,7 @@ def serving_function(
     def serve(image: tf.Tensor) -> dict[str, tf.Tensor]:
         if mirror:
             # One pass over [images; mirrors]: a single batch costs less than two runs.
-            both = model(tf.concat([image, tf.reverse(image, axis=[2])], axis=0), training=False)
+            both = model(tf.concat([image, image[:, :, ::-1]], axis=0), training=False)
             first, second = tf.split(both, 2, axis=0)
             logits = (first + second) / 2.0
         else:
