@@ -110,6 +110,7 @@ def to_onnx(
     for value in (*proto.graph.input, *proto.graph.output):
         value.type.tensor_type.shape.dim[0].dim_param = BATCH
     _constant_reshape_targets(proto)
+    _drop_unused(proto.graph)
     onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, str(path))
     return path
@@ -121,7 +122,7 @@ def _constant_reshape_targets(proto: onnx.ModelProto) -> None:
     Keras' Flatten reshapes to (batch, features), so tf2onnx computes the target from the
     input's shape on every run (Shape, Gather, Cast, Slice, Concat, Cast): small nodes that
     cost a single image several microseconds. Shape inference with data propagation knows the
-    result; the nodes left without a consumer are removed.
+    result.
     """
     graph = proto.graph
     inferred = onnx.shape_inference.infer_shapes(proto, data_prop=True)
@@ -138,6 +139,10 @@ def _constant_reshape_targets(proto: onnx.ModelProto) -> None:
             )
             graph.initializer.append(target)
             node.input[1] = target.name
+
+
+def _drop_unused(graph: onnx.GraphProto) -> None:
+    """Remove the nodes and initializers no graph output depends on."""
     needed = {output.name for output in graph.output}
     kept = []
     for node in reversed(graph.node):
