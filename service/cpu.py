@@ -1,4 +1,5 @@
-"""What this CPU computes natively, from /proc/cpuinfo's feature flags (none known elsewhere).
+"""What this CPU computes natively, from /proc/cpuinfo's feature flags (none known elsewhere),
+and how many of its cores this process may use.
 
 Two choices depend on it. onnxruntime's x86 kernels for uint8 x int8 products add each pair of
 products in 16 bits unless the CPU has VNNI, so weights using all 8 bits can overflow them
@@ -6,6 +7,7 @@ products in 16 bits unless the CPU has VNNI, so weights using all 8 bits can ove
 bfloat16 instructions; emulated, a step costs about ten times float32's (training's precision).
 """
 
+import os
 import platform
 from pathlib import Path
 
@@ -35,3 +37,8 @@ def int8_pairs_in_16_bits(machine: str = platform.machine()) -> bool:
     """Whether onnxruntime's uint8 x int8 kernels sum pairs of products in 16 bits here: on
     x86 without VNNI, where 2 x 255 x 127 overflows and 7-bit weights (2 x 255 x 64) do not."""
     return machine.lower() in X86 and not flags() & VNNI_FLAGS
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, which containers and taskset narrow)."""
+    return len(os.sched_getaffinity(0))

@@ -1,4 +1,8 @@
-"""service.cpu on cpuinfo files as x86 and Arm Linux write them."""
+"""service.cpu on cpuinfo files as x86 and Arm Linux write them, and on narrowed affinities."""
+
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -40,3 +44,20 @@ def test_the_first_processors_flags_are_read(tmp_path, monkeypatch):
     monkeypatch.setattr(cpu, "CPUINFO", path)
 
     assert cpu.flags() == {"fpu", "sse2", "avx", "fma", "avx2", "vaes"}
+
+
+def test_usable_cores_follow_the_process_affinity():
+    """A container or taskset that narrows the affinity narrows the threads offline work uses."""
+    assert cpu.usable_cores() == len(os.sched_getaffinity(0))
+    narrowed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+            "from service import cpu; print(cpu.usable_cores())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert narrowed.stdout.strip() == "1"
