@@ -18,7 +18,7 @@ import numpy as np
 from bench.workload import ROOT
 from service.preprocess import normalize
 from service.registry import Registry
-from service.runtime import CPU, OnnxModel
+from service.runtime import offline_model
 from training.data import find_data_dir, load
 
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     registry = Registry(args.model_dir)
     plain, flipped = {}, {}
     for version in args.versions:
-        model = OnnxModel(registry.read_verified(args.model, version), [CPU])
+        model = offline_model(registry.read_verified(args.model, version))
         plain[version], flipped[version] = model.run(images), model.run(mirrored)
 
     def accuracy(probabilities: np.ndarray) -> str:

@@ -18,7 +18,7 @@ from service.contract import DEFAULT_ALIAS
 from service.errors import InvalidImage
 from service.preprocess import normalize, preprocess_images
 from service.registry import Registry
-from service.runtime import CPU, OnnxModel
+from service.runtime import OnnxModel, offline_model
 from training.data import DEFAULT_DIR, load
 
 
@@ -33,7 +33,7 @@ def main() -> None:
 
     registry = Registry(args.model_dir)
     version = args.version or registry.resolve(args.model, alias=DEFAULT_ALIAS)
-    model = OnnxModel(registry.model_path(args.model, version).read_bytes(), [CPU])
+    model = offline_model(registry.model_path(args.model, version).read_bytes())
     data = load(DEFAULT_DIR)
     started = time.perf_counter()
     photos = render_photos(data.test_images, data.test_labels, args.count, seed=args.seed)

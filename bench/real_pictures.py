@@ -19,7 +19,7 @@ from service.contract import CLASS_NAMES
 from service.errors import InvalidImage
 from service.preprocess import preprocess_images
 from service.registry import Registry
-from service.runtime import CPU, OnnxModel
+from service.runtime import OnnxModel, offline_model
 
 CONFIDENT = 0.9
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     blobs = [p.data for p in pictures]
     answers = {}
     for version in versions:
-        model = OnnxModel(registry.read_verified(args.model, version), [CPU])
+        model = offline_model(registry.read_verified(args.model, version))
         answers[version] = _probabilities(model, blobs)
     right = {v: p.argmax(axis=1) == labels for v, p in answers.items()}
     head = " | ".join(f"v{v}" for v in versions)

@@ -25,7 +25,7 @@ from service.contract import CLASS_NAMES, IMAGE_SIDE, NOVELTY_NAME, validate_ali
 from service.errors import FashionServeError, InvalidImage
 from service.preprocess import normalize, preprocess_images
 from service.registry import Registry
-from service.runtime import CPU, OnnxModel
+from service.runtime import OnnxModel, offline_model
 from training import data
 
 PHOTO_COUNT = 2000
@@ -218,7 +218,7 @@ class Measured:
 
 def measure(registry: Registry, name: str, version: int, benchmark: Benchmark) -> Measured:
     """A version's accuracies on the benchmark, from its verified model.onnx on onnxruntime."""
-    model = OnnxModel(registry.read_verified(name, version), [CPU])
+    model = offline_model(registry.read_verified(name, version))
     b = benchmark
     photos = len(b.photo_indices)
     # The photos' own dataset images are test-set rows: read their answers off the test run.
@@ -411,7 +411,7 @@ def test_flagged(registry: Registry, name: str, version: int, benchmark: Benchma
     entry = registry.card(name, version).get("novelty")
     if not entry:
         return None
-    model = OnnxModel(registry.read_verified(name, version), [CPU])
+    model = offline_model(registry.read_verified(name, version))
     images = benchmark.test_images
     scores = np.concatenate(
         [

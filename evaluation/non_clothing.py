@@ -175,13 +175,13 @@ def measure(
     from service.contract import DEFAULT_ALIAS, NOVELTY_NAME
     from service.preprocess import normalize
     from service.registry import Registry
-    from service.runtime import CPU, OnnxModel
+    from service.runtime import offline_model
     from training import data
 
     registry = Registry(registry_root)
     version = version or registry.aliases(name)[DEFAULT_ALIAS]
     limit = registry.card(name, version)["novelty"]["threshold"]
-    model = OnnxModel(registry.read_verified(name, version), [CPU])
+    model = offline_model(registry.read_verified(name, version))
     found = data.find_data_dir(None)
     if found is None:
         raise SystemExit("no Fashion-MNIST test set found")

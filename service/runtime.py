@@ -182,3 +182,10 @@ class OnnxModel:
             self.run(np.zeros((1, IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32))
         except Exception as error:  # onnxruntime raises its own untyped errors on bad graphs
             raise ModelLoadError(f"the model loads but cannot run: {error}") from None
+
+
+def offline_model(model: bytes) -> OnnxModel:
+    """A CPU session for offline batches (training, the gate, benches of accuracy): one thread
+    per core this process may use. Threads split a run's work, never a sum, so every answer is
+    the one-thread session's, bit for bit (tests/test_runtime.py)."""
+    return OnnxModel(model, [CPU], threads=cpu.usable_cores())

@@ -17,6 +17,7 @@ from service.runtime import (
     OnnxModel,
     available_providers,
     choose_providers,
+    offline_model,
     overflows_int8_kernels,
     provider_names,
     provider_options,
@@ -184,3 +185,24 @@ def test_an_unfused_int8_graph_answers_with_its_own_arithmetic(tmp_path, monkeyp
     assert (answers.argmax(axis=1) == expected.argmax(axis=1)).all()
     # Fused float kernels may round an activation to the next int8 step: a few thousandths.
     np.testing.assert_allclose(answers, expected, atol=0.01)
+
+
+@pytest.mark.skipif(
+    not data.DEFAULT_DIR.is_dir(),
+    reason=f"needs Debian's dataset-fashion-mnist in {data.DEFAULT_DIR}",
+)
+@pytest.mark.parametrize("version", [8, 12])  # float32, int8
+@pytest.mark.parametrize("threads", [2, 4, None])  # None: offline_model's own count
+def test_more_threads_give_the_one_thread_answers_bit_for_bit(version, threads):
+    """The training job and the gate run sessions on every core (offline_model): their answers
+    must be those of the service's one-thread session, or a teacher or gate would see others."""
+    model_bytes = Registry(SHIPPED).read_verified("fashion-mnist", version)
+    images = normalize(data.load(data.DEFAULT_DIR).test_images[:512])
+    one = OnnxModel(model_bytes, [CPU], threads=1).run_judged(images)
+    many = (
+        offline_model(model_bytes)
+        if threads is None
+        else OnnxModel(model_bytes, [CPU], threads=threads)
+    ).run_judged(images)
+    assert np.array_equal(one[0], many[0])
+    assert np.array_equal(one[1], many[1])

@@ -34,7 +34,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from service.contract import CLASS_NAMES, validate_name
 from service.preprocess import normalize
 from service.registry import Registry
-from service.runtime import CPU, OnnxModel
+from service.runtime import offline_model
 from training import MODEL_DIR_ENV, TrainingError, calibrate, data, job, novelty, plots
 from training.metrics import metrics_from_logits
 
@@ -247,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
     seed = card["training"]["seed"]
     calibration = calibration_images(train, args.calibration_images, seed)
     int8 = quantized(source, calibration)
-    model, original = OnnxModel(int8, [CPU]), OnnxModel(source, [CPU])
+    model, original = offline_model(int8), offline_model(source)
     test_images, test_labels = normalize(dataset.test_images), dataset.test_labels
     answers = model.run_judged(test_images)
     checked = parity(original.run_judged(test_images), answers, args.version, args.min_agreement)

@@ -15,7 +15,7 @@ import numpy as np
 
 from service.contract import NUM_CLASSES
 from service.registry import Registry
-from service.runtime import CPU, OnnxModel
+from service.runtime import offline_model
 from training import TrainingError
 
 # The answers are softened by this temperature (on their log-probabilities) and weigh
@@ -42,7 +42,7 @@ def soft_answers(
     # In float32 throughout, the order of the measured runs (docs/models.md, "Version 8").
     log_sum = np.zeros((len(images), NUM_CLASSES), np.float32)
     for version in versions:
-        model = OnnxModel(registry.read_verified(name, version), [CPU])
+        model = offline_model(registry.read_verified(name, version))
         log_sum += np.log(np.maximum(model.run(images), 1e-12))
     mean_log = log_sum / len(versions)
     soft = np.exp((mean_log - mean_log.max(axis=1, keepdims=True)) / TEMPERATURE)
