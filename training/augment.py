@@ -17,9 +17,12 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from service import cpu
 from service.contract import IMAGE_SIDE
 
 _CENTRE = (IMAGE_SIDE - 1) / 2
+# Batches made ahead of the train step: one in use, one ready.
+PREFETCH = 2
 
 
 @dataclass(frozen=True)
@@ -253,7 +256,11 @@ def training_batches(
                 augment(batch[0], tf.stack([key, step]), settings, probability(step)),
                 *batch[1:],
             ),
-            num_parallel_calls=tf.data.AUTOTUNE,
+            num_parallel_calls=cpu.usable_cores(),
             deterministic=True,
         )
-    return batches.prefetch(tf.data.AUTOTUNE)
+    # Fixed parallelism, not tf.data's autotuner: its thread sleeps on a period that doubles to
+    # a minute, and deleting the pipeline at the end of fit() waits for it (bench/README.md).
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return batches.prefetch(PREFETCH).with_options(options)
