@@ -22,7 +22,7 @@ from service.contract import IMAGE_SIDE
 
 _CENTRE = (IMAGE_SIDE - 1) / 2
 # Batches made ahead of the train step: one in use, one ready.
-PREFETCH = 2
+_PREFETCH = 2
 
 
 @dataclass(frozen=True)
@@ -263,4 +263,4 @@ def training_batches(
     # a minute, and deleting the pipeline at the end of fit() waits for it (bench/README.md).
     options = tf.data.Options()
     options.autotune.enabled = False
-    return batches.prefetch(PREFETCH).with_options(options)
+    return batches.prefetch(_PREFETCH).with_options(options)
