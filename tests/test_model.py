@@ -94,3 +94,27 @@ def test_mixed_precision_computes_in_bfloat16_and_its_float32_copy_keeps_the_wei
         np.testing.assert_array_equal(ours, theirs)
     # The same function up to bfloat16's rounding (8 bits of mantissa).
     np.testing.assert_allclose(copy(images), mixed(images), atol=0.05)
+
+
+def test_weight_decay_shrinks_the_convolution_and_dense_weights_alone():
+    model = build("cnn", learning_rate=1e-3, weight_decay=0.5)
+    rng = np.random.default_rng(0)
+    for weight in model.trainable_weights:  # biases and shifts start at 0, which cannot shrink
+        weight.assign(rng.standard_normal(weight.shape).astype(np.float32))
+    before = {w.path: w.numpy() for w in model.trainable_weights}
+    # Zero gradients leave Adam's own step at zero: what changes is the decay's doing.
+    model.optimizer.apply_gradients((keras.ops.zeros_like(w), w) for w in model.trainable_weights)
+
+    shrunk = {path for path in before if path.endswith("kernel")}
+    kept = {path for path in before if path.rsplit("/", 1)[1] in ("gamma", "beta", "bias")}
+    assert shrunk
+    assert kept
+    assert shrunk | kept == set(before)
+    for weight in model.trainable_weights:
+        factor = 1 - 1e-3 * 0.5 if weight.path in shrunk else 1
+        np.testing.assert_allclose(weight.numpy(), before[weight.path] * factor, rtol=1e-6)
+
+
+def test_without_weight_decay_the_optimizer_is_adam():
+    assert type(build("cnn", learning_rate=1e-3).optimizer) is keras.optimizers.Adam
+    assert type(build("cnn", 1e-3, weight_decay=0.1).optimizer) is keras.optimizers.AdamW

@@ -115,11 +115,18 @@ def test_missing_teachers_fail_before_training(populated_registry):
     assert snapshot(populated_registry) == before
 
 
-def test_nonsensical_settings_are_usage_errors(tmp_path):
-    result = run_training("--epochs", "0", "--registry", str(tmp_path))
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--epochs", "0", "--epochs must be at least 1"),
+        ("--weight-decay", "-0.1", "--weight-decay must not be negative"),
+    ],
+)
+def test_nonsensical_settings_are_usage_errors(tmp_path, option, value, message):
+    result = run_training(option, value, "--registry", str(tmp_path))
 
     assert result.returncode == 2
-    assert "--epochs must be at least 1" in result.stderr
+    assert message in result.stderr
 
 
 def test_the_gate_needs_an_alias_to_promote(tmp_path):
@@ -250,6 +257,7 @@ def test_short_training_run_registers_a_verified_promoted_version(tmp_path, caps
     assert training["batch_size"] == 32
     assert training["seed"] == 42
     assert training["learning_rate_schedule"] == "cosine"
+    assert (training["optimizer"], training["weight_decay"]) == ("adam", 0.0)
     assert len(training["history"]["loss"]) == len(training["history"]["accuracy"]) == 2
     assert training["wall_seconds"] > 0
     assert card["data"]["train_count"] == 6000

@@ -33,13 +33,13 @@ PRECISIONS = ("float32", BFLOAT16)
 # default, version 8's: cnn-wide distilled from versions 5, 6 and 7.
 _NO_DRAWN = {
     "outlier_weight": 0.0, "drawn_repeat": 0, "novelty": False, "precision": "float32",
-    "teachers": (),
+    "teachers": (), "weight_decay": 0.0,
 }  # fmt: skip
 _LONG = {
     "epochs": 28, "batch_size": 128, "learning_rate": 2e-3, "validation": 5000,
     "patience": 0, "augment": True, "mirror": False, "calibrate": True,
     "outlier_weight": 0.3, "drawn_repeat": 30, "novelty": True, "precision": BFLOAT16,
-    "teachers": (),
+    "teachers": (), "weight_decay": 0.0,
 }  # fmt: skip
 ARCH_DEFAULTS = {
     "mlp": {
@@ -58,13 +58,13 @@ ARCH_DEFAULTS = {
         "epochs": 20, "batch_size": 128, "learning_rate": 2e-3, "validation": 5000,
         "patience": 0, "augment": True, "mirror": False, "calibrate": True,
         "outlier_weight": 0.5, "drawn_repeat": 40, "novelty": True, "precision": "float32",
-        "teachers": (),
+        "teachers": (), "weight_decay": 0.0,
     },
     "cnn-deep": {
         "epochs": 18, "batch_size": 128, "learning_rate": 2e-3, "validation": 5000,
         "patience": 0, "augment": True, "mirror": False, "calibrate": True,
         "outlier_weight": 0.3, "drawn_repeat": 30, "novelty": True, "precision": "float32",
-        "teachers": (),
+        "teachers": (), "weight_decay": 0.0,
     },
     "cnn-long": _LONG,
     "cnn-wide": {**_LONG, "epochs": 22},
@@ -217,6 +217,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ),
     )
     parser.add_argument(
+        "--weight-decay",
+        type=float,
+        metavar="W",
+        help=arch_help(
+            "weight_decay",
+            "AdamW's decoupled weight decay: each step shrinks the convolution and dense "
+            "weights by the learning rate times W (0: Adam); ",
+        ),
+    )
+    parser.add_argument(
         "--lr-schedule",
         choices=("cosine", "constant"),
         default="cosine",
@@ -261,6 +271,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--novelty needs --calibrate (its threshold is set on the validation set)")
     if args.outlier_weight < 0 or args.drawn_repeat < 0:
         parser.error("--outlier-weight and --drawn-repeat must not be negative")
+    if args.weight_decay < 0:
+        parser.error("--weight-decay must not be negative")
     if (args.outlier_weight or args.drawn_repeat) and not args.augment:
         parser.error("--outlier-weight and --drawn-repeat need --augment")
     job.check_options(parser, args)
@@ -307,7 +319,8 @@ def training_entry(
         "patience": args.patience,
         "augmentation": augmentation,
         "batch_size": args.batch_size,
-        "optimizer": "adam",
+        "optimizer": "adamw" if args.weight_decay else "adam",
+        "weight_decay": args.weight_decay,
         "learning_rate": args.learning_rate,
         "learning_rate_schedule": args.lr_schedule,
         "seed": args.seed,
@@ -417,7 +430,10 @@ def run(args: argparse.Namespace) -> int:
     soft_labels = drawn is not None or targets is not None
     if soft_labels and validation is not None:
         validation = (validation[0], np.eye(len(CLASS_NAMES), dtype=np.float32)[held_labels])
-    model = build(args.arch, args.learning_rate, decay_steps, soft_labels, precision=args.precision)
+    model = build(
+        args.arch, args.learning_rate, decay_steps, soft_labels,
+        precision=args.precision, weight_decay=args.weight_decay,
+    )  # fmt: skip
     architecture = describe(model)
     print(
         f"model: {architecture['name']}, {architecture['parameters']:,} parameters, "

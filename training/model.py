@@ -106,6 +106,7 @@ def build(
     decay_steps: int | None = None,
     soft_labels: bool = False,
     precision: str = "float32",
+    weight_decay: float = 0.0,
 ) -> keras.Model:
     """The named network ("mlp" or "cnn") giving logits, compiled with Adam and cross-entropy.
 
@@ -114,6 +115,8 @@ def build(
     probabilities (outlier exposure's uniform rows among one-hot ones) instead of class ids.
     precision: the Keras dtype policy its layers compute in (training's --precision); the
     logits are float32 whatever it is, so the loss and everything after it are.
+    weight_decay: AdamW's decoupled decay, each step shrinking the convolution and dense
+    weights by learning rate × weight_decay (0: plain Adam).
     """
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}: use one of {ARCHITECTURES}")
@@ -128,8 +131,14 @@ def build(
         model = network(CNN_STAGES.get(architecture))
     finally:
         keras.mixed_precision.set_global_policy(previous)
+    if weight_decay:
+        optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay)
+        # Batch norm's scale and shift and the biases set no scale of their own to shrink.
+        optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate=schedule)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=schedule),
+        optimizer=optimizer,
         loss=keras.losses.CategoricalCrossentropy(from_logits=True)
         if soft_labels
         else keras.losses.SparseCategoricalCrossentropy(from_logits=True),
