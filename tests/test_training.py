@@ -116,14 +116,15 @@ def test_missing_teachers_fail_before_training(populated_registry):
 
 
 @pytest.mark.parametrize(
-    ("option", "value", "message"),
+    ("options", "message"),
     [
-        ("--epochs", "0", "--epochs must be at least 1"),
-        ("--weight-decay", "-0.1", "--weight-decay must not be negative"),
+        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--weight-decay", "-0.1"], "--weight-decay must not be negative"),
+        (["--arch", "mlp", "--weight-decay", "0.1"], "--weight-decay needs a CNN"),
     ],
 )
-def test_nonsensical_settings_are_usage_errors(tmp_path, option, value, message):
-    result = run_training(option, value, "--registry", str(tmp_path))
+def test_nonsensical_settings_are_usage_errors(tmp_path, options, message):
+    result = run_training(*options, "--registry", str(tmp_path))
 
     assert result.returncode == 2
     assert message in result.stderr
@@ -148,16 +149,17 @@ def test_each_architecture_has_its_own_defaults_and_options_override_them(monkey
     mlp, cnn = parse_args(["--arch", "mlp"]), parse_args(["--arch", "cnn"])
     real, ood = parse_args(["--arch", "cnn-real"]), parse_args(["--arch", "cnn-ood"])
     deep, long = parse_args(["--arch", "cnn-deep"]), parse_args(["--arch", "cnn-long"])
-    wide, taught = parse_args(["--arch", "cnn-wide"]), parse_args([])
+    wide, taught = parse_args(["--arch", "cnn-wide"]), parse_args(["--arch", "cnn-taught"])
+    decay = parse_args([])
 
-    assert (
-        taught.arch == "cnn-taught"
-    )  # the default: `python -m training` trains the shipped recipe
+    assert decay.arch == "cnn-decay"  # the default: `python -m training` trains the shipped recipe
+    assert (decay.epochs, decay.weight_decay, decay.teachers) == (22, 0.3, (5, 6, 7))
     assert (taught.epochs, taught.precision, taught.teachers) == (22, "mixed_bfloat16", (5, 6, 7))
     assert (wide.epochs, wide.precision, wide.novelty, wide.teachers) == (
         22, "mixed_bfloat16", True, ()
     )  # fmt: skip
     assert parse_args(["--teachers"]).teachers == []  # the default recipe on labels alone
+    assert (taught.weight_decay, wide.weight_decay, mlp.weight_decay) == (0.0, 0.0, 0.0)
     assert (long.epochs, long.precision) == (28, "mixed_bfloat16")
     assert (deep.epochs, deep.precision) == (18, "float32")  # version 5's command still makes it
     assert (deep.outlier_weight, deep.drawn_repeat, deep.novelty) == (0.3, 30, True)
@@ -304,7 +306,9 @@ def test_short_training_run_registers_a_verified_promoted_version(tmp_path, caps
 @pytest.mark.skipif(
     not REAL_DATA.is_dir(), reason=f"needs Debian's dataset-fashion-mnist in {REAL_DATA}"
 )
-def test_a_short_real_picture_cnn_run_is_calibrated_mirrored_and_passes_the_gate(tmp_path, capsys):
+def test_a_short_real_picture_cnn_run_with_weight_decay_is_calibrated_mirrored_and_gated(
+    tmp_path, capsys
+):
     root = tmp_path / "registry"
     root.mkdir()
     registry = Registry(root)
@@ -313,7 +317,7 @@ def test_a_short_real_picture_cnn_run_is_calibrated_mirrored_and_passes_the_gate
     status = main([
         "--arch", "cnn-real", "--data-dir", str(REAL_DATA), "--registry", str(root),
         "--epochs", "2", "--train-limit", "3000", "--validation", "500", "--mirror",
-        "--promote", "production", "--gate", "--gate-photos", "11",
+        "--weight-decay", "0.1", "--promote", "production", "--gate", "--gate-photos", "11",
     ])  # fmt: skip
     out, err = capsys.readouterr()
 
@@ -329,6 +333,7 @@ def test_a_short_real_picture_cnn_run_is_calibrated_mirrored_and_passes_the_gate
     assert training["architecture"] == "cnn-real"
     assert training["augmentation"]["probability"] > 0
     assert training["augmentation"]["mirror"] > 0
+    assert (training["optimizer"], training["weight_decay"]) == ("adamw", 0.1)
     calibration = card["calibration"]
     assert calibration["temperature"] == card["inference"]["temperature"] > 0
     assert calibration["fitted_on"] == "the 500 validation images"
@@ -387,7 +392,8 @@ def test_a_short_outlier_exposure_run_exports_and_records_its_novelty_judgement(
     assert "drawn pictures: 12 outliers, 2 clothing" in out
     assert f"teachers: versions {teacher}, agreeing with" in out
     card = Registry(root).card(NAME, teacher + 1)
-    assert card["training"]["architecture"] == "cnn-taught"
+    assert card["training"]["architecture"] == "cnn-decay"  # the default recipe
+    assert (card["training"]["optimizer"], card["training"]["weight_decay"]) == ("adamw", 0.3)
     assert card["training"]["teachers"]["versions"] == [teacher]
     assert card["training"]["loss"] == "categorical_crossentropy(from_logits=True)"
     assert card["training"]["precision"] == "float32"

@@ -19,7 +19,7 @@ from training import MODEL_DIR_ENV, captured, data, job
 if TYPE_CHECKING:  # training.train imports TensorFlow, which run() loads only when needed
     from training.train import Fit
 
-DEFAULT_ARCH = "cnn-taught"
+DEFAULT_ARCH = "cnn-decay"
 # Keras dtype policies training may compute in. mixed_bfloat16 keeps float32 weights and
 # computes in bfloat16: on a CPU with avx512_bf16 a step costs 12-14 % less CPU and, with the
 # second core free, 0.52-0.85x the wall time; without it, 10x float32's (bench/README.md,
@@ -29,8 +29,9 @@ PRECISIONS = ("float32", BFLOAT16)
 # Each recipe's defaults: the MLP keeps the tutorial's (version 1's command still reproduces
 # version 1); the CNN's are the shipped version 2's; cnn-real's are version 3's; cnn-ood's
 # version 4's; cnn-deep's version 5's; cnn-long's version 6's; cnn-wide's version 7's (22
-# epochs of the wider network cost 8-13 % less CPU than version 6's 28); cnn-taught's, the
-# default, version 8's: cnn-wide distilled from versions 5, 6 and 7.
+# epochs of the wider network cost 8-13 % less CPU than version 6's 28); cnn-taught's version
+# 8's: cnn-wide distilled from versions 5, 6 and 7; cnn-decay's, the default, version 13's:
+# cnn-taught with its convolution kernels decayed.
 _NO_DRAWN = {
     "outlier_weight": 0.0, "drawn_repeat": 0, "novelty": False, "precision": "float32",
     "teachers": (), "weight_decay": 0.0,
@@ -69,6 +70,7 @@ ARCH_DEFAULTS = {
     "cnn-long": _LONG,
     "cnn-wide": {**_LONG, "epochs": 22},
     "cnn-taught": {**_LONG, "epochs": 22, "teachers": (5, 6, 7)},
+    "cnn-decay": {**_LONG, "epochs": 22, "teachers": (5, 6, 7), "weight_decay": 0.3},
 }  # fmt: skip
 
 
@@ -93,8 +95,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(version 5): cnn-ood's recipe on a network with two convolutions at 14x14, its last "
         "epochs on lightly changed images; cnn-long (version 6): cnn-deep trained "
         "in mixed_bfloat16 for 28 epochs, the last 6 calm; cnn-wide (version 7): "
-        "cnn-long with 96 filters at 7x7, 22 epochs, the last 5 calm; cnn-taught (default, "
-        "version 8): cnn-wide distilled from versions 5, 6 and 7 (--teachers)",
+        "cnn-long with 96 filters at 7x7, 22 epochs, the last 5 calm; cnn-taught (version 8): "
+        "cnn-wide distilled from versions 5, 6 and 7 (--teachers); cnn-decay (default, "
+        "version 13): cnn-taught with AdamW's weight decay on its convolutions (--weight-decay)",
     )
     parser.add_argument(
         "--data-dir",
@@ -222,8 +225,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="W",
         help=arch_help(
             "weight_decay",
-            "AdamW's decoupled weight decay: each step shrinks the convolution and dense "
-            "weights by the learning rate times W (0: Adam); ",
+            "AdamW's decoupled weight decay: each step shrinks the convolution kernels by the "
+            "learning rate times W (0: Adam); ",
         ),
     )
     parser.add_argument(
@@ -273,6 +276,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--outlier-weight and --drawn-repeat must not be negative")
     if args.weight_decay < 0:
         parser.error("--weight-decay must not be negative")
+    if args.weight_decay and args.arch == "mlp":
+        parser.error("--weight-decay needs a CNN: it decays the convolution kernels")
     if (args.outlier_weight or args.drawn_repeat) and not args.augment:
         parser.error("--outlier-weight and --drawn-repeat need --augment")
     job.check_options(parser, args)

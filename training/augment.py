@@ -71,6 +71,7 @@ RECIPES = {
     "cnn-long": replace(_DRAWN, calm_epochs=6, calm_probability=0.1),  # of 28 epochs
     "cnn-wide": _V7,
     "cnn-taught": _V7,
+    "cnn-decay": _V7,
 }
 
 

@@ -26,6 +26,7 @@ CNN_STAGES: dict[str, tuple[tuple[int, ...], ...]] = {
     "cnn-long": _V5_STAGES,  # trained longer, in bfloat16
     "cnn-wide": _V7_STAGES,
     "cnn-taught": _V7_STAGES,  # distilled from versions 5, 6 and 7
+    "cnn-decay": _V7_STAGES,  # cnn-taught with its convolution kernels decayed
 }
 ARCHITECTURES = ("mlp", *CNN_STAGES)
 
@@ -115,8 +116,8 @@ def build(
     probabilities (outlier exposure's uniform rows among one-hot ones) instead of class ids.
     precision: the Keras dtype policy its layers compute in (training's --precision); the
     logits are float32 whatever it is, so the loss and everything after it are.
-    weight_decay: AdamW's decoupled decay, each step shrinking the convolution and dense
-    weights by learning rate × weight_decay (0: plain Adam).
+    weight_decay: AdamW's decoupled decay, each step shrinking the convolution kernels by
+    learning rate × weight_decay (0: plain Adam).
     """
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}: use one of {ARCHITECTURES}")
@@ -133,8 +134,18 @@ def build(
         keras.mixed_precision.set_global_policy(previous)
     if weight_decay:
         optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay)
-        # Batch norm's scale and shift and the biases set no scale of their own to shrink.
-        optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+        # Batch norm makes a convolution's output blind to its kernel's scale, so decaying the
+        # kernels changes no answer, only how far a step moves them. The dense layers are
+        # spared: decayed, they shrink the logits whose size the novelty score reads, and it
+        # stops telling non-clothing apart (docs/models.md, "Version 13").
+        optimizer.exclude_from_weight_decay(
+            var_list=[
+                weight
+                for layer in model.layers
+                if not isinstance(layer, keras.layers.Conv2D)
+                for weight in layer.trainable_weights
+            ]
+        )
     else:
         optimizer = keras.optimizers.Adam(learning_rate=schedule)
     model.compile(
