@@ -51,7 +51,7 @@ serve: venv-serve  ## serve the shipped registry on $(HOST):$(PORT)
 train: venv-train  ## train, export, register (ARGS="--epochs 10 --with-feedback --promote production --gate")
 	$(BIN)/python -m training $(ARGS)
 
-quantize: venv-train  ## register a version with int8 convolutions (ARGS="11 --promote production --gate")
+quantize: venv-train  ## register a version with int8 convolutions (ARGS="13 --promote production --gate")
 	$(BIN)/python -m training.quantize $(ARGS)
 
 lint: venv-lint  ## ruff check and ruff format --check (what .pre-commit-config.yaml runs)
