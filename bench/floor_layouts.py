@@ -2,11 +2,15 @@
 
     .venv/bin/python -m bench.floor_layouts                       # version 6's and four wider
     .venv/bin/python -m bench.floor_layouts --layouts 32/48,48/64,64 32/48,48/96,96
+    .venv/bin/python -m bench.floor_layouts --int8 --layouts 32/48,48/96,96 \
+        32/48,48/96,96:mirror 32,32/48,48/96,96
 
 A layout is the widths of the 3x3 convolutions at 28, 14 and 7 pixels (training.model's
-stages). Each is built untrained, exported as training exports a version (temperature and the
-novelty output in the graph) and timed like bench.floor_models: the service's session, one
-intra-op thread, one pinned CPU, single-image calls in interleaved rounds, medians.
+stages); ":mirror" adds test-time mirroring to its graph. Each is built untrained, exported as
+training exports a version (temperature and the novelty output in the graph), with --int8
+quantized as training.quantize quantizes one, and timed like bench.floor_models: the
+service's session, one intra-op thread, one pinned CPU, single-image calls in interleaved
+rounds, medians.
 """
 
 import argparse
@@ -25,7 +29,9 @@ from service.runtime import CPU, OnnxModel
 from training import data
 from training.export import to_onnx
 from training.model import describe, network
+from training.quantize import calibration_images, quantized
 
+MIRROR = ":mirror"
 # Versions 5 and 6's network first, then wider stages at 7 px, at 14 px, both, and at 28 px.
 LAYOUTS = (
     "32/48,48/64,64", "32/48,48/96,96", "32/64,64/64,64", "32/64,64/96,96", "32,32/48,48/64,64",
@@ -44,17 +50,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=7, help="default %(default)s")
     parser.add_argument("--calls", type=int, default=1000, help="per round (default %(default)s)")
     parser.add_argument("--cpu", type=int, default=1, help="CPU to pin to (default %(default)s)")
+    parser.add_argument("--int8", action="store_true", help="time the graphs quantized")
     args = parser.parse_args(argv)
     dataset = data.load(data.find_data_dir() or data.DEFAULT_DIR)
     image = normalize(dataset.test_images[:1])
+    calibration = calibration_images(dataset.train_images, 512, seed=0)
     models: dict[str, OnnxModel] = {}
     flops: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as folder:
         for layout in args.layouts:
-            model = network(stages(layout))
-            flops[layout] = describe(model)["flops_per_image"]
-            path = to_onnx(model, Path(folder) / "model.onnx", temperature=1.2, novelty=True)
-            models[layout] = OnnxModel(path.read_bytes(), [CPU], threads=1)
+            widths, mirror = layout.removesuffix(MIRROR), layout.endswith(MIRROR)
+            model = network(stages(widths))
+            flops[layout] = describe(model)["flops_per_image"] * (2 if mirror else 1)
+            path = to_onnx(
+                model, Path(folder) / "model.onnx", temperature=1.2, mirror=mirror, novelty=True
+            )
+            graph = path.read_bytes()
+            models[layout] = OnnxModel(
+                quantized(graph, calibration) if args.int8 else graph, [CPU], threads=1
+            )
     os.sched_setaffinity(0, {args.cpu})  # TensorFlow's threads are done; time on one CPU
     samples: dict[str, list[float]] = {layout: [] for layout in models}
     started = time.monotonic()
@@ -64,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             samples[layout].append(per_call_us(models[layout], image, args.calls)[0])
     first = statistics.median(samples[args.layouts[0]])
     print(
-        f"onnxruntime per image on CPU {args.cpu}, untrained layouts with the novelty output "
+        f"onnxruntime per image on CPU {args.cpu}, untrained layouts with the novelty output"
+        f"{', in int8' if args.int8 else ''} "
         f"(medians of {args.rounds} interleaved rounds × {args.calls} calls; "
         f"{time.monotonic() - started:.0f} s; load average {os.getloadavg()[0]:.1f}):\n"
     )
