@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     dataset = data.load(data.find_data_dir() or data.DEFAULT_DIR)
     image = normalize(dataset.test_images[:1])
-    calibration = calibration_images(dataset.train_images, 512, seed=0)
+    calibration = calibration_images(dataset.train_images, 512, seed=0) if args.int8 else None
     models: dict[str, OnnxModel] = {}
     flops: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             graph = path.read_bytes()
             models[layout] = OnnxModel(
-                quantized(graph, calibration) if args.int8 else graph, [CPU], threads=1
+                graph if calibration is None else quantized(graph, calibration), [CPU], threads=1
             )
     os.sched_setaffinity(0, {args.cpu})  # TensorFlow's threads are done; time on one CPU
     samples: dict[str, list[float]] = {layout: [] for layout in models}
