@@ -29,7 +29,7 @@ from service.runtime import CPU, OnnxModel
 from training import data
 from training.export import to_onnx
 from training.model import describe, network
-from training.quantize import calibration_images, quantized
+from training.quantize import CALIBRATION_IMAGES, calibration_images, quantized
 
 MIRROR = ":mirror"
 # Versions 5 and 6's network first, then wider stages at 7 px, at 14 px, both, and at 28 px.
@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     dataset = data.load(data.find_data_dir() or data.DEFAULT_DIR)
     image = normalize(dataset.test_images[:1])
-    calibration = calibration_images(dataset.train_images, 512, seed=0) if args.int8 else None
+    calibration = None
+    if args.int8:  # as many training images as training.quantize sets the ranges on
+        calibration = calibration_images(dataset.train_images, CALIBRATION_IMAGES, seed=0)
     models: dict[str, OnnxModel] = {}
     flops: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as folder:
