@@ -3,8 +3,17 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from training.model import CNN_STAGES, build, build_reference, cnn_name, describe, in_float32
+from training.model import (
+    CNN_STAGES,
+    FusedBatchNormalization,
+    build,
+    build_reference,
+    cnn_name,
+    describe,
+    in_float32,
+)
 
 
 def learning_rate_at(model, step):
@@ -119,3 +128,41 @@ def test_weight_decay_shrinks_the_convolution_kernels_alone():
 def test_without_weight_decay_the_optimizer_is_adam():
     assert type(build("cnn", learning_rate=1e-3).optimizer) is keras.optimizers.Adam
     assert type(build("cnn", 1e-3, weight_decay=0.1).optimizer) is keras.optimizers.AdamW
+
+
+@pytest.mark.parametrize(("policy", "tolerance"), [("float32", 1e-5), ("mixed_bfloat16", 0.02)])
+def test_fused_batch_norm_trains_and_answers_as_keras_batch_norm(policy, tolerance):
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.normal(2.0, 3.0, (8, 7, 7, 5)), tf.float32)
+    scale = rng.random(5, dtype=np.float32) + 0.5
+    layers = []
+    for kind in (keras.layers.BatchNormalization, FusedBatchNormalization):
+        layer = kind(momentum=0.5, dtype=policy)
+        layer.build(images.shape)
+        layer.gamma.assign(scale)
+        layer.beta.assign(np.linspace(-1, 1, 5, dtype=np.float32))
+        layers.append(layer)
+    results = []
+    for layer in layers:
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            outputs = layer(images, training=True)
+            loss = tf.reduce_sum(tf.cast(outputs, tf.float32) ** 3)
+        gradients = tape.gradient(loss, [images, layer.gamma, layer.beta])
+        results.append([outputs, *gradients, layer.moving_mean, layer.moving_variance])
+        results[-1].append(layer(images, training=False))  # the moving statistics applied
+
+    assert results[1][0].dtype == results[0][0].dtype  # the policy's compute dtype
+    for fused, keras_own in zip(results[1], results[0], strict=True):
+        np.testing.assert_allclose(
+            np.asarray(tf.cast(fused, tf.float32)), np.asarray(tf.cast(keras_own, tf.float32)),
+            rtol=tolerance, atol=tolerance,
+        )  # fmt: skip
+
+
+def test_the_cnn_trains_its_batch_norms_fused_in_float32_copies_too():
+    model = build("cnn", 1e-3)  # its card still says BatchNormalization (the test above)
+
+    fused = [layer for layer in model.layers if isinstance(layer, FusedBatchNormalization)]
+    assert len(fused) == 4  # one after each convolution
+    assert type(in_float32(model).layers[2]) is FusedBatchNormalization
