@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.training_step                       # cnn-ood and cnn-deep
     .venv/bin/python -m bench.training_step --archs cnn-ood cnn-deep --jit --rounds 5
     .venv/bin/python -m bench.training_step --archs cnn-deep --bf16  # float32 against bfloat16
+    .venv/bin/python -m bench.training_step --archs cnn-decay --keras-batch-norm  # fused or not
 
 Each architecture (and with --jit, the same network compiled by XLA) takes Keras train steps on
 real training images, one after the other in interleaved rounds, so a noisy neighbour slows all
@@ -10,6 +11,9 @@ of them alike; the table shows medians over rounds of the wall and CPU time per 
 time counts every thread, so it is what the step costs whatever else runs). The augmentation
 row times the recipe's tf.data pipeline alone (training.augment.training_batches), which Keras
 overlaps with the steps on its own threads.
+
+With --keras-batch-norm, each network also runs with Keras' own batch norm, which training
+replaced by TensorFlow's fused kernel (training.model.FusedBatchNormalization).
 
 Keras silently compiles without XLA while TensorFlow's op determinism is on (training turns it
 on), so with --jit every row runs without it, and a network Keras still will not compile is an
@@ -31,7 +35,7 @@ import keras  # after the log level: TensorFlow reads it on import
 from service.preprocess import normalize
 from training import data
 from training.augment import RECIPES, training_batches
-from training.model import build, seed_everything
+from training.model import FusedBatchNormalization, build, seed_everything
 
 BATCH = 128
 
@@ -46,6 +50,19 @@ def _per_image(run: Callable[[], object], images: int) -> tuple[float, float]:
     )
 
 
+def with_keras_batch_norm(model: keras.Model) -> keras.Model:
+    """A copy of model (compiled alike, weights fresh) with Keras' own batch norm layers."""
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"] == FusedBatchNormalization.__name__:
+            layer.update(class_name="BatchNormalization", module="keras.layers")
+            layer.pop("registered_name")
+    twin = keras.Sequential.from_config(config)
+    optimizer = type(model.optimizer).from_config(model.optimizer.get_config())
+    twin.compile(optimizer=optimizer, loss=model.loss, jit_compile=model.jit_compile)
+    return twin
+
+
 def main(argv: list[str] | None = None) -> int:
     """Measure and print the Markdown table."""
     parser = argparse.ArgumentParser(prog="python -m bench.training_step", description=__doc__)
@@ -55,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--bf16", action="store_true", help="also each network in mixed_bfloat16 precision"
+    )
+    parser.add_argument(
+        "--keras-batch-norm",
+        action="store_true",
+        help="also each network with Keras' own batch norm instead of the fused kernel",
     )
     parser.add_argument("--rounds", type=int, default=4, help="default %(default)s")
     parser.add_argument("--steps", type=int, default=30, help="per round (default %(default)s)")
@@ -76,8 +98,12 @@ def main(argv: list[str] | None = None) -> int:
             model.compile(optimizer=model.optimizer, loss=model.loss, jit_compile=jit)
             if model.jit_compile != jit:
                 raise SystemExit(f"Keras would not compile {arch} with XLA")
-            model.fit(images[: 4 * BATCH], labels[: 4 * BATCH], batch_size=BATCH, verbose=0)
-            variants[arch + suffix] = model
+            twins = {arch + suffix: model}
+            if args.keras_batch_norm:
+                twins[f"{arch}{suffix}, Keras' batch norm"] = with_keras_batch_norm(model)
+            for name, twin in twins.items():
+                twin.fit(images[: 4 * BATCH], labels[: 4 * BATCH], batch_size=BATCH, verbose=0)
+                variants[name] = twin
     recipe = RECIPES[args.archs[-1]]
     # Built (and its map traced) once: each round only iterates it, as an epoch of fit() does.
     pipeline = training_batches(images, labels, BATCH, 1, 0, recipe)
