@@ -161,7 +161,7 @@ def test_fused_batch_norm_trains_and_answers_as_keras_batch_norm(policy, toleran
 
 
 def test_the_cnn_trains_its_batch_norms_fused_in_float32_copies_too():
-    model = build("cnn", 1e-3)  # its card still says BatchNormalization (the test above)
+    model = build("cnn", 1e-3)  # whose card says BatchNormalization (the four-convolutions test)
 
     fused = [layer for layer in model.layers if isinstance(layer, FusedBatchNormalization)]
     assert len(fused) == 4  # one after each convolution

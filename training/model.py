@@ -38,11 +38,11 @@ def seed_everything(seed: int) -> None:
 
 
 @keras.saving.register_keras_serializable(package="fashion_serve")
-class FusedBatchNormalization(keras.layers.BatchNormalization):  # type: ignore[misc]
+class FusedBatchNormalization(keras.layers.BatchNormalization):  # type: ignore[misc]  # keras ships no types
     """Keras' batch norm whose training steps run TensorFlow's fused kernel.
 
     Keras 3 builds a training step's batch norm from separate moment, normalization and
-    gradient ops, which cost about a third of this network's train step on a CPU; the fused
+    gradient ops, which cost about a quarter of this network's train step on a CPU; the fused
     kernel computes the same normalization in one pass (bench/README.md, "Fused batch norm").
     Inference, and every case this project's networks do not use (masks, renormalization,
     channels not last, no scale or centre), is Keras' own call.
