@@ -45,13 +45,15 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):  # type: ignore[
     gradient ops, which cost about a quarter of this network's train step on a CPU; the fused
     kernel computes the same normalization in one pass (bench/README.md, "Fused batch norm").
     Inference, and every case this project's networks do not use (masks, renormalization,
-    channels not last, no scale or centre), is Keras' own call.
+    moments synchronized across devices, channels not last, no scale or centre), is Keras' own
+    call.
     """
 
     def call(self, inputs: Any, training: Any = None, mask: Any = None) -> Any:
         fused = (
             training and self.trainable and mask is None and not self.renorm
-            and self.scale and self.center and self._reduction_axes == [0, 1, 2]
+            and not self.synchronized and self.scale and self.center
+            and self._reduction_axes == [0, 1, 2]
         )  # fmt: skip
         if not fused:
             return super().call(inputs, training=training, mask=mask)
