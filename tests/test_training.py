@@ -20,7 +20,7 @@ from service.registry import Registry
 from tests.drawn_fixture import use_drawn_fixture
 from tests.tiny_models import register_tiny
 from training import data
-from training.__main__ import main, parse_args
+from training.__main__ import BFLOAT16, main, parse_args
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA = data.DEFAULT_DIR
@@ -150,15 +150,18 @@ def test_each_architecture_has_its_own_defaults_and_options_override_them(monkey
     real, ood = parse_args(["--arch", "cnn-real"]), parse_args(["--arch", "cnn-ood"])
     deep, long = parse_args(["--arch", "cnn-deep"]), parse_args(["--arch", "cnn-long"])
     wide, taught = parse_args(["--arch", "cnn-wide"]), parse_args(["--arch", "cnn-taught"])
-    decay = parse_args([])
+    decay, shipped = parse_args(["--arch", "cnn-decay"]), parse_args([])
 
-    assert decay.arch == "cnn-decay"  # the default: `python -m training` trains the shipped recipe
+    assert shipped.arch == "cnn-mirror"  # the default: `python -m training` trains the shipped one
+    assert (shipped.epochs, shipped.validation, shipped.mirror) == (40, 2000, True)
+    assert (shipped.teachers, shipped.weight_decay, shipped.precision) == ((), 0.3, BFLOAT16)
     assert (decay.epochs, decay.weight_decay, decay.teachers) == (22, 0.3, (5, 6, 7))
+    assert (decay.validation, decay.mirror) == (5000, False)  # version 13's command still makes it
     assert (taught.epochs, taught.precision, taught.teachers) == (22, "mixed_bfloat16", (5, 6, 7))
     assert (wide.epochs, wide.precision, wide.novelty, wide.teachers) == (
         22, "mixed_bfloat16", True, ()
     )  # fmt: skip
-    assert parse_args(["--teachers"]).teachers == []  # the default recipe on labels alone
+    assert parse_args(["--arch", "cnn-decay", "--teachers"]).teachers == []  # labels alone
     assert (taught.weight_decay, wide.weight_decay, mlp.weight_decay) == (0.0, 0.0, 0.0)
     assert (long.epochs, long.precision) == (28, "mixed_bfloat16")
     assert (deep.epochs, deep.precision) == (18, "float32")  # version 5's command still makes it
@@ -392,7 +395,8 @@ def test_a_short_outlier_exposure_run_exports_and_records_its_novelty_judgement(
     assert "drawn pictures: 12 outliers, 2 clothing" in out
     assert f"teachers: versions {teacher}, agreeing with" in out
     card = Registry(root).card(NAME, teacher + 1)
-    assert card["training"]["architecture"] == "cnn-decay"  # the default recipe
+    assert card["training"]["architecture"] == "cnn-mirror"  # the default recipe
+    assert card["inference"]["test_time_mirroring"] is True
     assert (card["training"]["optimizer"], card["training"]["weight_decay"]) == ("adamw", 0.3)
     assert card["training"]["teachers"]["versions"] == [teacher]
     assert card["training"]["loss"] == "categorical_crossentropy(from_logits=True)"

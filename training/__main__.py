@@ -19,7 +19,7 @@ from training import MODEL_DIR_ENV, captured, data, job
 if TYPE_CHECKING:  # training.train imports TensorFlow, which run() loads only when needed
     from training.train import Fit
 
-DEFAULT_ARCH = "cnn-decay"
+DEFAULT_ARCH = "cnn-mirror"
 # Keras dtype policies training may compute in. mixed_bfloat16 keeps float32 weights and
 # computes in bfloat16: on a CPU with avx512_bf16 a step costs 12-14 % less CPU and, with the
 # second core free, 0.52-0.85x the wall time; without it, 10x float32's (bench/README.md,
@@ -30,8 +30,10 @@ PRECISIONS = ("float32", BFLOAT16)
 # version 1); the CNN's are the shipped version 2's; cnn-real's are version 3's; cnn-ood's
 # version 4's; cnn-deep's version 5's; cnn-long's version 6's; cnn-wide's version 7's (22
 # epochs of the wider network cost 8-13 % less CPU than version 6's 28); cnn-taught's version
-# 8's: cnn-wide distilled from versions 5, 6 and 7; cnn-decay's, the default, version 13's:
-# cnn-taught with its convolution kernels decayed.
+# 8's: cnn-wide distilled from versions 5, 6 and 7; cnn-decay's version 13's: cnn-taught with
+# its convolution kernels decayed; cnn-mirror's, the default, version 15's: cnn-decay on labels
+# alone, answering each image with its mirror, for the 40 epochs a CPU with bfloat16 trains
+# in the budget (docs/models.md, "Version 15 and 16").
 _NO_DRAWN = {
     "outlier_weight": 0.0, "drawn_repeat": 0, "novelty": False, "precision": "float32",
     "teachers": (), "weight_decay": 0.0,
@@ -71,6 +73,9 @@ ARCH_DEFAULTS = {
     "cnn-wide": {**_LONG, "epochs": 22},
     "cnn-taught": {**_LONG, "epochs": 22, "teachers": (5, 6, 7)},
     "cnn-decay": {**_LONG, "epochs": 22, "teachers": (5, 6, 7), "weight_decay": 0.3},
+    "cnn-mirror": {
+        **_LONG, "epochs": 40, "validation": 2000, "mirror": True, "weight_decay": 0.3,
+    },
 }  # fmt: skip
 
 
@@ -96,8 +101,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "epochs on lightly changed images; cnn-long (version 6): cnn-deep trained "
         "in mixed_bfloat16 for 28 epochs, the last 6 calm; cnn-wide (version 7): "
         "cnn-long with 96 filters at 7x7, 22 epochs, the last 5 calm; cnn-taught (version 8): "
-        "cnn-wide distilled from versions 5, 6 and 7 (--teachers); cnn-decay (default, "
-        "version 13): cnn-taught with AdamW's weight decay on its convolutions (--weight-decay)",
+        "cnn-wide distilled from versions 5, 6 and 7 (--teachers); cnn-decay (version 13): "
+        "cnn-taught with AdamW's weight decay on its convolutions (--weight-decay); cnn-mirror "
+        "(default, version 15): cnn-decay on labels alone with test-time mirroring "
+        "(--mirror), 2,000 validation images, 40 epochs",
     )
     parser.add_argument(
         "--data-dir",

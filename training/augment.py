@@ -72,6 +72,7 @@ RECIPES = {
     "cnn-wide": _V7,
     "cnn-taught": _V7,
     "cnn-decay": _V7,
+    "cnn-mirror": _V7,  # the last 5 of 40 epochs calm
 }
 
 

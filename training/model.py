@@ -27,6 +27,7 @@ CNN_STAGES: dict[str, tuple[tuple[int, ...], ...]] = {
     "cnn-wide": _V7_STAGES,
     "cnn-taught": _V7_STAGES,  # distilled from versions 5, 6 and 7
     "cnn-decay": _V7_STAGES,  # cnn-taught with its convolution kernels decayed
+    "cnn-mirror": _V7_STAGES,  # cnn-decay on labels alone, mirrored, 40 epochs
 }
 ARCHITECTURES = ("mlp", *CNN_STAGES)
 
