@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     for version in args.versions:
         architecture = cards[version].get("architecture", {})
         flops = architecture.get("flops_per_image")
+        if flops is not None and cards[version].get("inference", {}).get("test_time_mirroring"):
+            flops *= 2  # the card counts one pass of the network; the graph makes two
         print(
             f"| {version} | {architecture.get('name', '?')} | "
             f"{architecture.get('parameters', 0):,} | "
