@@ -8,6 +8,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 
 from service.activations import Inspector, plan
@@ -146,6 +147,22 @@ def test_a_keras_cnn_exported_like_the_training_job_shows_keras_own_activations(
         if expected.ndim == 3:  # Keras is channels-last; the API is channels-first
             expected = np.moveaxis(expected, -1, 0)
         np.testing.assert_allclose(layer["values"], expected, atol=1e-4)
+
+
+def test_a_mirrored_graph_shows_the_pictures_own_pass():
+    """Version 16 answers each picture with the mean of its own and its mirror's logits, one
+    batch of two inside the graph: the layers shown are the picture's half, not the mirror's."""
+    model = (REPO / "models/fashion-mnist/16/model.onnx").read_bytes()
+    picture = image(5)
+    shown = inspect(model, picture)["layers"]
+    mirror_shown = inspect(model, np.ascontiguousarray(picture[:, ::-1]))["layers"]
+    found = plan(model)
+    session = ort.InferenceSession(found.model, providers=["CPUExecutionProvider"])
+    batch = session.run([layer.tensor for layer in found.layers], {"image": picture[None]})
+    assert all(len(values) == 2 for values in batch)  # the picture and its mirror, in one run
+    own, mirrors = np.moveaxis(batch[0], found.layers[0].channel_axis, 1)  # channels first
+    np.testing.assert_allclose(shown[0]["values"], own, atol=1e-4)
+    np.testing.assert_allclose(mirror_shown[0]["values"], mirrors, atol=1e-4)
 
 
 @pytest.mark.parametrize("path", SHIPPED_VERSIONS, ids=lambda p: f"version-{p.parent.name}")
