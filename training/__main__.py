@@ -33,7 +33,7 @@ PRECISIONS = ("float32", BFLOAT16)
 # 8's: cnn-wide distilled from versions 5, 6 and 7; cnn-decay's version 13's: cnn-taught with
 # its convolution kernels decayed; cnn-mirror's, the default, version 15's: cnn-decay on labels
 # alone, answering each image with its mirror, for the 40 epochs a CPU with bfloat16 trains
-# in the budget (docs/models.md, "Version 15 and 16").
+# in the budget (docs/models.md, "Versions 15 and 16").
 _NO_DRAWN = {
     "outlier_weight": 0.0, "drawn_repeat": 0, "novelty": False, "precision": "float32",
     "teachers": (), "weight_decay": 0.0,
